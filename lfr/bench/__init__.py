@@ -1,0 +1,1 @@
+"""Benchmarks behind `lfr bench`; each module exposes `command` and imports lazily."""

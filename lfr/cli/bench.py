@@ -1,0 +1,11 @@
+"""`lfr bench ...`: benchmarks that print JSON. Each lives in `lfr.bench.<name>`."""
+
+import typer
+
+from lfr.bench import actors, cameras, log, vision
+
+app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
+app.command("log")(log.command)
+app.command("actors")(actors.command)
+app.command("vision")(vision.command)
+app.command("cameras")(cameras.command)

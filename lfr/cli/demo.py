@@ -1,0 +1,8 @@
+"""`lfr demo`: placeholder until its issue lands."""
+
+
+def command() -> None:
+    """Not yet built."""
+    from lfr.cli._common import not_yet_built
+
+    not_yet_built("lfr demo", issue=7)

@@ -1,0 +1,13 @@
+"""`lfr ops`: placeholder until its issue lands."""
+
+import typer
+
+app = typer.Typer(help="lfr ops (not yet built).", no_args_is_help=True)
+
+
+@app.command("status")
+def status() -> None:
+    """Say that this command group is not built yet."""
+    from lfr.cli._common import not_yet_built
+
+    not_yet_built("lfr ops", issue=6)

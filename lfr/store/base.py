@@ -1,0 +1,113 @@
+"""The `EventStore` interface every engine implements, and the store's errors.
+
+    LfrError
+    └── StoreError
+        ├── ConcurrencyError      expected stream version differs from the actual one
+        ├── IdempotencyError      an event_id already stored with different content
+        ├── CorruptLogError       the file is not an lfr log, or a row/hash does not verify
+        └── StoreClosedError      the store was used after aclose()
+
+An engine must: append a batch to one stream atomically, check `expected_version` (optimistic
+concurrency), treat a re-sent `event_id` as already done (idempotency), be durable before it
+returns, and chain every envelope's hash to the previous one (`lfr.store.hashchain`).
+Engines translate their driver's errors into these classes in one place, chained `from exc`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from lfr.errors import LfrError
+from schemas.envelope import Envelope, NewEvent
+
+__all__ = [
+    "ConcurrencyError",
+    "CorruptLogError",
+    "EventStore",
+    "IdempotencyError",
+    "StoreClosedError",
+    "StoreError",
+]
+
+
+class StoreError(LfrError):
+    """Base of the event store's errors."""
+
+
+class ConcurrencyError(StoreError):
+    def __init__(self, stream: str, expected: int, actual: int) -> None:
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"stream {stream!r} is at version {actual}, not the expected {expected}: "
+            "another writer appended first; re-read the stream and decide again"
+        )
+
+
+class IdempotencyError(StoreError):
+    def __init__(self, event_id: str, seq: int) -> None:
+        self.event_id = event_id
+        self.seq = seq
+        super().__init__(
+            f"event_id {event_id} is already stored at seq {seq} with different content; "
+            "an event id must never be reused for another event"
+        )
+
+
+class CorruptLogError(StoreError):
+    def __init__(self, path: Path | str, what: str, seq: int | None = None) -> None:
+        self.path = str(path)
+        self.seq = seq
+        self.what = what
+        where = f"{self.path} at seq {seq}" if seq is not None else self.path
+        super().__init__(f"{where}: {what}")
+
+
+class StoreClosedError(StoreError):
+    def __init__(self) -> None:
+        super().__init__("the event store is closed; open it again")
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """An append-only, hash-chained log of envelopes, addressed by stream and global seq."""
+
+    async def append(
+        self, stream: str, events: Sequence[NewEvent], *, expected_version: int | None = None
+    ) -> list[Envelope]:
+        """Append `events` to `stream` atomically; return their envelopes.
+
+        `expected_version` is the stream's current version the writer decided on (0: the
+        stream must not exist yet; None: no check). Events whose `event_id` is already stored
+        are not written again; their stored envelopes are returned.
+
+        :raises ConcurrencyError: the stream is at another version.
+        :raises IdempotencyError: an event_id is stored with different content.
+        """
+        ...
+
+    async def read_stream(self, stream: str, *, from_version: int = 1) -> list[Envelope]:
+        """The stream's envelopes from `from_version` on, in order."""
+        ...
+
+    async def read_all(self, *, from_seq: int = 1, limit: int | None = None) -> list[Envelope]:
+        """Envelopes of every stream from global position `from_seq`, in order."""
+        ...
+
+    def subscribe(self, *, from_seq: int = 1) -> AsyncIterator[Envelope]:
+        """Every envelope from `from_seq` on, then each new one as it is appended; no gap, no
+        duplicate. Ends only when the caller stops iterating or the store closes."""
+        ...
+
+    async def last_seq(self) -> int:
+        """The global position of the newest envelope (0 when empty)."""
+        ...
+
+    async def stream_version(self, stream: str) -> int:
+        """The stream's current version (0 when it does not exist)."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,71 @@
+"""The lfr contract: every event, its envelope and the views, as frozen pydantic models.
+
+Nothing here imports `lfr` or `actors`; both depend on this package, never the reverse.
+"""
+
+from schemas.envelope import Envelope, NewEvent, new_event_id
+from schemas.errors import ContractError, SchemaVersionError, UnknownEventTypeError
+from schemas.events import (
+    ActorRestarted,
+    AlertAcknowledged,
+    AlertAdjudicated,
+    AlertDispatched,
+    AlertEscalated,
+    AlertRaised,
+    BiometricPurged,
+    BiometricRef,
+    CameraStreamLost,
+    CameraStreamStarted,
+    DeploymentArmed,
+    DeploymentAuthorised,
+    DeploymentDisarmed,
+    DeploymentEnded,
+    EngagementRecorded,
+    FaceMatched,
+    FrameDiscarded,
+    PatrolCheckedIn,
+    PatrolCheckedOut,
+    ThresholdChanged,
+    WatchlistCategory,
+    WatchlistEntryAdded,
+    WatchlistEntryRemoved,
+    WatchlistPublished,
+)
+from schemas.registry import EVENT_TYPES, Event, decode_event, upcaster
+
+__all__ = [
+    "ActorRestarted",
+    "AlertAcknowledged",
+    "AlertAdjudicated",
+    "AlertDispatched",
+    "AlertEscalated",
+    "AlertRaised",
+    "BiometricPurged",
+    "BiometricRef",
+    "CameraStreamLost",
+    "CameraStreamStarted",
+    "ContractError",
+    "DeploymentArmed",
+    "DeploymentAuthorised",
+    "DeploymentDisarmed",
+    "DeploymentEnded",
+    "EVENT_TYPES",
+    "EngagementRecorded",
+    "Envelope",
+    "Event",
+    "FaceMatched",
+    "FrameDiscarded",
+    "NewEvent",
+    "PatrolCheckedIn",
+    "PatrolCheckedOut",
+    "SchemaVersionError",
+    "ThresholdChanged",
+    "UnknownEventTypeError",
+    "WatchlistCategory",
+    "WatchlistEntryAdded",
+    "WatchlistEntryRemoved",
+    "WatchlistPublished",
+    "decode_event",
+    "new_event_id",
+    "upcaster",
+]

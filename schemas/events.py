@@ -1,0 +1,333 @@
+"""Every domain event of lfr, one frozen model each.
+
+Payloads say who, what, where, when and under which authority, as a police force and an
+auditor need them. They never hold a face crop, an embedding or anything identifying a person
+who did not match: biometric bytes live encrypted outside the log and are referenced by
+`BiometricRef`, so deleting the key erases them while the hash chain stays intact.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.registry import Event
+
+__all__ = [
+    "ActorRestarted",
+    "AlertAcknowledged",
+    "AlertAdjudicated",
+    "AlertDispatched",
+    "AlertEscalated",
+    "AlertRaised",
+    "BiometricPurged",
+    "BiometricRef",
+    "CameraStreamLost",
+    "CameraStreamStarted",
+    "DeploymentArmed",
+    "DeploymentAuthorised",
+    "DeploymentDisarmed",
+    "DeploymentEnded",
+    "EngagementRecorded",
+    "FaceMatched",
+    "FrameDiscarded",
+    "PatrolCheckedIn",
+    "PatrolCheckedOut",
+    "ThresholdChanged",
+    "WatchlistCategory",
+    "WatchlistEntryAdded",
+    "WatchlistEntryRemoved",
+    "WatchlistPublished",
+]
+
+Similarity = float
+WatchlistCategory = Literal[
+    "wanted_by_police",
+    "wanted_by_courts",
+    "suspect",
+    "missing_person",
+    "vulnerable_person",
+    "risk_to_self_or_others",
+]
+
+
+class BiometricRef(BaseModel):
+    """A pointer to an encrypted biometric blob (crop or watchlist photo) outside the log."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    blob_id: str = Field(description="id in the biometric vault; its key is shredded on purge")
+    kind: Literal["alert_crop", "watchlist_image"]
+    sha256: str = Field(description="hex sha256 of the plaintext, so a later copy can be checked")
+    retain_until: datetime | None = None
+
+
+# --- deployments ------------------------------------------------------------------------------
+
+
+class DeploymentAuthorised(Event):
+    """An authorising officer approved LFR in one zone for a time window and a watchlist."""
+
+    deployment_id: str
+    zone: str
+    cameras: tuple[str, ...]
+    starts_at: datetime
+    ends_at: datetime
+    watchlist_version: str = Field(description="content hash of the published watchlist")
+    watchlist_size: int = Field(ge=0)
+    threshold: float = Field(gt=0.0, le=1.0)
+    legal_basis: str
+    reason: str = Field(description="why LFR here and now: the necessity and proportionality case")
+    authorised_by: str = Field(description="the authorising officer (rank, collar number)")
+
+
+class DeploymentArmed(Event):
+    """The zone's cameras start analysing: authorised, inside the window, patrol(s) on duty."""
+
+    deployment_id: str
+    zone: str
+    reason: Literal["patrol_on_duty", "window_opened", "deployment_authorised", "restart"]
+    patrols_on_duty: tuple[str, ...]
+
+
+class DeploymentDisarmed(Event):
+    """The zone's cameras stop analysing, with the reason."""
+
+    deployment_id: str
+    zone: str
+    reason: Literal["last_patrol_left", "window_closed", "cancelled", "camera_fault"]
+    patrols_on_duty: tuple[str, ...] = ()
+
+
+class DeploymentEnded(Event):
+    """The deployment is over: its window closed or it was cancelled."""
+
+    deployment_id: str
+    zone: str
+    reason: Literal["window_closed", "cancelled"]
+    ended_by: str | None = Field(default=None, description="who cancelled; None at window end")
+    note: str | None = None
+
+
+class ThresholdChanged(Event):
+    """The similarity threshold in force for a deployment changed, by whom and why."""
+
+    deployment_id: str
+    zone: str
+    old_threshold: float
+    new_threshold: float = Field(gt=0.0, le=1.0)
+    changed_by: str
+    reason: str
+
+
+# --- patrols ----------------------------------------------------------------------------------
+
+
+class PatrolCheckedIn(Event):
+    """A patrol came on duty in a zone, ready to respond to alerts."""
+
+    patrol_id: str
+    zone: str
+    officers: tuple[str, ...] = Field(min_length=1)
+    callsign: str | None = None
+
+
+class PatrolCheckedOut(Event):
+    """A patrol left duty in a zone."""
+
+    patrol_id: str
+    zone: str
+    reason: Literal["end_of_duty", "reassigned", "supervisor"] = "end_of_duty"
+
+
+# --- cameras ----------------------------------------------------------------------------------
+
+
+class CameraStreamStarted(Event):
+    """A camera's video arrived (first time or after a loss)."""
+
+    camera: str
+    zone: str
+    source: str = Field(description="the source URL with any credentials removed")
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+
+
+class CameraStreamLost(Event):
+    """A camera's video stopped or failed; the camera retries with backoff."""
+
+    camera: str
+    zone: str
+    reason: str
+    retry_in_s: float | None = None
+
+
+class FrameDiscarded(Event):
+    """Evidence that analysed frames held no match and were deleted: counts, nothing else.
+
+    One event may cover several frames of one camera (`frames`) so the log does not grow with
+    the frame rate; `window_start`/`window_end` bound them.
+    """
+
+    camera: str
+    zone: str
+    deployment_id: str
+    frames: int = Field(default=1, ge=1)
+    faces_seen: int = Field(default=0, ge=0)
+    faces_below_quality: int = Field(default=0, ge=0)
+    tracks_closed: int = Field(default=0, ge=0)
+    reason: Literal["no_face", "no_match", "below_quality", "mixed"] = "no_match"
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+
+
+class FaceMatched(Event):
+    """A face on a camera scored at or above the threshold against one watchlist entry."""
+
+    match_id: str
+    camera: str
+    zone: str
+    deployment_id: str
+    watchlist_version: str
+    entry_id: str
+    similarity: Similarity = Field(ge=-1.0, le=1.0)
+    threshold: float
+    track_id: str | None = None
+    frame_at: datetime = Field(description="capture time of the frame that produced the match")
+    crop_ref: BiometricRef | None = None
+    face_size_px: int | None = None
+    quality: float | None = None
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+class AlertRaised(Event):
+    """The zone turned a match into an alert for officers to review."""
+
+    alert_id: str
+    match_id: str
+    zone: str
+    camera: str
+    deployment_id: str
+    watchlist_version: str
+    entry_id: str
+    subject_label: str = Field(description="the watchlist entry's label, shown to officers")
+    category: WatchlistCategory
+    similarity: Similarity
+    threshold: float
+    frame_at: datetime
+    crop_ref: BiometricRef | None = None
+    reference_ref: BiometricRef | None = None
+
+
+class AlertDispatched(Event):
+    """An alert was sent to patrols (and on which channel)."""
+
+    alert_id: str
+    zone: str
+    patrol_ids: tuple[str, ...]
+    channel: Literal["mqtt", "web_push", "api"] = "mqtt"
+    escalation_level: int = Field(default=0, ge=0)
+
+
+class AlertEscalated(Event):
+    """Nobody acknowledged in time: the alert goes to another patrol or the supervisor."""
+
+    alert_id: str
+    zone: str
+    to: tuple[str, ...]
+    reason: Literal["unacknowledged", "no_patrol_on_duty"]
+    escalation_level: int = Field(ge=1)
+
+
+class AlertAcknowledged(Event):
+    """An officer has seen the alert and is dealing with it."""
+
+    alert_id: str
+    patrol_id: str
+    officer: str
+
+
+class AlertAdjudicated(Event):
+    """An officer compared the images and judged the alert."""
+
+    alert_id: str
+    patrol_id: str
+    officer: str
+    verdict: Literal["confirmed", "false_alert"]
+    note: str | None = None
+
+
+class EngagementRecorded(Event):
+    """An officer engaged the person; allowed only after two different officers confirmed."""
+
+    alert_id: str
+    patrol_id: str
+    engagement_officer: str
+    confirmed_by: tuple[str, str] = Field(description="the two officers who verified the match")
+    outcome: Literal[
+        "arrested", "spoken_to", "safeguarded", "not_located", "confirmed_false", "other"
+    ]
+    note: str | None = None
+
+
+# --- watchlists -------------------------------------------------------------------------------
+
+
+class WatchlistEntryAdded(Event):
+    """A person was put on a watchlist, on what basis and from which image."""
+
+    watchlist: str
+    entry_id: str
+    label: str = Field(description="name or case reference shown to officers")
+    category: WatchlistCategory
+    legal_basis: str
+    image_source: str = Field(description="where the police lawfully hold the image")
+    added_by: str
+    expires_at: datetime
+    image_ref: BiometricRef | None = None
+
+
+class WatchlistEntryRemoved(Event):
+    watchlist: str
+    entry_id: str
+    removed_by: str
+    reason: str
+
+
+class WatchlistPublished(Event):
+    """A frozen version of a watchlist, the one a deployment arms with."""
+
+    watchlist: str
+    watchlist_version: str = Field(description="sha256 over the sorted entries and embeddings")
+    entries: int = Field(ge=0)
+    published_by: str
+    valid_until: datetime
+
+
+class BiometricPurged(Event):
+    """Biometric data was erased (keys shredded): a deployment's watchlist or expired images."""
+
+    scope: Literal["deployment_watchlist", "alert_images", "watchlist_entry"]
+    reason: str
+    refs_purged: int = Field(ge=0)
+    deployment_id: str | None = None
+    watchlist_version: str | None = None
+    purged_by: str = "system"
+
+
+# --- the system itself ------------------------------------------------------------------------
+
+
+class ActorRestarted(Event):
+    """A supervisor restarted a crashed actor (no payload data of the crash, only its kind)."""
+
+    actor: str
+    error_type: str
+    restarts_in_period: int = Field(ge=1)
+    backoff_s: float = Field(ge=0.0)
