@@ -1,0 +1,1 @@
+"""Face pipeline: detection, quality gate, alignment, embedding, model packs."""

@@ -1,0 +1,141 @@
+"""The seam between video, the face pipeline and the camera actor.
+
+A `FrameSource` yields decoded `Frame`s; a `Recogniser` turns one frame into a `FrameAnalysis`
+against an armed `Gallery`. These objects hold pixels and embeddings of passers-by: they
+live only in memory, are never logged, pickled, put in a span or written anywhere; only a
+matched face's crop leaves, encrypted, through the biometric vault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "Candidate",
+    "FaceResult",
+    "Frame",
+    "FrameAnalysis",
+    "FrameSource",
+    "Gallery",
+    "Recogniser",
+    "SourceInfo",
+]
+
+Image = npt.NDArray[np.uint8]
+Vector = npt.NDArray[np.float32]
+Box = tuple[float, float, float, float]
+
+
+@dataclass(slots=True, repr=False)
+class Frame:
+    """One decoded video frame, RGB, HxWx3 uint8. `repr` shows no pixels on purpose."""
+
+    image: Image
+    index: int
+    pts_s: float
+    captured_at: datetime
+    decoded_ns: int = field(metadata={"doc": "time.monotonic_ns() when decoding finished"})
+    truth: tuple[str, ...] = ()  # scripted/generated sources only: who is in the frame
+
+    def __repr__(self) -> str:
+        h, w = self.image.shape[:2]
+        return f"Frame(index={self.index}, pts_s={self.pts_s:.3f}, size={w}x{h})"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    url: str  # credentials removed
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Pull-based video (as aiortc's `MediaStreamTrack.recv`). Ends with `EndOfStream`."""
+
+    info: SourceInfo
+
+    async def recv(self) -> Frame: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """The best watchlist entry for one face: a number and an id, nothing biometric."""
+
+    entry_id: str
+    label: str
+    similarity: float
+
+
+@dataclass(slots=True, repr=False)
+class FaceResult:
+    """One face in one frame. `embedding` and `crop` are transient and must not escape."""
+
+    box: Box
+    size_px: int
+    quality: float
+    passed_quality: bool
+    best: Candidate | None = None
+    embedding: Vector | None = None
+    crop: Image | None = None
+    track_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"FaceResult(size_px={self.size_px}, passed_quality={self.passed_quality})"
+
+    def forget(self) -> None:
+        """Overwrite and drop the biometric parts once they have been used."""
+        if self.embedding is not None:
+            self.embedding.fill(0)
+            self.embedding = None
+        if self.crop is not None:
+            self.crop.fill(0)
+            self.crop = None
+
+
+@dataclass(slots=True)
+class FrameAnalysis:
+    frame_index: int
+    faces: list[FaceResult]
+    stage_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def faces_seen(self) -> int:
+        return len(self.faces)
+
+    @property
+    def faces_below_quality(self) -> int:
+        return sum(not f.passed_quality for f in self.faces)
+
+    def forget(self) -> None:
+        for face in self.faces:
+            face.forget()
+
+
+@runtime_checkable
+class Gallery(Protocol):
+    """An armed, published watchlist version, searched in memory."""
+
+    version: str
+
+    def __len__(self) -> int: ...
+
+    def search(self, embeddings: Vector) -> list[Candidate | None]:
+        """Top-1 entry for each row of `embeddings` (N x D, L2-normalised)."""
+        ...
+
+
+@runtime_checkable
+class Recogniser(Protocol):
+    """Detect, gate, align, embed and search one frame. Blocking: call it in a worker thread."""
+
+    def analyse(self, frame: Frame, gallery: Gallery) -> FrameAnalysis: ...
