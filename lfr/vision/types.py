@@ -17,11 +17,15 @@ import numpy.typing as npt
 
 __all__ = [
     "Candidate",
+    "Decider",
+    "Decisions",
+    "DiscardTally",
     "FaceResult",
     "Frame",
     "FrameAnalysis",
     "FrameSource",
     "Gallery",
+    "MatchDecision",
     "Recogniser",
     "SourceInfo",
 ]
@@ -139,3 +143,55 @@ class Recogniser(Protocol):
     """Detect, gate, align, embed and search one frame. Blocking: call it in a worker thread."""
 
     def analyse(self, frame: Frame, gallery: Gallery) -> FrameAnalysis: ...
+
+
+@dataclass(slots=True, repr=False)
+class MatchDecision:
+    """A face (or a track of faces) judged a match: what `FaceMatched` is built from.
+
+    `crop` is the one piece of pixels allowed out of the pipeline, and only into the vault.
+    """
+
+    candidate: Candidate
+    frame_at: datetime
+    decoded_ns: int
+    face_size_px: int
+    quality: float
+    track_id: str | None = None
+    crop: Image | None = None
+
+    def __repr__(self) -> str:
+        return f"MatchDecision(entry_id={self.candidate.entry_id!r}, track_id={self.track_id!r})"
+
+
+@dataclass(slots=True)
+class DiscardTally:
+    """Counts of analysed frames that produced no match; the `FrameDiscarded` evidence."""
+
+    frames: int = 0
+    faces_seen: int = 0
+    faces_below_quality: int = 0
+    tracks_closed: int = 0
+
+
+@dataclass(slots=True)
+class Decisions:
+    matches: list[MatchDecision] = field(default_factory=list)
+    discarded: DiscardTally = field(default_factory=DiscardTally)
+
+
+@runtime_checkable
+class Decider(Protocol):
+    """Turns each frame's analysis into match decisions and discard counts.
+
+    The simplest decider matches every face at or above the threshold on every frame; the
+    tracking decider links faces across frames and decides once per track. Either way it
+    must call `analysis.forget()` (or each face's) once done, so nothing outlives the frame
+    except what a `MatchDecision` carries.
+    """
+
+    def decide(self, frame: Frame, analysis: FrameAnalysis, threshold: float) -> Decisions: ...
+
+    def flush(self) -> Decisions:
+        """Close every open track (stream ended, zone disarmed) and return what is left."""
+        ...
