@@ -1,4 +1,7 @@
-"""The tamper-evident event log: one interface, engines beside it (SQLite; NATS JetStream)."""
+"""The tamper-evident event log: one interface, engines beside it (SQLite; NATS JetStream).
+
+`await open_store(data_dir)` opens the site's embedded log (`<data_dir>/events.sqlite`).
+"""
 
 from lfr.store.base import (
     ConcurrencyError,
@@ -8,12 +11,16 @@ from lfr.store.base import (
     StoreClosedError,
     StoreError,
 )
+from lfr.store.sqlite import SqliteEventStore, SqliteLog, open_store
 
 __all__ = [
     "ConcurrencyError",
     "CorruptLogError",
     "EventStore",
     "IdempotencyError",
+    "SqliteEventStore",
+    "SqliteLog",
     "StoreClosedError",
     "StoreError",
+    "open_store",
 ]

@@ -1,0 +1,673 @@
+"""The embedded engine: one SQLite file per site, WAL, `synchronous=FULL`, one writer.
+
+`SqliteLog` is the synchronous core (one connection, used by one thread at a time): the audit
+CLI reads with it directly. `SqliteEventStore` is the async `EventStore` over two of them — a
+writer and a reader — whose blocking calls run in worker threads behind a
+`CapacityLimiter(1)` each.
+
+Each row keeps the envelope's canonical body (`lfr.store.hashchain`) and its hash; the other
+columns only index it. Triggers refuse UPDATE and DELETE, so only someone bypassing lfr can
+alter a row — and `lfr audit verify` then names it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from lfr.store import checkpoint as ckpt
+from lfr.store.base import (
+    ConcurrencyError,
+    CorruptLogError,
+    IdempotencyError,
+    StoreClosedError,
+    StoreError,
+)
+from lfr.store.hashchain import (
+    GENESIS_HASH,
+    MerkleFrontier,
+    body_hash,
+    envelope_body,
+    envelope_from_record,
+    format_time,
+)
+from schemas.envelope import Envelope, NewEvent
+
+__all__ = ["LOG_FILE", "KEY_FILE", "SqliteEventStore", "SqliteLog", "open_store"]
+
+LOG_FILE = "events.sqlite"
+KEY_FILE = "checkpoint_ed25519.pem"
+FORMAT = "lfr-event-log"
+FORMAT_VERSION = 1
+DEFAULT_CHECKPOINT_EVERY = 1000
+
+_SCHEMA = """
+CREATE TABLE lfr_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    stream_version INTEGER NOT NULL,
+    event_id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    body BLOB NOT NULL,
+    hash TEXT NOT NULL,
+    UNIQUE (stream, stream_version)
+);
+CREATE TABLE checkpoints (
+    tree_size INTEGER PRIMARY KEY,
+    root TEXT NOT NULL,
+    last_hash TEXT NOT NULL,
+    signed_at TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'lfr events are append-only'); END;
+CREATE TRIGGER events_append_only_d BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'lfr events are append-only'); END;
+CREATE TRIGGER checkpoints_append_only_u BEFORE UPDATE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'lfr checkpoints are append-only'); END;
+CREATE TRIGGER checkpoints_append_only_d BEFORE DELETE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'lfr checkpoints are append-only'); END;
+"""
+
+_INSERT = (
+    "INSERT INTO events (seq, stream, stream_version, event_id, type, recorded_at, body, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A new event reduced to the strings and dict that go into its body."""
+
+    event_id: str
+    type_name: str
+    schema_version: int
+    occurred_at: str
+    correlation_id: str | None
+    causation_id: str | None
+    traceparent: str | None
+    payload: dict[str, Any]
+
+
+def _prepare(new: NewEvent) -> _Prepared:
+    event = new.event
+    return _Prepared(
+        event_id=str(new.event_id),
+        type_name=event.type_name(),
+        schema_version=event.SCHEMA_VERSION,
+        occurred_at=format_time(new.occurred_at),
+        correlation_id=None if new.correlation_id is None else str(new.correlation_id),
+        causation_id=None if new.causation_id is None else str(new.causation_id),
+        traceparent=new.traceparent,
+        payload=event.model_dump(mode="json"),
+    )
+
+
+class SqliteLog:
+    """Synchronous access to one log file. Not thread-safe: one thread at a time."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        signing_key: Ed25519PrivateKey | None = None,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    ) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._key = signing_key
+        self.checkpoint_every = checkpoint_every
+        self._conn = self._connect()
+        self._check_or_create()
+        self.log_id = self._meta("log_id")
+        self._frontier: MerkleFrontier | None = None
+
+    # --- opening ------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            if not self.path.exists():
+                raise StoreError(
+                    f"{self.path}: no event log here; check --data-dir (it holds {LOG_FILE})"
+                )
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise CorruptLogError(
+                self.path,
+                f"not a readable SQLite database ({exc}); this is not an lfr event log "
+                "or it is damaged: restore it from backup, nothing was changed",
+            ) from exc
+        return conn
+
+    def _check_or_create(self) -> None:
+        tables = {
+            r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not tables:
+            if self.read_only:
+                raise CorruptLogError(self.path, "empty database: no lfr event log in it")
+            self._create()
+            return
+        if "lfr_meta" not in tables or "events" not in tables:
+            raise CorruptLogError(
+                self.path,
+                f"a SQLite database but not an lfr event log (tables: {sorted(tables)}); "
+                "check the path, nothing was changed",
+            )
+        fmt = self._meta("format")
+        version = int(self._meta("format_version"))
+        if fmt != FORMAT:
+            raise CorruptLogError(self.path, f"format is {fmt!r}, not {FORMAT!r}")
+        if version > FORMAT_VERSION:
+            raise CorruptLogError(
+                self.path,
+                f"log format version {version} is newer than this lfr ({FORMAT_VERSION}); "
+                "upgrade lfr",
+            )
+
+    def _create(self) -> None:
+        c = self._conn
+        try:
+            meta = {
+                "format": FORMAT,
+                "format_version": str(FORMAT_VERSION),
+                "log_id": str(uuid.uuid4()),
+                "created_at": format_time(datetime.now(UTC)),
+                "public_key": "",
+                "merkle_frontier": MerkleFrontier().to_json(),
+            }
+            if self._key is not None:
+                meta["public_key"] = ckpt.public_key_pem(self._key.public_key())
+            rows = "".join(
+                f"INSERT INTO lfr_meta VALUES ({_sql_str(k)}, {_sql_str(v)});"
+                for k, v in meta.items()
+            )
+            c.executescript("BEGIN IMMEDIATE;" + _SCHEMA + rows + "COMMIT;")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+
+    def _meta(self, key: str) -> str:
+        row = self._conn.execute("SELECT value FROM lfr_meta WHERE key=?", (key,)).fetchone()
+        if row is None:
+            raise CorruptLogError(self.path, f"metadata {key!r} missing")
+        return str(row[0])
+
+    def public_key_pem(self) -> str:
+        """The public key recorded in the log at creation (empty if it never had one)."""
+        return self._meta("public_key")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def last_seq(self) -> int:
+        row = self._conn.execute("SELECT max(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def stream_version(self, stream: str) -> int:
+        row = self._conn.execute(
+            "SELECT max(stream_version) FROM events WHERE stream=?", (stream,)
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def _decode(self, seq: int, body: bytes, hash_hex: str) -> dict[str, Any]:
+        try:
+            record: dict[str, Any] = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise CorruptLogError(self.path, f"event body is not JSON ({exc})", seq) from exc
+        record["hash"] = hash_hex
+        return record
+
+    def read_records(self, *, from_seq: int = 1, limit: int | None = None) -> list[dict[str, Any]]:
+        """Stored records (dicts with every envelope field, times as text) from `from_seq`.
+
+        The fast path for projections and exports: no pydantic on the way.
+        """
+        rows = self._conn.execute(
+            "SELECT seq, body, hash FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
+            (from_seq, -1 if limit is None else limit),
+        ).fetchall()
+        loads = orjson.loads
+        out: list[dict[str, Any]] = []
+        try:
+            for _seq, body, h in rows:
+                rec = loads(body)
+                rec["hash"] = h
+                out.append(rec)
+        except orjson.JSONDecodeError as exc:
+            bad = rows[len(out)][0]
+            raise CorruptLogError(self.path, f"event body is not JSON ({exc})", bad) from exc
+        return out
+
+    def iter_rows(self, *, from_seq: int = 1) -> Iterator[tuple[int, bytes, str]]:
+        """Raw (seq, body, hash) rows in order, for verification and exports."""
+        cur = self._conn.execute(
+            "SELECT seq, body, hash FROM events WHERE seq >= ? ORDER BY seq", (from_seq,)
+        )
+        cur.arraysize = 4096
+        while True:
+            chunk = cur.fetchmany()
+            if not chunk:
+                return
+            yield from chunk
+
+    def index_rows(self, *, from_seq: int = 1) -> Iterator[tuple[Any, ...]]:
+        """(seq, stream, stream_version, event_id, type) columns, to check against bodies."""
+        cur = self._conn.execute(
+            "SELECT seq, stream, stream_version, event_id, type FROM events "
+            "WHERE seq >= ? ORDER BY seq",
+            (from_seq,),
+        )
+        cur.arraysize = 4096
+        while True:
+            chunk = cur.fetchmany()
+            if not chunk:
+                return
+            yield from chunk
+
+    def read_all(self, *, from_seq: int = 1, limit: int | None = None) -> list[Envelope]:
+        return [envelope_from_record(r) for r in self.read_records(from_seq=from_seq, limit=limit)]
+
+    def read_stream(self, stream: str, *, from_version: int = 1) -> list[Envelope]:
+        rows = self._conn.execute(
+            "SELECT seq, body, hash FROM events WHERE stream=? AND stream_version>=? "
+            "ORDER BY stream_version",
+            (stream, from_version),
+        ).fetchall()
+        return [envelope_from_record(self._decode(s, b, h)) for s, b, h in rows]
+
+    def find_event(self, event_id: str) -> Envelope | None:
+        row = self._conn.execute(
+            "SELECT seq, body, hash FROM events WHERE event_id=?", (event_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return envelope_from_record(self._decode(*row))
+
+    def leaf_hashes(self, until_seq: int) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT hash FROM events WHERE seq <= ? ORDER BY seq", (until_seq,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def checkpoints(self) -> list[ckpt.Checkpoint]:
+        rows = self._conn.execute(
+            "SELECT tree_size, root, last_hash, signed_at, key_id, signature FROM checkpoints "
+            "ORDER BY tree_size"
+        ).fetchall()
+        return [
+            ckpt.Checkpoint(self.log_id, int(t), r, lh, sa, k, s) for t, r, lh, sa, k, s in rows
+        ]
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _tail(self) -> tuple[int, str]:
+        row = self._conn.execute(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+    def _load_frontier(self, size: int) -> MerkleFrontier:
+        if self._frontier is not None and self._frontier.size == size:
+            return self._frontier
+        frontier = MerkleFrontier.from_json(self._meta("merkle_frontier"))
+        if frontier.size != size:  # another writer or an old file: rebuild from the hashes
+            frontier = MerkleFrontier()
+            for h in self.leaf_hashes(size):
+                frontier.append(h)
+        self._frontier = frontier
+        return frontier
+
+    def _lookup(self, event_ids: Sequence[str]) -> dict[str, tuple[int, bytes, str]]:
+        found: dict[str, tuple[int, bytes, str]] = {}
+        for i in range(0, len(event_ids), 500):
+            chunk = event_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for eid, seq, body, h in self._conn.execute(
+                f"SELECT event_id, seq, body, hash FROM events WHERE event_id IN ({marks})",
+                chunk,
+            ):
+                found[eid] = (seq, body, h)
+        return found
+
+    def _already_stored(
+        self, stream: str, prepared: Sequence[_Prepared]
+    ) -> tuple[list[Envelope], list[_Prepared]]:
+        """Split a batch into envelopes already stored (same content) and new events."""
+        found = self._lookup([p.event_id for p in prepared])
+        stored: list[Envelope] = []
+        fresh: list[_Prepared] = []
+        for p in prepared:
+            hit = found.get(p.event_id)
+            if hit is None:
+                fresh.append(p)
+                continue
+            seq, body, h = hit
+            rec = self._decode(seq, body, h)
+            if (
+                rec["stream"] != stream
+                or rec["type"] != p.type_name
+                or rec["schema_version"] != p.schema_version
+                or rec["payload"] != p.payload
+            ):
+                raise IdempotencyError(p.event_id, seq)
+            stored.append(envelope_from_record(rec))
+        return stored, fresh
+
+    def append(
+        self, stream: str, events: Sequence[NewEvent], expected_version: int | None = None
+    ) -> list[Envelope]:
+        if self.read_only:
+            raise StoreError(f"{self.path}: opened read-only")
+        if not events:
+            return []
+        prepared = [_prepare(e) for e in events]
+        seen: dict[str, _Prepared] = {}
+        for p in prepared:
+            twin = seen.setdefault(p.event_id, p)
+            if twin is not p:
+                if twin != p:
+                    raise IdempotencyError(p.event_id, 0)
+        if len(seen) != len(prepared):
+            prepared = list(seen.values())
+        return self._append_prepared(stream, prepared, expected_version)
+
+    def _append_prepared(
+        self, stream: str, prepared: list[_Prepared], expected_version: int | None
+    ) -> list[Envelope]:
+        c = self._conn
+        try:
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path}: cannot lock the log for writing ({exc})") from exc
+        try:
+            version = self.stream_version(stream)
+            if expected_version is not None and version != expected_version:
+                stored, fresh = self._already_stored(stream, prepared)
+                if not fresh:
+                    c.execute("ROLLBACK")
+                    return stored
+                raise ConcurrencyError(stream, expected_version, version)
+            seq, prev = self._tail()
+            frontier = self._load_frontier(seq).copy()
+            recorded_at = format_time(datetime.now(UTC))
+            rows: list[tuple[Any, ...]] = []
+            envelopes: list[Envelope] = []
+            recorded_dt = datetime.fromisoformat(recorded_at)
+            construct = Envelope.model_construct
+            for p in prepared:
+                seq += 1
+                version += 1
+                body = envelope_body(
+                    seq=seq,
+                    stream=stream,
+                    stream_version=version,
+                    event_id=p.event_id,
+                    type_name=p.type_name,
+                    schema_version=p.schema_version,
+                    occurred_at=p.occurred_at,
+                    recorded_at=recorded_at,
+                    correlation_id=p.correlation_id,
+                    causation_id=p.causation_id,
+                    traceparent=p.traceparent,
+                    payload=p.payload,
+                    prev_hash=prev,
+                )
+                h = body_hash(body)
+                rows.append((seq, stream, version, p.event_id, p.type_name, recorded_at, body, h))
+                frontier.append(h)
+                envelopes.append(
+                    construct(
+                        seq=seq,
+                        stream=stream,
+                        stream_version=version,
+                        event_id=uuid.UUID(p.event_id),
+                        type=p.type_name,
+                        schema_version=p.schema_version,
+                        occurred_at=datetime.fromisoformat(p.occurred_at),
+                        recorded_at=recorded_dt,
+                        correlation_id=None
+                        if p.correlation_id is None
+                        else uuid.UUID(p.correlation_id),
+                        causation_id=None if p.causation_id is None else uuid.UUID(p.causation_id),
+                        traceparent=p.traceparent,
+                        payload=p.payload,
+                        prev_hash=prev,
+                        hash=h,
+                    )
+                )
+                prev = h
+            try:
+                c.executemany(_INSERT, rows)
+            except sqlite3.IntegrityError:
+                c.execute("ROLLBACK")
+                stored, fresh = self._already_stored(stream, prepared)
+                if not fresh:
+                    return stored
+                if len(fresh) == len(prepared):
+                    raise
+                return stored + self._append_prepared(stream, fresh, expected_version)
+            first_seq = envelopes[0].seq
+            boundary = (
+                self._key is not None
+                and (first_seq - 1) // self.checkpoint_every != seq // self.checkpoint_every
+            )
+            if boundary:
+                self._write_checkpoint(frontier, seq, prev)
+            c.execute(
+                "UPDATE lfr_meta SET value=? WHERE key='merkle_frontier'", (frontier.to_json(),)
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        self._frontier = frontier
+        return envelopes
+
+    def _write_checkpoint(self, frontier: MerkleFrontier, size: int, last_hash: str) -> None:
+        assert self._key is not None
+        public = self._key.public_key()
+        cp = ckpt.Checkpoint(
+            log_id=self.log_id,
+            tree_size=size,
+            root=frontier.root().hex(),
+            last_hash=last_hash,
+            signed_at=format_time(datetime.now(UTC)),
+            key_id=ckpt.key_id(public),
+        ).signed(self._key)
+        self._conn.execute(
+            "INSERT OR IGNORE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+            (cp.tree_size, cp.root, cp.last_hash, cp.signed_at, cp.key_id, cp.signature),
+        )
+
+    def checkpoint_now(self) -> None:
+        """Sign a checkpoint of the current tree unless the newest one already covers it."""
+        if self._key is None or self.read_only:
+            return
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            seq, last = self._tail()
+            row = c.execute("SELECT max(tree_size) FROM checkpoints").fetchone()
+            if seq > 0 and int(row[0] or 0) < seq:
+                self._write_checkpoint(self._load_frontier(seq), seq, last)
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+
+
+class SqliteEventStore:
+    """The async `EventStore` over one SQLite file (see the module docstring)."""
+
+    def __init__(self, writer: SqliteLog, reader: SqliteLog, *, poll_s: float = 0.5) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._wlock = anyio.CapacityLimiter(1)
+        self._rlock = anyio.CapacityLimiter(1)
+        self._appended = anyio.Event()
+        self._closed = False
+        self._poll_s = poll_s
+        self.path = writer.path
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        key_path: Path | None = None,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        poll_s: float = 0.5,
+    ) -> SqliteEventStore:
+        """Open (creating if absent) the log at `path`; its signing key defaults to
+        `<path's folder>/checkpoint_ed25519.pem`, created at first run."""
+        path = Path(path)
+        key_file = key_path if key_path is not None else path.parent / KEY_FILE
+
+        def _open() -> tuple[SqliteLog, SqliteLog]:
+            existed = path.exists() and path.stat().st_size > 0
+            key = ckpt.load_or_create_signing_key(key_file, create=True)
+            writer = SqliteLog(path, signing_key=key, checkpoint_every=checkpoint_every)
+            recorded = writer.public_key_pem()
+            mine = ckpt.public_key_pem(key.public_key())
+            if existed and recorded and recorded != mine:
+                writer.close()
+                raise StoreError(
+                    f"{key_file}: this key did not sign {path} (the log records another public "
+                    "key); restore the site's original key file"
+                )
+            reader = SqliteLog(path)
+            return writer, reader
+
+        writer, reader = await anyio.to_thread.run_sync(_open)
+        return cls(writer, reader, poll_s=poll_s)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError()
+
+    async def _write(self, fn: Any, *args: Any) -> Any:
+        self._check_open()
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._wlock)
+
+    async def _read(self, fn: Any, *args: Any) -> Any:
+        self._check_open()
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._rlock)
+
+    async def append(
+        self, stream: str, events: Sequence[NewEvent], *, expected_version: int | None = None
+    ) -> list[Envelope]:
+        result: list[Envelope] = await self._write(
+            self._writer.append, stream, events, expected_version
+        )
+        if result:
+            self._notify()
+        return result
+
+    def _notify(self) -> None:
+        event, self._appended = self._appended, anyio.Event()
+        event.set()
+
+    async def read_stream(self, stream: str, *, from_version: int = 1) -> list[Envelope]:
+        return await self._read(lambda: self._reader.read_stream(stream, from_version=from_version))  # type: ignore[no-any-return]
+
+    async def read_all(self, *, from_seq: int = 1, limit: int | None = None) -> list[Envelope]:
+        return await self._read(lambda: self._reader.read_all(from_seq=from_seq, limit=limit))  # type: ignore[no-any-return]
+
+    async def read_records(
+        self, *, from_seq: int = 1, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Raw records (see `SqliteLog.read_records`): the projections' fast path."""
+        return await self._read(lambda: self._reader.read_records(from_seq=from_seq, limit=limit))  # type: ignore[no-any-return]
+
+    async def find_event(self, event_id: uuid.UUID | str) -> Envelope | None:
+        return await self._read(self._reader.find_event, str(event_id))  # type: ignore[no-any-return]
+
+    async def subscribe(self, *, from_seq: int = 1) -> AsyncIterator[Envelope]:
+        """Catch up from `from_seq`, then follow appends (woken by this process's appends,
+        polling every `poll_s` for other writers)."""
+        next_seq = from_seq
+        while not self._closed:
+            waiter = self._appended
+            try:
+                batch = await self.read_all(from_seq=next_seq, limit=1000)
+            except StoreClosedError:
+                return
+            for env in batch:
+                yield env
+                next_seq = env.seq + 1
+            if not batch:
+                with anyio.move_on_after(self._poll_s):
+                    await waiter.wait()
+
+    async def last_seq(self) -> int:
+        return await self._read(self._reader.last_seq)  # type: ignore[no-any-return]
+
+    async def stream_version(self, stream: str) -> int:
+        return await self._read(self._reader.stream_version, stream)  # type: ignore[no-any-return]
+
+    async def checkpoint(self) -> None:
+        """Sign a checkpoint now (also done every `checkpoint_every` events and on close)."""
+        await self._write(self._writer.checkpoint_now)
+
+    def public_key_pem(self) -> str:
+        return self._writer.public_key_pem()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._writer.checkpoint_now, limiter=self._wlock)
+            self._closed = True
+            self._appended.set()
+            async with self._wlock, self._rlock:
+                self._writer.close()
+                self._reader.close()
+
+    async def __aenter__(self) -> SqliteEventStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def open_store(
+    data_dir: Path, *, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+) -> SqliteEventStore:
+    """The site's embedded log: `<data_dir>/events.sqlite`, key beside it."""
+    data_dir = Path(data_dir)
+    return await SqliteEventStore.open(data_dir / LOG_FILE, checkpoint_every=checkpoint_every)
