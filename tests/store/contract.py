@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from lfr.store import ConcurrencyError, EventStore, IdempotencyError, StoreClosedError
@@ -154,7 +155,7 @@ class EventStoreContract:
             for i in range(7):
                 await store.append(f"camera:{camera}", [discarded(camera=camera)] * 1)
                 if i % 3 == 0:
-                    await anyio.sleep(0)
+                    await anyio.lowlevel.checkpoint()
 
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:
