@@ -1,0 +1,265 @@
+"""The biometric vault: match crops and watchlist images, encrypted, each with its own key.
+
+Blobs live as files (`<vault>/blobs/ab/<blob_id>`: 12-byte nonce + AES-256-GCM ciphertext,
+bound to its id and kind as associated data); their keys live in `<vault>/keys.sqlite`
+(`secure_delete` on). Shredding deletes the key and overwrites the file, so the bytes are
+gone for good while the event log, which holds only a `BiometricRef`, stays intact and
+verifiable (crypto-shredding). A shredded ref is remembered as a tombstone, so asking for it
+says "shredded at ..." rather than "unknown".
+
+Sync methods (`put_sync`, ...) suit code already in a worker thread; the async ones run them
+in a thread behind a `CapacityLimiter(1)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import anyio
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from lfr.errors import LfrError
+from schemas.events import BiometricRef
+
+__all__ = [
+    "BiometricVault",
+    "BlobIntegrityError",
+    "BlobNotFoundError",
+    "BlobShreddedError",
+    "VaultError",
+]
+
+BlobKind = Literal["alert_crop", "watchlist_image"]
+VAULT_DIR = "vault"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    blob_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key BLOB,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    retain_until TEXT,
+    shredded_at TEXT,
+    shred_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS keys_retain ON keys (retain_until) WHERE key IS NOT NULL;
+"""
+
+
+class VaultError(LfrError):
+    """Base of the vault's errors."""
+
+
+class BlobNotFoundError(VaultError):
+    def __init__(self, blob_id: str, vault: Path) -> None:
+        self.blob_id = blob_id
+        super().__init__(
+            f"biometric blob {blob_id!r} is not in the vault at {vault}: check the data "
+            "directory; a ref from another site cannot be opened here"
+        )
+
+
+class BlobShreddedError(VaultError):
+    def __init__(self, blob_id: str, shredded_at: str, reason: str | None) -> None:
+        self.blob_id = blob_id
+        self.shredded_at = shredded_at
+        why = f" ({reason})" if reason else ""
+        super().__init__(
+            f"biometric blob {blob_id!r} was shredded at {shredded_at}{why}: "
+            "its key is deleted and the image cannot be recovered"
+        )
+
+
+class BlobIntegrityError(VaultError):
+    def __init__(self, blob_id: str, what: str) -> None:
+        self.blob_id = blob_id
+        super().__init__(f"biometric blob {blob_id!r}: {what}; restore the vault from backup")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fmt(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class BiometricVault:
+    """Encrypted, individually shreddable biometric blobs under `<data_dir>/vault`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._blobs = self.root / "blobs"
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        db = self.root / "keys.sqlite"
+        self._conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA secure_delete=ON")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise VaultError(f"{db}: not a readable vault key store ({exc})") from exc
+        self._limiter = anyio.CapacityLimiter(1)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path) -> BiometricVault:
+        return cls(Path(data_dir) / VAULT_DIR)
+
+    @classmethod
+    async def open(cls, data_dir: Path) -> BiometricVault:
+        """The site's vault in `<data_dir>/vault`, created when absent."""
+        return await anyio.to_thread.run_sync(cls.for_data_dir, data_dir)
+
+    def _path(self, blob_id: str) -> Path:
+        if not blob_id.isalnum():
+            raise BlobNotFoundError(blob_id, self.root)
+        return self._blobs / blob_id[:2] / blob_id
+
+    # --- sync -------------------------------------------------------------------------------
+
+    def put_sync(
+        self, data: bytes, kind: BlobKind, retain_until: datetime | None = None
+    ) -> BiometricRef:
+        blob_id = secrets.token_hex(16)
+        key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(12)
+        sealed = AESGCM(key).encrypt(nonce, data, f"{blob_id}:{kind}".encode())
+        path = self._path(blob_id)
+        path.parent.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(nonce + sealed)
+            fh.flush()
+            os.fsync(fh.fileno())
+        digest = hashlib.sha256(data).hexdigest()
+        self._conn.execute(
+            "INSERT INTO keys (blob_id, kind, key, sha256, size, created_at, retain_until) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                blob_id,
+                kind,
+                key,
+                digest,
+                len(data),
+                _fmt(_now()),
+                None if retain_until is None else _fmt(retain_until),
+            ),
+        )
+        return BiometricRef(blob_id=blob_id, kind=kind, sha256=digest, retain_until=retain_until)
+
+    def get_sync(self, ref: BiometricRef | str) -> bytes:
+        blob_id = ref if isinstance(ref, str) else ref.blob_id
+        row = self._conn.execute(
+            "SELECT kind, key, sha256, shredded_at, shred_reason FROM keys WHERE blob_id=?",
+            (blob_id,),
+        ).fetchone()
+        if row is None:
+            raise BlobNotFoundError(blob_id, self.root)
+        kind, key, digest, shredded_at, reason = row
+        if key is None:
+            raise BlobShreddedError(blob_id, shredded_at, reason)
+        try:
+            raw = self._path(blob_id).read_bytes()
+        except FileNotFoundError as exc:
+            raise BlobIntegrityError(blob_id, "its file is missing") from exc
+        try:
+            data = AESGCM(key).decrypt(raw[:12], raw[12:], f"{blob_id}:{kind}".encode())
+        except InvalidTag as exc:
+            raise BlobIntegrityError(blob_id, "ciphertext fails authentication") from exc
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise BlobIntegrityError(blob_id, "plaintext hash differs from the recorded one")
+        return data
+
+    def shred_sync(self, ref: BiometricRef | str, reason: str = "purged") -> bool:
+        """Delete the key and overwrite the file. False if already shredded.
+
+        :raises BlobNotFoundError: the vault never held this blob.
+        """
+        blob_id = ref if isinstance(ref, str) else ref.blob_id
+        row = self._conn.execute(
+            "SELECT key IS NULL FROM keys WHERE blob_id=?", (blob_id,)
+        ).fetchone()
+        if row is None:
+            raise BlobNotFoundError(blob_id, self.root)
+        if row[0]:
+            return False
+        self._conn.execute(
+            "UPDATE keys SET key=NULL, shredded_at=?, shred_reason=? WHERE blob_id=?",
+            (_fmt(_now()), reason, blob_id),
+        )
+        self._overwrite(self._path(blob_id))
+        return True
+
+    @staticmethod
+    def _overwrite(path: Path) -> None:
+        try:
+            size = path.stat().st_size
+            with path.open("r+b") as fh:
+                fh.write(os.urandom(size))
+                fh.flush()
+                os.fsync(fh.fileno())
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def shred_expired_sync(self, now: datetime | None = None) -> list[str]:
+        """Shred every blob whose `retain_until` has passed; return their ids."""
+        cutoff = _fmt(now or _now())
+        ids = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT blob_id FROM keys WHERE key IS NOT NULL AND retain_until IS NOT NULL "
+                "AND retain_until <= ?",
+                (cutoff,),
+            )
+        ]
+        return [i for i in ids if self.shred_sync(i, reason="retention expired")]
+
+    def exists_sync(self, ref: BiometricRef | str) -> bool:
+        """Whether the blob can still be read (held and not shredded)."""
+        blob_id = ref if isinstance(ref, str) else ref.blob_id
+        row = self._conn.execute(
+            "SELECT key IS NOT NULL FROM keys WHERE blob_id=?", (blob_id,)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # --- async ------------------------------------------------------------------------------
+
+    async def put(
+        self, data: bytes, kind: BlobKind, retain_until: datetime | None = None
+    ) -> BiometricRef:
+        return await anyio.to_thread.run_sync(
+            self.put_sync, data, kind, retain_until, limiter=self._limiter
+        )
+
+    async def get(self, ref: BiometricRef | str) -> bytes:
+        return await anyio.to_thread.run_sync(self.get_sync, ref, limiter=self._limiter)
+
+    async def shred(self, ref: BiometricRef | str, reason: str = "purged") -> bool:
+        return await anyio.to_thread.run_sync(self.shred_sync, ref, reason, limiter=self._limiter)
+
+    async def shred_expired(self, now: datetime | None = None) -> list[str]:
+        return await anyio.to_thread.run_sync(self.shred_expired_sync, now, limiter=self._limiter)
+
+    async def exists(self, ref: BiometricRef | str) -> bool:
+        return await anyio.to_thread.run_sync(self.exists_sync, ref, limiter=self._limiter)
+
+    async def aclose(self) -> None:
+        async with self._limiter:
+            self.close()
