@@ -1,0 +1,155 @@
+"""`FacePipeline`: detect, gate, align, embed and search one frame (the `Recogniser`).
+
+Pixels and embeddings of passers-by live only in the returned `FrameAnalysis` (the caller
+forgets them) and in local buffers that are overwritten before this module returns; no
+biometric value is logged or put in a span here. One pipeline is safe to call from several
+worker threads at once (onnxruntime sessions are thread-safe and the pipeline keeps no
+per-call state), so cameras can share one through `FacePipeline.shared()`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from lfr.vision.align import align
+from lfr.vision.detect import Detection, DetectorConfig
+from lfr.vision.models import FaceModels, ModelClock
+from lfr.vision.quality import QualityGate
+from lfr.vision.runtime import RuntimeConfig
+from lfr.vision.types import Candidate, FaceResult, Frame, FrameAnalysis, Gallery, Image
+
+__all__ = ["FacePipeline", "PipelineConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    """Everything that shapes a pipeline; equal configs share one pipeline."""
+
+    model_dir: Path | None = None
+    runtime: RuntimeConfig = RuntimeConfig()
+    detector: DetectorConfig = DetectorConfig()
+    gate: QualityGate = QualityGate()
+    max_batch: int = 16
+
+
+class FacePipeline:
+    """Implements `Recogniser` over any `FaceModels` pack."""
+
+    _shared: ClassVar[dict[PipelineConfig, FacePipeline]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, models: FaceModels, gate: QualityGate | None = None) -> None:
+        self.models = models
+        self.gate = gate or QualityGate()
+
+    @classmethod
+    def from_pack(cls, config: PipelineConfig | None = None) -> FacePipeline:
+        """A pipeline on the verified default pack (settings().model_dir unless given).
+
+        :raises ModelError: the pack is missing or fails verification.
+        """
+        from lfr.config import settings
+        from lfr.vision.faceplugin import FacepluginModels
+
+        config = config or PipelineConfig()
+        models = FacepluginModels(
+            config.model_dir or settings().model_dir,
+            runtime=config.runtime,
+            detector=config.detector,
+            max_batch=config.max_batch,
+        )
+        return cls(models, config.gate)
+
+    @classmethod
+    def shared(cls, config: PipelineConfig | None = None) -> FacePipeline:
+        """One pipeline per config per process, for every camera that asks."""
+        config = config or PipelineConfig()
+        with cls._shared_lock:
+            pipeline = cls._shared.get(config)
+            if pipeline is None:
+                pipeline = cls._shared[config] = cls.from_pack(config)
+            return pipeline
+
+    def analyse(self, frame: Frame, gallery: Gallery) -> FrameAnalysis:
+        """Every face of the frame with its best watchlist candidate (any similarity)."""
+        return self.analyse_image(frame.image, gallery, frame_index=frame.index)
+
+    def analyse_image(
+        self,
+        image: Image,
+        gallery: Gallery | None = None,
+        *,
+        frame_index: int = 0,
+        apply_gate: bool = True,
+        only_largest: bool = False,
+    ) -> FrameAnalysis:
+        """Like `analyse` on a bare RGB image; `apply_gate=False` embeds every face found."""
+        clock = ModelClock()
+        start = time.perf_counter()
+        detections = self.models.detect(image, clock)
+        if only_largest and detections:
+            detections = [max(detections, key=lambda d: d.size_px)]
+        t_detect = time.perf_counter()
+        self.models.locate_points(image, detections, clock)
+        t_points = time.perf_counter()
+        faces, aligned = self._gate(image, detections, apply_gate)
+        t_gate = time.perf_counter()
+        passed = [i for i, f in enumerate(faces) if f.passed_quality]
+        if passed:
+            batch = np.stack([aligned[i] for i in passed])
+            vectors = self.models.embed(batch, clock)
+            batch.fill(0)
+        else:
+            vectors = np.zeros((0, 512), dtype=np.float32)
+        t_embed = time.perf_counter()
+        candidates: list[Candidate | None] = (
+            gallery.search(vectors)
+            if gallery is not None and len(vectors)
+            else [None] * len(passed)
+        )
+        t_search = time.perf_counter()
+        for row, i in enumerate(passed):
+            faces[i].embedding = vectors[row].copy()
+            faces[i].crop = aligned[i]
+            faces[i].best = candidates[row]
+        for i, crop in enumerate(aligned):
+            if not faces[i].passed_quality:
+                crop.fill(0)
+        vectors.fill(0)
+        ms = 1000.0
+        stage_ms = {
+            "detect": (t_detect - start) * ms,
+            "landmarks": (t_points - t_detect) * ms,
+            "align_quality": (t_gate - t_points) * ms,
+            "embed": (t_embed - t_gate) * ms,
+            "search": (t_search - t_embed) * ms,
+            "total": (time.perf_counter() - start) * ms,
+            "model": clock.total * ms,
+        }
+        return FrameAnalysis(frame_index=frame_index, faces=faces, stage_ms=stage_ms)
+
+    def _gate(
+        self, image: Image, detections: list[Detection], apply_gate: bool
+    ) -> tuple[list[FaceResult], list[Image]]:
+        faces: list[FaceResult] = []
+        aligned: list[Image] = []
+        for det in detections:
+            assert det.points5 is not None  # locate_points filled it
+            crop = align(image, det.points5)
+            score = self.gate.assess(det.size_px, det.points5, crop)
+            faces.append(
+                FaceResult(
+                    box=det.box,
+                    size_px=det.size_px,
+                    quality=score.score,
+                    passed_quality=score.passed or not apply_gate,
+                )
+            )
+            aligned.append(crop)
+        return faces, aligned
