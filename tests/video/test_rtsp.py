@@ -1,0 +1,129 @@
+"""`RtspSource` against a real RTSP server on loopback: frames, loss, reconnection, time-outs."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from lfr.video.errors import StreamInterrupted
+from lfr.video.loop import CameraLoop, FrameDecided, LoopOutput, StreamLost, StreamStarted
+from lfr.video.rtsp import Backoff, RtspSource
+from lfr.video.rtsp_server import RtspClipServer, free_port
+from lfr.video.tracker import TrackingDecider
+from tests.video.fakes import EmptyGallery, ScriptedRecogniser
+
+
+async def test_frames_arrive_over_rtsp_with_stream_info(rtsp_server: RtspClipServer) -> None:
+    async with RtspSource(rtsp_server.url("hamilton_short_clip.mp4"), max_fps=10) as source:
+        frames = [await source.recv() for _ in range(5)]
+    assert [f.index for f in frames] == [1, 2, 3, 4, 5]
+    assert frames[0].image.shape == (360, 640, 3)
+    assert source.info.codec == "h264"
+    assert source.info.url.startswith("rtsp://127.0.0.1:")
+
+
+def test_credentials_never_appear_in_the_source_info() -> None:
+    source = RtspSource("rtsp://admin:hunter2@10.0.0.9:554/stream1")
+    assert source.info.url == "rtsp://10.0.0.9:554/stream1"
+    with pytest.raises(ValueError, match="not an RTSP URL"):
+        RtspSource("http://user:pw@host/x")
+
+
+async def test_camera_reconnects_after_the_server_dies_and_the_gap_is_reported(
+    rtsp_server: RtspClipServer,
+) -> None:
+    source = RtspSource(
+        rtsp_server.url("hamilton_short_clip.mp4"),
+        read_timeout_s=2,
+        open_timeout_s=2,
+        backoff=Backoff(first_s=0.2, max_s=1.0),
+    )
+    loop = CameraLoop(
+        source,
+        ScriptedRecogniser(lambda f: []),
+        TrackingDecider("cam"),
+        gallery=EmptyGallery(),
+        threshold=0.5,
+        fps=5,
+    )
+    seen: list[LoopOutput] = []
+    analysed_after_restart = anyio.Event()
+    analysed = anyio.Event()
+    lost = anyio.Event()
+
+    async def emit(item: LoopOutput) -> None:
+        seen.append(item)
+        if loop.stats.frames_analysed >= 3:
+            analysed.set()
+        if isinstance(item, StreamLost):
+            lost.set()
+        started = sum(isinstance(s, StreamStarted) for s in seen)
+        if started == 2 and isinstance(item, FrameDecided):
+            analysed_after_restart.set()
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            await tg.start(loop.run, emit)
+            await analysed.wait()
+            await rtsp_server.kill()
+            await lost.wait()
+            await anyio.sleep(1.0)  # a few failed reconnects while the camera is down
+            await rtsp_server.start()
+            await analysed_after_restart.wait()
+            tg.cancel_scope.cancel()
+    await source.aclose()
+    kinds = [type(s).__name__ for s in seen if not isinstance(s, FrameDecided)]
+    assert kinds[0] == "StreamStarted"
+    assert kinds[-1] == "StreamStarted"
+    assert "StreamLost" in kinds
+    losses = [s for s in seen if isinstance(s, StreamLost)]
+    assert all(s.retry_in_s is not None and s.retry_in_s <= 1.0 for s in losses)
+    assert source.connects == 2
+
+
+async def test_a_url_that_never_answers_times_out_without_blocking_the_loop() -> None:
+    async def silent(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await anyio.sleep(30)  # accepts, never answers (a hung camera)
+
+    port = free_port()
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.05)
+            ticks += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, silent)
+        tg.start_soon(ticker)
+        source = RtspSource(f"rtsp://127.0.0.1:{port}/cam", open_timeout_s=1, read_timeout_s=1)
+        start = time.monotonic()
+        with pytest.raises(StreamInterrupted) as info:
+            await source.recv()
+        elapsed = time.monotonic() - start
+        tg.cancel_scope.cancel()
+    assert elapsed < 5
+    assert ticks >= elapsed / 0.05 * 0.5  # the event loop kept running meanwhile
+    assert info.value.retry_in_s == 0.5
+    assert "rtsp://127.0.0.1" in str(info.value)
+
+
+async def test_refused_and_unknown_paths_are_interruptions_with_reasons(
+    rtsp_server: RtspClipServer,
+) -> None:
+    closed = RtspSource(f"rtsp://127.0.0.1:{free_port()}/x", open_timeout_s=2)
+    with pytest.raises(StreamInterrupted, match="refused"):
+        await closed.recv()
+    missing = RtspSource(rtsp_server.url("no_such_clip.mp4"), open_timeout_s=2)
+    with pytest.raises(StreamInterrupted) as info:
+        await missing.recv()
+    assert info.value.reason
+    # Backoff grows between attempts.
+    with pytest.raises(StreamInterrupted) as again:
+        await missing.recv()
+    assert again.value.retry_in_s == 2 * info.value.retry_in_s
