@@ -1,0 +1,134 @@
+"""Transparency report: renders every section and figure from a report with sample numbers."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from lfr.report import (
+    AlertRow,
+    DeploymentSection,
+    GroundTruth,
+    SimilarityHistogram,
+    TransparencyReport,
+    Verification,
+    render_html,
+    write_report,
+)
+
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def sample_report() -> TransparencyReport:
+    rng = np.random.default_rng(0)
+    deps = []
+    for k, (zone, name) in enumerate((("north-end", "North End"), ("london-road", "London Road"))):
+        alerts = [
+            AlertRow(
+                alert_id=f"a-{k}-{i}",
+                raised_at=T0 + timedelta(seconds=20 + 25 * i + 7 * k),
+                camera=f"{zone[:2]}-{1 + i % 2}",
+                subject_label=f"Subject <{k}{i}>",
+                category="wanted_by_police",
+                similarity=0.62 + 0.05 * i,
+                threshold=0.6,
+                ground_truth="false" if (k, i) == (1, 1) else "true",
+                acknowledged_by="PC 101",
+                ack_after_s=1.5 + i,
+                adjudications=["PC 101: confirmed", "PC 202: confirmed"],
+                engagement="spoken_to" if i == 0 else None,
+                latency_ms=150 + 40 * i,
+            )
+            for i in range(3)
+        ]
+        deps.append(
+            DeploymentSection(
+                deployment_id=f"dep-{zone}",
+                zone=zone,
+                zone_name=name,
+                cameras=[f"{zone[:2]}-1", f"{zone[:2]}-2"],
+                authorised_by="Supt A. Smith (1234)",
+                legal_basis="Common law policing powers; DPA 2018 s.35",
+                reason="Town-centre violent crime hot spot",
+                window_start=T0,
+                window_end=T0 + timedelta(minutes=2),
+                ended_at=T0 + timedelta(seconds=110),
+                armed_periods=[(T0 + timedelta(seconds=5), T0 + timedelta(seconds=60 + 40 * k))],
+                watchlist_version="ab" * 32,
+                watchlist_size=6,
+                threshold=0.6,
+                frames_analysed=1200,
+                faces_scanned=3400,
+                frames_discarded=1190,
+                alerts=alerts,
+                engagements=1,
+                watchlist_purged=True,
+                non_match_similarity=SimilarityHistogram.of(
+                    list(rng.normal(0.05, 0.08, 3000).clip(-0.2, 0.45))
+                ),
+            )
+        )
+    return TransparencyReport(
+        generated_at=T0 + timedelta(minutes=3),
+        deployments=deps,
+        latencies_ms=list(rng.gamma(4, 45, 6)),
+        verification=Verification(chain_verified=True, events=4321, head_hash="cd" * 32),
+        ground_truth=GroundTruth(
+            subjects_walked=5, subjects_alerted=5, subjects_walked_while_disarmed=1
+        ),
+        notes=["sample"],
+    )
+
+
+def test_histogram_bins_and_clamps():
+    h = SimilarityHistogram.of([-5.0, 0.0, 0.011, 0.99, 7.0])
+    assert len(h.edges) == len(h.counts) + 1
+    assert h.total == 5
+    assert h.counts[0] == 1 and h.counts[-1] == 2
+
+
+def test_report_renders_every_section(tmp_path):
+    report = sample_report()
+    path = write_report(report, tmp_path / "report.html")
+    text = path.read_text()
+    assert (tmp_path / "report.json").exists()
+    assert TransparencyReport.model_validate_json((tmp_path / "report.json").read_text()) == report
+    for needle in (
+        "North End",
+        "London Road",
+        "Supt A. Smith (1234)",
+        "4,321",
+        "verified",
+        "deleted after the deployment",
+        "5 of 5",
+        "6,800",
+    ):
+        assert needle in text, needle
+    # labels are escaped, not injected
+    assert "Subject &lt;00&gt;" in text and "Subject <00>" not in text
+    assert text.count('class="false">false</td>') == 1
+    pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(pngs) == 3
+    for i, b in enumerate(pngs):
+        raw = base64.b64decode(html.unescape(b))
+        assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+        (tmp_path / f"figure-{i}.png").write_bytes(raw)
+
+
+def test_failed_verification_is_loud():
+    report = sample_report().model_copy(
+        update={"verification": Verification(chain_verified=False, events=3, detail="seq 2")}
+    )
+    assert 'class="bad">FAILED' in render_html(report)
+
+
+def test_empty_report_still_renders():
+    report = TransparencyReport(generated_at=T0, deployments=[])
+    assert "no alerts, no latency measured" not in render_html(report)  # drawn in the PNG
+    with pytest.raises(ValueError):
+        TransparencyReport(generated_at=T0, deployments=[], bogus=1)  # type: ignore[call-arg]
