@@ -23,8 +23,14 @@ def _spec(people, seed: int = 3) -> ClipSpec:
     subject = people[0]
     walkers = [
         WalkerSpec(
-            walker_id="subject", identity=subject.identity, photo=subject.photos[-1],
-            start_s=0.0, duration_s=2.0, face_from_px=40, face_to_px=90, watchlisted=True,
+            walker_id="subject",
+            identity=subject.identity,
+            photo=subject.photos[-1],
+            start_s=0.0,
+            duration_s=2.0,
+            face_from_px=40,
+            face_to_px=90,
+            watchlisted=True,
         ),
         *crowd(rng, people[1:], seconds=2.0, per_minute=60, prefix="p"),
     ]
@@ -57,7 +63,8 @@ def test_clip_is_h264_with_ground_truth(people, tmp_path):
     assert len(subject.boxes) == subject.last_frame - subject.first_frame + 1
     # the face box is where the pixels changed: compare with a clip without walkers
     empty = render_clip(
-        ClipSpec("empty", 2.0, (), seed=spec.seed, width=640, height=360), tmp_path,
+        ClipSpec("empty", 2.0, (), seed=spec.seed, width=640, height=360),
+        tmp_path,
         gallery_root=settings().faces_dir,
     )
     with av.open(str(tmp_path / empty.file)) as c:

@@ -75,8 +75,13 @@ def test_trace_follows_envelope_and_mqtt_hops(telemetry):
     while node is not None:
         chain.append(node.name)
         node = by_id.get(node.parent.span_id) if node.parent else None
-    assert chain == ["officer.acknowledge", "mqtt.publish", "zone.raise_alert", "store.append",
-                     "camera.frame"]
+    assert chain == [
+        "officer.acknowledge",
+        "mqtt.publish",
+        "zone.raise_alert",
+        "store.append",
+        "camera.frame",
+    ]
 
 
 def test_bad_traceparent_starts_a_new_root(telemetry):
