@@ -131,6 +131,7 @@ class CameraLoop:
         self._limiter = limiter or anyio.CapacityLimiter(1)
         self._sampler = RateSampler(fps)
         self._slot: LatestSlot[Frame] = LatestSlot()
+        self._final: StreamLost | None = None
         if getattr(source, "max_fps", "absent") is None:
             # PyAV sources convert only the frames they keep to RGB: the big saving at 1080p.
             source.max_fps = fps  # type: ignore[attr-defined]
@@ -146,14 +147,19 @@ class CameraLoop:
         Source failures are emitted as `StreamLost`, never raised: a live source is retried,
         a file that cannot be read ends the loop.
         """
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._read, emit)
-            task_status.started()
-            await self._analyse(emit)
-        with anyio.move_on_after(2.0, shield=True):
-            rest = self.decider.flush()
-            if rest.matches or rest.discarded.tracks_closed:
-                await self._emit_decided(emit, None, rest, time.monotonic_ns())
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._read, emit)
+                task_status.started()
+                await self._analyse(emit)
+        finally:
+            # Also on cancellation: open tracks are decided or wiped, never left in memory.
+            with anyio.move_on_after(2.0, shield=True):
+                rest = self.decider.flush()
+                if rest.matches or rest.discarded.tracks_closed:
+                    await self._emit_decided(emit, None, rest, time.monotonic_ns())
+                if self._final is not None:
+                    await emit(self._final)  # after the last decisions: the end reads in order
 
     async def _read(self, emit: Emit) -> None:
         live = False
@@ -169,11 +175,11 @@ class CameraLoop:
                     await emit(StreamLost(exc.reason, exc.retry_in_s))
                     continue
                 except EndOfStream as exc:
-                    await emit(StreamLost(str(exc) or "end of stream", None))
+                    self._final = StreamLost(str(exc) or "end of stream", None)
                     return
                 except (SourceOpenError, VideoError) as exc:
                     self.stats.stream_losses += 1
-                    await emit(StreamLost(str(exc), None))
+                    self._final = StreamLost(str(exc), None)
                     return
                 if not live:
                     live = True

@@ -44,6 +44,7 @@ class WhipSource:
         self._sampler = RateSampler(max_fps)
         self._index = 0
         self._closed = False
+        self._left = False
 
     @property
     def publishing(self) -> bool:
@@ -52,13 +53,17 @@ class WhipSource:
     def attach(self, track: Any) -> None:
         """A publisher's video track arrived (replacing any earlier one)."""
         self._track = track
+        self._left = False
         self._sampler = RateSampler(self.max_fps)
         self._attached.set()
 
     def detach(self, track: Any | None = None) -> None:
-        if track is None or self._track is track:
+        """The publisher left: the next `recv()` reports it once, then waits for another."""
+        if self._track is not None and (track is None or self._track is track):
             self._track = None
+            self._left = True
             self._attached = anyio.Event()
+            self._attached.set()  # wake a waiting recv() so it reports the loss
 
     async def recv(self) -> Frame:
         """The next sampled frame; waits for a publisher.
@@ -71,6 +76,10 @@ class WhipSource:
         while True:
             if self._closed:
                 raise EndOfStream(f"{self.info.url} is closed")
+            if self._left:
+                self._left = False
+                self._attached = anyio.Event()
+                raise StreamInterrupted(self.info.url, "the publisher left", retry_in_s=None)
             track = self._track
             if track is None:
                 await self._attached.wait()
@@ -79,9 +88,7 @@ class WhipSource:
                 vframe = await track.recv()
             except MediaStreamError:
                 self.detach(track)
-                raise StreamInterrupted(
-                    self.info.url, "the publisher left", retry_in_s=None
-                ) from None
+                continue
             self.frames_decoded += 1
             pts_s = float(vframe.time) if vframe.time is not None else time.monotonic()
             if not self._sampler.due(pts_s):
@@ -148,7 +155,8 @@ class WhipIngest:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
-        except (ValueError, KeyError, AttributeError, IndexError) as exc:
+        except (ValueError, KeyError, AttributeError, IndexError, AssertionError, TypeError) as exc:
+            # aiortc signals a malformed offer with whatever its parser tripped on.
             await pc.close()
             raise ValueError(f"cannot use this SDP offer: {exc}") from exc
         session_id = uuid.uuid4().hex

@@ -1,0 +1,106 @@
+"""`CameraLoop`: newest frame wins under overload, latency stays bounded, matches come out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+
+from lfr.video.file import FileSource
+from lfr.video.loop import CameraLoop, FrameDecided, LoopOutput, StreamLost, StreamStarted
+from lfr.video.tracker import TrackingDecider
+from lfr.vision.types import Frame
+from tests.video.fakes import EmptyGallery, ScriptedRecogniser, face
+
+
+async def run_loop(loop: CameraLoop) -> list[LoopOutput]:
+    out: list[LoopOutput] = []
+
+    async def emit(item: LoopOutput) -> None:
+        out.append(item)
+
+    with anyio.fail_after(30):
+        await loop.run(emit)
+    return out
+
+
+async def test_overload_drops_old_frames_and_keeps_latency_bounded(hamilton: Path) -> None:
+    source = FileSource(hamilton, realtime=True)
+    slow = ScriptedRecogniser(lambda f: [], delay_s=0.3)  # 3 fps of analysis for 10 fps asked
+    loop = CameraLoop(
+        source, slow, TrackingDecider(), gallery=EmptyGallery(), threshold=0.5, fps=10
+    )
+    with anyio.move_on_after(3):
+        await run_loop(loop)
+    stats = loop.stats
+    assert stats.frames_sampled >= 25
+    assert stats.drops >= stats.frames_sampled * 0.4
+    assert stats.frames_analysed + stats.drops <= stats.frames_sampled
+    p95 = stats.percentile(95)
+    assert p95 is not None and p95 < 300 + 150  # one analysis plus at most one frame's wait
+    await source.aclose()
+
+
+async def test_offline_lossless_mode_analyses_every_sampled_frame(hamilton: Path) -> None:
+    source = FileSource(hamilton)
+    rec = ScriptedRecogniser(lambda f: [], delay_s=0.002)
+    loop = CameraLoop(
+        source, rec, TrackingDecider(), gallery=EmptyGallery(), threshold=0.5, lossless=True
+    )
+    out = await run_loop(loop)
+    assert loop.stats.drops == 0
+    assert loop.stats.frames_analysed == loop.stats.frames_sampled == rec.calls
+    assert 85 <= rec.calls <= 95  # 9.2 s at 10 fps: the source converted only those
+    assert isinstance(out[0], StreamStarted) and out[0].info.codec == "h264"
+    assert isinstance(out[-1], StreamLost) and out[-1].retry_in_s is None
+
+
+async def test_one_match_per_person_and_discard_counts(hamilton: Path) -> None:
+    def script(frame: Frame):
+        x = 100 + 3 * frame.index
+        return [
+            face((x, 50, x + 60, 110), person=1, similarity=0.7, entry="wanted"),
+            face((500 - x, 200, 560 - x, 260), person=2, similarity=0.1, entry="nobody"),
+        ]
+
+    loop = CameraLoop(
+        FileSource(hamilton),
+        ScriptedRecogniser(script),
+        TrackingDecider("c1"),
+        gallery=EmptyGallery(),
+        threshold=0.5,
+        lossless=True,
+    )
+    out = await run_loop(loop)
+    decided = [o for o in out if isinstance(o, FrameDecided)]
+    matches = [m for d in decided for m in d.decisions.matches]
+    assert [m.candidate.entry_id for m in matches] == ["wanted"]
+    assert loop.stats.matches == 1
+    tally = [d.decisions.discarded for d in decided]
+    assert sum(t.tracks_closed for t in tally) == 1  # the passer-by, closed at the end
+    assert sum(t.frames for t in tally) == loop.stats.frames_analysed - 1
+    assert loop.stats.percentile(50, matches=True) is not None
+
+
+async def test_disarmed_camera_reads_but_does_not_analyse(hamilton: Path) -> None:
+    rec = ScriptedRecogniser(lambda f: [])
+    loop = CameraLoop(
+        FileSource(hamilton), rec, TrackingDecider(), gallery=None, threshold=0.5, lossless=True
+    )
+    await run_loop(loop)
+    assert rec.calls == 0 and loop.stats.frames_received > 0
+
+
+async def test_unreadable_file_is_a_stream_lost_not_a_crash(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    loop = CameraLoop(
+        FileSource(bad),
+        ScriptedRecogniser(lambda f: []),
+        TrackingDecider(),
+        gallery=EmptyGallery(),
+        threshold=0.5,
+    )
+    out = await run_loop(loop)
+    assert len(out) == 1 and isinstance(out[0], StreamLost)
+    assert "bad.mp4" in out[0].reason and out[0].retry_in_s is None
