@@ -12,13 +12,13 @@ alter a row — and `lfr audit verify` then names it.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import orjson
@@ -35,9 +35,8 @@ from lfr.store.base import (
 from lfr.store.hashchain import (
     GENESIS_HASH,
     MerkleFrontier,
-    body_hash,
-    envelope_body,
     envelope_from_record,
+    fast_envelope,
     format_time,
 )
 from schemas.envelope import Envelope, NewEvent
@@ -91,31 +90,29 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
+class _Prepared(NamedTuple):
     """A new event reduced to the strings and dict that go into its body."""
 
+    new: NewEvent
     event_id: str
     type_name: str
     schema_version: int
     occurred_at: str
-    correlation_id: str | None
-    causation_id: str | None
-    traceparent: str | None
     payload: dict[str, Any]
 
 
 def _prepare(new: NewEvent) -> _Prepared:
     event = new.event
+    occurred = new.occurred_at
     return _Prepared(
-        event_id=str(new.event_id),
-        type_name=event.type_name(),
-        schema_version=event.SCHEMA_VERSION,
-        occurred_at=format_time(new.occurred_at),
-        correlation_id=None if new.correlation_id is None else str(new.correlation_id),
-        causation_id=None if new.causation_id is None else str(new.causation_id),
-        traceparent=new.traceparent,
-        payload=event.model_dump(mode="json"),
+        new,
+        str(new.event_id),
+        type(event).__name__,
+        event.SCHEMA_VERSION,
+        occurred.isoformat(timespec="microseconds")
+        if occurred.tzinfo is UTC
+        else format_time(occurred),
+        event.__pydantic_serializer__.to_python(event, mode="json"),
     )
 
 
@@ -426,43 +423,52 @@ class SqliteLog:
             rows: list[tuple[Any, ...]] = []
             envelopes: list[Envelope] = []
             recorded_dt = datetime.fromisoformat(recorded_at)
-            construct = Envelope.model_construct
+            construct = fast_envelope
+            dumps = orjson.dumps
+            sha256 = hashlib.sha256
             for p in prepared:
                 seq += 1
                 version += 1
-                body = envelope_body(
-                    seq=seq,
-                    stream=stream,
-                    stream_version=version,
-                    event_id=p.event_id,
-                    type_name=p.type_name,
-                    schema_version=p.schema_version,
-                    occurred_at=p.occurred_at,
-                    recorded_at=recorded_at,
-                    correlation_id=p.correlation_id,
-                    causation_id=p.causation_id,
-                    traceparent=p.traceparent,
-                    payload=p.payload,
-                    prev_hash=prev,
+                new = p.new
+                corr = new.correlation_id
+                caus = new.causation_id
+                body = dumps(
+                    {
+                        "causation_id": None if caus is None else str(caus),
+                        "correlation_id": None if corr is None else str(corr),
+                        "event_id": p.event_id,
+                        "occurred_at": p.occurred_at,
+                        "payload": p.payload,
+                        "prev_hash": prev,
+                        "recorded_at": recorded_at,
+                        "schema_version": p.schema_version,
+                        "seq": seq,
+                        "stream": stream,
+                        "stream_version": version,
+                        "traceparent": new.traceparent,
+                        "type": p.type_name,
+                    },
+                    option=orjson.OPT_SORT_KEYS,
                 )
-                h = body_hash(body)
+                digest = sha256(body).digest()
+                h = digest.hex()
                 rows.append((seq, stream, version, p.event_id, p.type_name, recorded_at, body, h))
-                frontier.append(h)
+                frontier.append_digest(digest)
                 envelopes.append(
                     construct(
                         seq=seq,
                         stream=stream,
                         stream_version=version,
-                        event_id=uuid.UUID(p.event_id),
+                        event_id=new.event_id,
                         type=p.type_name,
                         schema_version=p.schema_version,
-                        occurred_at=datetime.fromisoformat(p.occurred_at),
+                        occurred_at=new.occurred_at
+                        if new.occurred_at.tzinfo is UTC
+                        else datetime.fromisoformat(p.occurred_at),
                         recorded_at=recorded_dt,
-                        correlation_id=None
-                        if p.correlation_id is None
-                        else uuid.UUID(p.correlation_id),
-                        causation_id=None if p.causation_id is None else uuid.UUID(p.causation_id),
-                        traceparent=p.traceparent,
+                        correlation_id=corr,
+                        causation_id=caus,
+                        traceparent=new.traceparent,
                         payload=p.payload,
                         prev_hash=prev,
                         hash=h,
