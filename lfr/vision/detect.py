@@ -60,6 +60,9 @@ class DetectorConfig:
     #: least 2x): a 1080p frame becomes 960x540 and 24 px faces reach the detector at 12 px
     tiled_long_side: int = 960
     overlap: float = 0.25
+    #: a tile keeps only boxes up to this fraction of its height: larger faces are found by
+    #: the whole-frame pass, and a tile that sees part of a large face mistakes it for a face
+    tile_max_box: float = 0.4
     max_batch: int = 16
 
 
@@ -188,6 +191,8 @@ def decode(
         px = b[mask] * np.array([INPUT_W, INPUT_H, INPUT_W, INPUT_H], dtype=np.float32)
         px = px * scale + np.array([tile.x, tile.y, tile.x, tile.y], dtype=np.float32)
         keep = np.ones(len(px), dtype=bool)
+        if tile.inner != (False, False, False, False) or tile.w < tiles[0].w:
+            keep &= (px[:, 3] - px[:, 1]) <= config.tile_max_box * tile.h
         left, top, right, bottom = tile.inner
         if left:
             keep &= px[:, 0] > tile.x + margin

@@ -52,7 +52,7 @@ class QualityGate:
     """Thresholds a face must pass to be embedded and compared."""
 
     min_size_px: int = 24
-    min_sharpness: float = 15.0
+    min_sharpness: float = 8.0
     max_yaw: float = 0.7
     max_roll_deg: float = 40.0
 

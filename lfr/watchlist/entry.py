@@ -1,0 +1,81 @@
+"""A watchlist entry: who, why, on what legal basis, from which image, until when."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["CATEGORIES", "Category", "WatchlistEntry", "content_hash"]
+
+Category = Literal[
+    "wanted_by_police",
+    "wanted_by_courts",
+    "suspect",
+    "missing_person",
+    "vulnerable_person",
+    "risk_to_self_or_others",
+]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+
+
+@dataclass(slots=True, repr=False)
+class WatchlistEntry:
+    """One person on a watchlist, with an L2-normalised template embedding."""
+
+    entry_id: str
+    label: str
+    category: str
+    legal_basis: str
+    image_source: str
+    added_by: str
+    expires_at: datetime
+    embedding: npt.NDArray[np.float32]
+    added_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    photos: int = 1
+
+    def __repr__(self) -> str:
+        return f"WatchlistEntry(entry_id={self.entry_id!r}, label={self.label!r})"
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at <= (now or datetime.now(UTC))
+
+    def metadata(self) -> dict[str, str | int]:
+        """The entry without its embedding, for listings and events."""
+        return {
+            "entry_id": self.entry_id,
+            "label": self.label,
+            "category": self.category,
+            "legal_basis": self.legal_basis,
+            "image_source": self.image_source,
+            "added_by": self.added_by,
+            "added_at": self.added_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "photos": self.photos,
+        }
+
+
+def content_hash(entries: Sequence[WatchlistEntry]) -> str:
+    """sha256 over the entries sorted by id: metadata that matters and the embedding bytes.
+
+    Two publications with the same people, reasons and templates get the same version.
+    """
+    digest = hashlib.sha256(b"lfr-watchlist-v1\n")
+    for entry in sorted(entries, key=lambda e: e.entry_id):
+        for value in (
+            entry.entry_id,
+            entry.label,
+            entry.category,
+            entry.legal_basis,
+            entry.image_source,
+            entry.expires_at.isoformat(),
+        ):
+            digest.update(value.encode() + b"\x1f")
+        digest.update(np.ascontiguousarray(entry.embedding, dtype="<f4").tobytes())
+        digest.update(b"\x1e")
+    return "sha256:" + digest.hexdigest()

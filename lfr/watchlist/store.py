@@ -1,0 +1,275 @@
+"""`WatchlistStore`: the store of record in LanceDB (an embedded directory by default).
+
+Entries are edited in one table; `publish` freezes the live (unexpired) entries under a
+content hash into another, and that version is what a deployment arms with: `load(version)`
+returns an `ArmedWatchlist` searched in memory. A published version is never changed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lfr.watchlist.armed import ArmedWatchlist, LanceGallery
+from lfr.watchlist.entry import WatchlistEntry, content_hash
+from lfr.watchlist.errors import (
+    DuplicateEntryError,
+    EmptyWatchlistError,
+    EntryNotFoundError,
+    VersionNotFoundError,
+    WatchlistError,
+)
+
+__all__ = ["Publication", "WatchlistStore", "default_store_path"]
+
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_META = (
+    "entry_id",
+    "label",
+    "category",
+    "legal_basis",
+    "image_source",
+    "added_by",
+    "added_at",
+    "expires_at",
+)
+
+
+def default_store_path() -> Path:
+    from lfr.config import settings
+
+    return settings().data_dir / "watchlist"
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    watchlist: str
+    version: str
+    entries: int
+    published_by: str
+    published_at: datetime
+    valid_until: datetime
+
+
+class WatchlistStore:
+    """One named watchlist in a LanceDB directory. Blocking: call it from a worker thread."""
+
+    def __init__(self, path: Path | None = None, name: str = "default", dim: int = 512) -> None:
+        import lancedb
+
+        if not _ID.match(name):
+            raise WatchlistError(f"watchlist name {name!r} must match {_ID.pattern}")
+        self.path = path or default_store_path()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.dim = dim
+        self._db = lancedb.connect(str(self.path))
+
+    # --- tables -------------------------------------------------------------------------
+
+    def _schema(self, *, version: bool) -> Any:
+        import pyarrow as pa
+
+        fields = [pa.field(n, pa.string()) for n in _META]
+        fields.append(pa.field("photos", pa.int32()))
+        fields.append(pa.field("vector", pa.list_(pa.float32(), self.dim)))
+        if version:
+            fields.insert(0, pa.field("version", pa.string()))
+        return pa.schema(fields)
+
+    def _table(self, suffix: str) -> Any:
+        name = f"{self.name}_{suffix}"
+        try:
+            return self._db.open_table(name)
+        except (ValueError, FileNotFoundError):
+            pass  # first use of this watchlist: create the table below
+        import pyarrow as pa
+
+        if suffix == "publications":
+            schema = pa.schema(
+                [
+                    pa.field(n, pa.string())
+                    for n in ("version", "published_by", "published_at", "valid_until")
+                ]
+                + [pa.field("entries", pa.int64())]
+            )
+        else:
+            schema = self._schema(version=suffix == "published")
+        return self._db.create_table(name, schema=schema, exist_ok=True)
+
+    def _rows(self, entries: list[WatchlistEntry], version: str | None = None) -> Any:
+        import pyarrow as pa
+
+        columns: dict[str, Any] = {}
+        if version is not None:
+            columns["version"] = [version] * len(entries)
+        for key in _META:
+            columns[key] = [str(e.metadata()[key]) for e in entries]
+        columns["photos"] = pa.array([e.photos for e in entries], pa.int32())
+        flat = (
+            np.concatenate([e.embedding.astype(np.float32) for e in entries])
+            if entries
+            else (np.zeros(0, np.float32))
+        )
+        columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), self.dim)
+        return pa.table(columns, schema=self._schema(version=version is not None))
+
+    @staticmethod
+    def _entries(table: Any) -> list[WatchlistEntry]:
+        data = table.to_pydict()
+        out = []
+        for i in range(table.num_rows):
+            out.append(
+                WatchlistEntry(
+                    entry_id=data["entry_id"][i],
+                    label=data["label"][i],
+                    category=data["category"][i],
+                    legal_basis=data["legal_basis"][i],
+                    image_source=data["image_source"][i],
+                    added_by=data["added_by"][i],
+                    added_at=datetime.fromisoformat(data["added_at"][i]),
+                    expires_at=datetime.fromisoformat(data["expires_at"][i]),
+                    embedding=np.asarray(data["vector"][i], dtype=np.float32),
+                    photos=int(data["photos"][i]),
+                )
+            )
+        return out
+
+    # --- entries ------------------------------------------------------------------------
+
+    def add(self, entry: WatchlistEntry) -> None:
+        """:raises DuplicateEntryError: the id is taken. :raises WatchlistError: a bad field."""
+        if not _ID.match(entry.entry_id):
+            raise WatchlistError(f"entry id {entry.entry_id!r} must match {_ID.pattern}")
+        if entry.embedding.shape != (self.dim,):
+            raise WatchlistError(
+                f"entry {entry.entry_id!r} has a {entry.embedding.shape} embedding, "
+                f"this watchlist holds {self.dim}-d ones"
+            )
+        if entry.expires_at.tzinfo is None:
+            raise WatchlistError("expires_at must carry a time zone")
+        table = self._table("entries")
+        if table.count_rows(f"entry_id = '{entry.entry_id}'"):
+            raise DuplicateEntryError(entry.entry_id, self.name)
+        table.add(self._rows([entry]))
+
+    def entries(self, *, include_expired: bool = True) -> list[WatchlistEntry]:
+        found = self._entries(self._table("entries").to_arrow())
+        if not include_expired:
+            now = datetime.now(UTC)
+            found = [e for e in found if not e.expired(now)]
+        return sorted(found, key=lambda e: e.entry_id)
+
+    def get(self, entry_id: str) -> WatchlistEntry:
+        for entry in self.entries():
+            if entry.entry_id == entry_id:
+                return entry
+        raise EntryNotFoundError(entry_id, self.name)
+
+    def remove(self, entry_id: str) -> WatchlistEntry:
+        """Delete an entry from the editable list (published versions keep theirs).
+
+        :raises EntryNotFoundError: no such entry.
+        """
+        entry = self.get(entry_id)
+        self._table("entries").delete(f"entry_id = '{entry_id}'")
+        return entry
+
+    # --- versions -----------------------------------------------------------------------
+
+    def publish(self, published_by: str, valid_for: timedelta = timedelta(days=1)) -> Publication:
+        """Freeze the unexpired entries as a version named by their content hash.
+
+        Publishing unchanged content again returns the existing version.
+        :raises EmptyWatchlistError: nothing to publish.
+        """
+        live = self.entries(include_expired=False)
+        if not live:
+            raise EmptyWatchlistError(self.name)
+        version = content_hash(live)
+        for publication in self.publications():
+            if publication.version == version:
+                return publication
+        now = datetime.now(UTC)
+        valid_until = min([now + valid_for, *(e.expires_at for e in live)])
+        self._table("published").add(self._rows(live, version))
+        publication = Publication(self.name, version, len(live), published_by, now, valid_until)
+        import pyarrow as pa
+
+        self._table("publications").add(
+            pa.table(
+                {
+                    "version": [version],
+                    "published_by": [published_by],
+                    "published_at": [now.isoformat()],
+                    "valid_until": [valid_until.isoformat()],
+                    "entries": pa.array([len(live)], pa.int64()),
+                }
+            )
+        )
+        return publication
+
+    def publications(self) -> list[Publication]:
+        data = self._table("publications").to_arrow().to_pydict()
+        out = [
+            Publication(
+                self.name,
+                data["version"][i],
+                int(data["entries"][i]),
+                data["published_by"][i],
+                datetime.fromisoformat(data["published_at"][i]),
+                datetime.fromisoformat(data["valid_until"][i]),
+            )
+            for i in range(len(data["version"]))
+        ]
+        return sorted(out, key=lambda p: p.published_at)
+
+    def _version(self, version: str | None) -> str:
+        publications = self.publications()
+        if version is None:
+            if not publications:
+                raise VersionNotFoundError("(latest)", self.name)
+            return publications[-1].version
+        if not any(p.version == version for p in publications):
+            raise VersionNotFoundError(version, self.name)
+        return version
+
+    def version_entries(self, version: str | None = None) -> list[WatchlistEntry]:
+        version = self._version(version)
+        if "'" in version:
+            raise VersionNotFoundError(version, self.name)
+        rows = (
+            self._table("published").search().where(f"version = '{version}'").limit(None)
+        ).to_arrow()
+        return sorted(self._entries(rows), key=lambda e: e.entry_id)
+
+    def load(self, version: str | None = None) -> ArmedWatchlist:
+        """The published version (latest if None) in memory, checked against its hash.
+
+        :raises VersionNotFoundError: no such version.
+        :raises WatchlistError: the stored rows no longer hash to the version (tampering).
+        """
+        version = self._version(version)
+        entries = self.version_entries(version)
+        actual = content_hash(entries)
+        if actual != version:
+            raise WatchlistError(
+                f"watchlist {self.name!r} version {version} hashes to {actual}: the store "
+                "was altered; do not arm with it, publish again from the reviewed entries"
+            )
+        return ArmedWatchlist.from_entries(entries, version)
+
+    def lance_gallery(self, version: str | None = None) -> LanceGallery:
+        """Search a published version inside LanceDB (for lists too large for memory)."""
+        version = self._version(version)
+        table = self._db.create_table(
+            f"{self.name}_v_{version.split(':')[-1][:16]}",
+            data=self._rows(self.version_entries(version)),
+            mode="overwrite",
+        )
+        return LanceGallery(table, version)
