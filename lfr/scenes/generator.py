@@ -45,6 +45,8 @@ class WalkerSpec:
     gain: float = 1.0
     watchlisted: bool = False
     coat: tuple[int, int, int] = (60, 60, 120)
+    #: the face in `read_photo(photo)` pixels, when already located (e.g. in another process)
+    face_box: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,8 @@ def render_clip(
     for w in spec.walkers:
         if w.photo not in sprites:
             photo = read_photo(w.photo)
-            sprites[w.photo] = cut_sprite(photo, locate(photo) or centre_guess(photo))
+            box = w.face_box or locate(photo) or centre_guess(photo)
+            sprites[w.photo] = cut_sprite(photo, box)
     frames = round(spec.seconds * spec.fps)
     boxes: dict[str, list[tuple[int, int, int, int, int]]] = {w.walker_id: [] for w in spec.walkers}
     peak: dict[str, int] = {w.walker_id: 0 for w in spec.walkers}
