@@ -1,0 +1,177 @@
+"""The FastAPI application: every way a person reaches lfr over HTTP, and the officer app.
+
+`create_app` takes its collaborators (store, site commands, watchlist service, vault, MQTT)
+as arguments; the wiring module decides what they are. Errors lfr raises on purpose are
+mapped to a 4xx in one handler, so a refused command reads as 409 with its reason, never as
+a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiomqtt
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.routing import APIRouter
+from fastapi.staticfiles import StaticFiles
+
+from lfr.api.auth import Role, TokenVerifier, require
+from lfr.api.board import Board
+from lfr.api.context import ApiContext, BlobReader
+from lfr.api.ports import SiteCommands, WatchlistService
+from lfr.api.push import PushService, VapidKey
+from lfr.api.routes import alerts, audit, patrols, system, watchlists, zones
+from lfr.errors import ANY_LFR_ERROR
+from lfr.store.base import EventStore
+from lfr.transport.mqtt import MqttConfig, MqttPublisher, subscribe
+from schemas.messages import AlertMessage
+
+__all__ = ["STATIC_DIR", "create_app", "status_for"]
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+#: Most specific class name first wins (walked along the exception's MRO).
+_STATUS: dict[str, int] = {
+    "AuthError": 401,
+    "CommandRejected": 409,
+    "ConcurrencyError": 409,
+    "IdempotencyError": 409,
+    "UnknownActorError": 404,
+    "BlobNotFoundError": 404,
+    "BlobShreddedError": 410,
+    "InvalidTopicError": 422,
+    "ContractError": 422,
+    "MailboxFullError": 503,
+    "AskTimeoutError": 504,
+    "ActorStoppedError": 503,
+    "ConfigError": 500,
+}
+
+
+def status_for(exc: BaseException) -> int:
+    for cls in type(exc).__mro__:
+        if cls.__name__ in _STATUS:
+            return _STATUS[cls.__name__]
+    return 400
+
+
+def create_app(
+    *,
+    store: EventStore,
+    verifier: TokenVerifier,
+    data_dir: Path,
+    site: SiteCommands | None = None,
+    watchlists_service: WatchlistService | None = None,
+    vault: BlobReader | None = None,
+    mqtt: MqttConfig | None = None,
+    publisher: MqttPublisher | None = None,
+    push: PushService | None = None,
+    whip_router: APIRouter | None = None,
+    web_push_relay: bool = True,
+) -> FastAPI:
+    """Build the API. `mqtt` is how the API itself subscribes (live stream, Web Push relay);
+    `publisher` is the site's publisher, read for delivery times and health."""
+    push = push or PushService(
+        VapidKey.load_or_create(data_dir), path=Path(data_dir) / "push_subscriptions.json"
+    )
+    ctx = ApiContext(
+        store=store,
+        board=Board(store),
+        verifier=verifier,
+        push=push,
+        site=site,
+        watchlists=watchlists_service,
+        vault=vault,
+        mqtt=mqtt,
+        publisher=publisher,
+        started_at=datetime.now(UTC),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tg:
+            if mqtt is not None and web_push_relay:
+                tg.start_soon(_web_push_relay, ctx, mqtt)
+            yield
+            tg.cancel_scope.cancel()
+
+    app = FastAPI(
+        title="lfr",
+        version="1.0.0",
+        summary="Open, accountable live facial recognition: the site's HTTP API",
+        description=(
+            "Every request needs `Authorization: Bearer <token>` (Ed25519 JWT from "
+            "`lfr users add`, or the configured OIDC issuer). Roles: officer, supervisor, "
+            "watchlist_manager, auditor, engineer. A missing or bad token is 401; a role "
+            "that may not act is 403; invalid input is 422; a refused command is 409."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.verifier = verifier
+
+    @app.exception_handler(ANY_LFR_ERROR[0])
+    @app.exception_handler(ANY_LFR_ERROR[1])
+    async def lfr_error(request: Request, exc: Exception) -> JSONResponse:
+        code = status_for(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        if code >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": str(exc), "error": type(exc).__name__}, status_code=code, headers=headers
+        )
+
+    for module in (zones, patrols, alerts, watchlists, audit, system):
+        app.include_router(module.router)
+    if whip_router is not None:
+        app.include_router(
+            whip_router,
+            prefix="/api",
+            dependencies=[Depends(require(Role.ENGINEER, Role.SUPERVISOR))],
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/app/")
+
+    app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
+    return app
+
+
+async def _web_push_relay(ctx: ApiContext, mqtt: MqttConfig) -> None:
+    """Send each new alert to the phones of its patrol's officers (for a backgrounded app)."""
+    topics = mqtt.topics
+    filt = f"{topics.root}/zone/+/patrol/+/alert"
+    while True:
+        try:
+            client_id = f"lfr-api-webpush-{uuid.uuid4().hex[:8]}"
+            async with subscribe(mqtt, client_id, [filt], clean=True) as messages:
+                async for m in messages:
+                    msg = m.message
+                    if not isinstance(msg, AlertMessage):
+                        continue
+                    await ctx.board.refresh()
+                    patrol = ctx.board.patrols.get(msg.patrol_id)
+                    if patrol is None or not ctx.push.subscriptions:
+                        continue
+                    await ctx.push.notify(
+                        list(patrol.officers),
+                        {
+                            "alert_id": msg.alert_id,
+                            "title": f"LFR alert: {msg.subject_label}",
+                            "body": f"{msg.camera}, {msg.zone}; similarity {msg.similarity:.2f}",
+                            "url": f"/app/#alert={msg.alert_id}",
+                        },
+                        subject=f"{msg.zone}/{msg.subject_label}",
+                    )
+        except aiomqtt.MqttError as exc:  # the relay must outlive a broker restart
+            log.warning("web push relay lost the broker (%s); retrying in 2 s", exc)
+            await anyio.sleep(2)

@@ -1,0 +1,182 @@
+"""Request and response bodies of the HTTP API (the OpenAPI document is generated from them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lfr.api.ports import EngagementOutcome, Verdict
+from schemas.events import WatchlistCategory
+
+__all__ = [
+    "AdjudicateRequest",
+    "AlertView",
+    "AuditReport",
+    "AuthoriseRequest",
+    "CancelRequest",
+    "CheckInRequest",
+    "CheckOutRequest",
+    "EngagementRequest",
+    "InclusionProof",
+    "Me",
+    "PublishedWatchlist",
+    "PushSubscription",
+    "RemoveEntryRequest",
+    "VerifyResult",
+    "WatchlistEntryRequest",
+    "ZoneView",
+]
+
+_Id = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", min_length=1, max_length=64)
+_Text = Field(min_length=1, max_length=2000)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Me(BaseModel):
+    name: str
+    role: str
+    patrol_id: str | None
+    zone: str | None
+
+
+class ZoneView(BaseModel):
+    zone: str
+    armed: bool
+    reason: str
+    deployment_id: str | None
+    patrols_on_duty: list[str]
+    updated_at: datetime | None
+
+
+class AuthoriseRequest(_Body):
+    starts_at: datetime
+    ends_at: datetime
+    watchlist_version: str = Field(min_length=1, max_length=128)
+    threshold: float = Field(gt=0.0, le=1.0, default=0.6)
+    legal_basis: str = _Text
+    reason: str = Field(min_length=1, max_length=2000, description="necessity and proportionality")
+    cameras: list[str] | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _window(self) -> AuthoriseRequest:
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("starts_at and ends_at need a time zone (e.g. 2026-11-26T09:00Z)")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class DeploymentCreated(BaseModel):
+    deployment_id: str
+    zone: str
+
+
+class CancelRequest(_Body):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class CheckInRequest(_Body):
+    zone: str = _Id
+    officers: list[str] = Field(min_length=1, max_length=8)
+    callsign: str | None = Field(default=None, max_length=32)
+
+
+class CheckOutRequest(_Body):
+    reason: Literal["end_of_duty", "reassigned", "supervisor"] = "end_of_duty"
+
+
+class AdjudicateRequest(_Body):
+    verdict: Verdict
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class EngagementRequest(_Body):
+    outcome: EngagementOutcome
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AlertView(BaseModel):
+    """An alert as an officer's card shows it."""
+
+    alert_id: str
+    zone: str
+    camera: str
+    deployment_id: str
+    subject_label: str
+    category: WatchlistCategory
+    similarity: float
+    threshold: float
+    frame_at: datetime
+    raised_at: datetime
+    status: Literal["raised", "acknowledged", "adjudicated", "engaged"]
+    patrol_ids: list[str]
+    escalation_level: int
+    acknowledged_by: list[str]
+    confirmed_by: list[str]
+    false_alert_by: list[str]
+    engagement_officer: str | None
+    engagement_outcome: str | None
+    crop_url: str | None
+    reference_url: str | None
+    delivered_at: datetime | None = Field(description="when MQTT delivery reached the broker")
+
+
+class WatchlistEntryRequest(_Body):
+    label: str = Field(min_length=1, max_length=200)
+    category: WatchlistCategory
+    legal_basis: str = _Text
+    image_source: str = _Text
+    expires_at: datetime
+    images_base64: list[str] = Field(min_length=1, max_length=10, description="JPEG/PNG photos")
+
+
+class RemoveEntryRequest(_Body):
+    reason: str = _Text
+
+
+class PublishedWatchlist(BaseModel):
+    watchlist: str
+    watchlist_version: str
+
+
+class VerifyResult(BaseModel):
+    ok: bool
+    events: int
+    last_hash: str
+    problem: str | None = None
+    first_bad_seq: int | None = None
+
+
+class InclusionProof(BaseModel):
+    seq: int
+    event_hash: str
+    tree_size: int
+    root: str
+    path: list[str]
+
+
+class AuditReport(BaseModel):
+    events: int
+    by_type: dict[str, int]
+    deployments: int
+    frames_discarded: int
+    faces_discarded: int
+    alerts: int
+    confirmed_alerts: int
+    false_alerts: int
+    engagements: int
+
+
+class PushKeys(_Body):
+    p256dh: str = Field(min_length=1, max_length=200)
+    auth: str = Field(min_length=1, max_length=100)
+
+
+class PushSubscription(_Body):
+    endpoint: str = Field(pattern=r"^https?://", max_length=2000)
+    keys: PushKeys

@@ -1,0 +1,125 @@
+"""What the API needs from the rest of the site, as small protocols injected into `create_app`.
+
+`lfr` may not import `actors`, so the actors' site object satisfies `SiteCommands` and the
+wiring (actors/system.py or the CLI) passes it in. A command a domain rule refuses raises
+`lfr.kernel.CommandRejected`, which the API answers with 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.events import WatchlistCategory
+
+__all__ = [
+    "EngagementOutcome",
+    "SiteCommands",
+    "Verdict",
+    "WatchlistEntryInfo",
+    "WatchlistService",
+]
+
+Verdict = Literal["confirmed", "false_alert"]
+EngagementOutcome = Literal[
+    "arrested", "spoken_to", "safeguarded", "not_located", "confirmed_false", "other"
+]
+
+
+@runtime_checkable
+class SiteCommands(Protocol):
+    """The site's command interface (the actors' `Site` satisfies it)."""
+
+    async def authorise_deployment(
+        self,
+        zone: str,
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        watchlist_version: str,
+        threshold: float,
+        legal_basis: str,
+        reason: str,
+        authorised_by: str,
+        cameras: tuple[str, ...] | None = None,
+    ) -> str:
+        """Authorise LFR in `zone`; returns the deployment id."""
+        ...
+
+    async def cancel_deployment(
+        self, zone: str, deployment_id: str, *, cancelled_by: str, note: str | None = None
+    ) -> None: ...
+
+    async def check_in(
+        self, patrol_id: str, *, zone: str, officers: tuple[str, ...], callsign: str | None = None
+    ) -> None: ...
+
+    async def check_out(self, patrol_id: str, *, reason: str = "end_of_duty") -> None: ...
+
+    async def acknowledge(self, patrol_id: str, alert_id: str, *, officer: str) -> None: ...
+
+    async def adjudicate(
+        self,
+        patrol_id: str,
+        alert_id: str,
+        *,
+        officer: str,
+        verdict: Verdict,
+        note: str | None = None,
+    ) -> None: ...
+
+    async def record_engagement(
+        self,
+        patrol_id: str,
+        alert_id: str,
+        *,
+        engagement_officer: str,
+        outcome: EngagementOutcome,
+        note: str | None = None,
+    ) -> None: ...
+
+
+class WatchlistEntryInfo(BaseModel):
+    """One watchlist entry as the API shows it (no embedding, no image bytes)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entry_id: str
+    label: str
+    category: WatchlistCategory
+    legal_basis: str
+    image_source: str
+    added_by: str
+    expires_at: datetime
+    photos: int = Field(default=1, ge=0)
+
+
+@runtime_checkable
+class WatchlistService(Protocol):
+    """The watchlist store of record (lfr.watchlist), behind what the API needs."""
+
+    async def add_entry(
+        self,
+        watchlist: str,
+        *,
+        label: str,
+        category: WatchlistCategory,
+        legal_basis: str,
+        image_source: str,
+        added_by: str,
+        expires_at: datetime,
+        images: Sequence[bytes],
+    ) -> WatchlistEntryInfo: ...
+
+    async def list_entries(self, watchlist: str) -> list[WatchlistEntryInfo]: ...
+
+    async def publish(self, watchlist: str, *, published_by: str) -> str:
+        """Freeze the list; returns its version hash."""
+        ...
+
+    async def remove_entry(
+        self, watchlist: str, entry_id: str, *, removed_by: str, reason: str
+    ) -> None: ...

@@ -1,0 +1,56 @@
+"""Who am I, health and transport telemetry (engineers), and Web Push subscriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+
+from lfr.api.auth import Principal, Role, authenticate, require
+from lfr.api.context import ctx_of
+from lfr.api.models import Me, PushSubscription
+
+router = APIRouter(prefix="/api", tags=["system"])
+
+Anyone = Annotated[Principal, Depends(authenticate)]
+Engineer = Annotated[Principal, Depends(require(Role.ENGINEER))]
+Officer = Annotated[Principal, Depends(require(Role.OFFICER))]
+
+
+@router.get("/me", summary="The signed-in user, their role, patrol and zone")
+async def me(request: Request, who: Anyone) -> Me:
+    ctx = ctx_of(request)
+    await ctx.board.refresh()
+    patrol = ctx.patrol_of(who)
+    zone = who.zone or (ctx.board.patrols[patrol].zone if patrol in ctx.board.patrols else None)
+    return Me(name=who.name, role=who.role.value, patrol_id=patrol, zone=zone)
+
+
+@router.get("/health", summary="Log position, broker link and delivery counters (no biometrics)")
+async def health(request: Request, _: Engineer) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    pub = ctx.publisher
+    return {
+        "log_seq": await ctx.store.last_seq(),
+        "mqtt": None
+        if pub is None
+        else {
+            "connected": pub.connected,
+            "pending": pub.pending,
+            "delivered": pub.delivered_total,
+            "reconnects": pub.reconnects,
+        },
+        "web_push_sent": ctx.push.sent,
+    }
+
+
+@router.get("/push/vapid-public-key", summary="The applicationServerKey for Web Push")
+async def vapid_key(request: Request, _: Anyone) -> dict[str, str]:
+    return {"public_key": ctx_of(request).push.vapid.public_key}
+
+
+@router.post("/push/subscriptions", status_code=204, summary="Register this device for Web Push")
+async def push_subscribe(request: Request, body: PushSubscription, who: Officer) -> None:
+    push = ctx_of(request).push
+    await anyio.to_thread.run_sync(push.subscribe, who.name, body.model_dump())
