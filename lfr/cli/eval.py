@@ -1,13 +1,121 @@
-"""`lfr eval`: placeholder until its issue lands."""
+"""`lfr eval`: accuracy figures of the face pipeline on a folder of labelled photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(help="lfr eval (not yet built).", no_args_is_help=True)
+app = typer.Typer(help="Measure the face pipeline's error rates.", no_args_is_help=True)
 
 
-@app.command("status")
-def status() -> None:
-    """Say that this command group is not built yet."""
-    from lfr.cli._common import not_yet_built
+def _pipeline() -> Any:
+    from lfr.cli._common import fail
+    from lfr.vision.errors import ModelError
+    from lfr.vision.pipeline import FacePipeline
 
-    not_yet_built("lfr eval", issue=4)
+    try:
+        return FacePipeline.from_pack(FacePipeline.config_from_env())
+    except ModelError as exc:
+        fail(str(exc))
+
+
+def _progress(json_out: bool) -> Any:
+    from lfr.cli._common import err_console
+
+    def show(done: int, total: int) -> None:
+        if done == total or done % 20 == 0:
+            err_console.print(f"[dim]eval:[/] embedded {done}/{total} images")
+
+    return show
+
+
+def _show(result: dict[str, Any], json_out: bool) -> None:
+    from lfr.cli._common import print_json
+
+    if json_out:
+        print_json(result)
+        return
+    for key, value in result.items():
+        if isinstance(value, float):
+            typer.echo(f"{key:34} {value:.6g}")
+        elif not isinstance(value, dict | list):
+            typer.echo(f"{key:34} {value}")
+
+
+@app.command("faces")
+def faces(
+    directory: Annotated[
+        Path, typer.Argument(help="folder of <identity>/<image> (+ _singletons/)")
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="CSV same_person,file1,file2 (paths relative to DIR's parent)"),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="write the DET curve and histograms (PNG)")
+    ] = None,
+    groups: Annotated[
+        Path | None, typer.Option(help="CSV identity,group: per-group figures")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="threshold for the per-group FMRs (default: at FAR 1e-3)")
+    ] = None,
+    impostors: Annotated[int, typer.Option(help="impostor pairs sampled without --pairs")] = 10_000,
+    seed: Annotated[int, typer.Option(help="seed of the impostor sample")] = 0,
+) -> None:
+    """Verification (TAR at FAR, EER) and identification (rank-1, FNIR at FPIR) figures.
+
+    A photo with no detectable face is a failure to acquire and counts as a non-match."""
+    from lfr.cli._common import fail
+    from lfr.evaluation import evaluate_faces
+
+    pipeline = _pipeline()
+    try:
+        result = evaluate_faces(
+            pipeline,
+            directory,
+            pairs_file=pairs,
+            impostors=impostors,
+            seed=seed,
+            plot=plot,
+            groups_file=groups,
+            threshold=threshold,
+            progress=_progress(json_out),
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    _show(result, json_out)
+
+
+@app.command("calibrate")
+def calibrate(
+    directory: Annotated[
+        Path, typer.Argument(help="folder of <identity>/<image> (+ _singletons/)")
+    ],
+    target_fpir: Annotated[float, typer.Option(help="false positive identification rate")] = 1e-4,
+    watchlist_size: Annotated[int, typer.Option(help="entries on the watchlist")] = 1_000,
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Propose a threshold for a target FPIR on a watchlist of a given size.
+
+    Reports the measured FPIR/FNIR at it and how far the impostor tail was extrapolated."""
+    from lfr.cli._common import fail
+    from lfr.evaluation import calibrate as run_calibrate
+
+    if not 0 < target_fpir < 1 or watchlist_size < 1:
+        fail("--target-fpir must be in (0, 1) and --watchlist-size at least 1")
+    pipeline = _pipeline()
+    try:
+        result = run_calibrate(
+            pipeline,
+            directory,
+            target_fpir=target_fpir,
+            watchlist_size=watchlist_size,
+            progress=_progress(json_out),
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    _show(result, json_out)

@@ -1,13 +1,75 @@
-"""`lfr models`: placeholder until its issue lands."""
+"""`lfr models`: fetch, verify and locate the face model pack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="lfr models (not yet built).", no_args_is_help=True)
+app = typer.Typer(help="Fetch, verify and locate the face model pack.", no_args_is_help=True)
+
+ModelDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-dir", help="cache folder (default: LFR_MODEL_DIR or ~/.cache/lfr/models)"
+    ),
+]
 
 
-@app.command("status")
-def status() -> None:
-    """Say that this command group is not built yet."""
-    from lfr.cli._common import not_yet_built
+def _model_dir(model_dir: Path | None) -> Path:
+    from lfr.config import settings
 
-    not_yet_built("lfr models", issue=4)
+    return model_dir or settings().model_dir
+
+
+@app.command("pull")
+def pull(
+    model_dir: ModelDir = None,
+    tarball: Annotated[
+        Path | None,
+        typer.Option(help="use this npm tarball instead of running `npm pack` (offline installs)"),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="fetch again even if cached")] = False,
+) -> None:
+    """Fetch, verify (sha256) and cache the default pack; fast when already cached.
+
+    Runs `npm pack faceplugin-face-recognition-js@0.0.1`, checks the tarball and every model
+    against pinned hashes, derives the fast models (denormals flushed, symbolic batch),
+    checks them against the originals, and renames the result into place atomically."""
+    from lfr.cli._common import err_console, fail
+    from lfr.vision.errors import ModelError
+    from lfr.vision.pack import pull_pack
+
+    try:
+        files = pull_pack(
+            _model_dir(model_dir),
+            tarball=tarball,
+            force=force,
+            progress=lambda msg: err_console.print(f"[dim]models:[/] {msg}"),
+        )
+    except ModelError as exc:
+        fail(str(exc))
+    typer.echo(str(files.root))
+
+
+@app.command("verify")
+def verify(model_dir: ModelDir = None) -> None:
+    """Check every cached model file against its pinned sha256; exit 1 naming any bad file."""
+    from lfr.cli._common import err_console, fail
+    from lfr.vision.errors import ModelError
+    from lfr.vision.pack import verify_pack
+
+    try:
+        files = verify_pack(_model_dir(model_dir))
+    except ModelError as exc:
+        fail(str(exc))
+    err_console.print(f"[green]ok[/] every file in {files.root} matches its sha256")
+
+
+@app.command("path")
+def path(model_dir: ModelDir = None) -> None:
+    """Print the folder the pack is (or would be) cached in."""
+    from lfr.vision.pack import pack_dir
+
+    typer.echo(str(pack_dir(_model_dir(model_dir))))

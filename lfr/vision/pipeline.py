@@ -32,6 +32,8 @@ class PipelineConfig:
     """Everything that shapes a pipeline; equal configs share one pipeline."""
 
     model_dir: Path | None = None
+    #: a folder with a user-supplied InsightFace-style pack; None = the default pack
+    insightface_dir: Path | None = None
     runtime: RuntimeConfig = RuntimeConfig()
     detector: DetectorConfig = DetectorConfig()
     gate: QualityGate = QualityGate()
@@ -55,16 +57,45 @@ class FacePipeline:
         :raises ModelError: the pack is missing or fails verification.
         """
         from lfr.config import settings
-        from lfr.vision.faceplugin import FacepluginModels
 
         config = config or PipelineConfig()
-        models = FacepluginModels(
-            config.model_dir or settings().model_dir,
-            runtime=config.runtime,
-            detector=config.detector,
-            max_batch=config.max_batch,
-        )
+        models: FaceModels
+        if config.insightface_dir is not None:
+            from lfr.vision.insightface import InsightFaceModels
+
+            models = InsightFaceModels(
+                config.insightface_dir, runtime=config.runtime, max_batch=config.max_batch
+            )
+        else:
+            from lfr.vision.faceplugin import FacepluginModels
+
+            models = FacepluginModels(
+                config.model_dir or settings().model_dir,
+                runtime=config.runtime,
+                detector=config.detector,
+                max_batch=config.max_batch,
+            )
         return cls(models, config.gate)
+
+    @staticmethod
+    def config_from_env(model_dir: Path | None = None) -> PipelineConfig:
+        """The config `LFR_VISION_*` settings describe (pack, threads, tiling)."""
+        from lfr.vision.settings import VisionSettings
+
+        env = VisionSettings()
+        if env.pack == "insightface" and env.insightface_dir is None:
+            from lfr.vision.errors import ModelError
+
+            raise ModelError(
+                "LFR_VISION_PACK=insightface needs LFR_VISION_INSIGHTFACE_DIR, a folder with "
+                "the SCRFD and ArcFace ONNX files"
+            )
+        return PipelineConfig(
+            model_dir=model_dir,
+            insightface_dir=env.insightface_dir if env.pack == "insightface" else None,
+            runtime=RuntimeConfig(intra_op_threads=env.intra_op_threads),
+            detector=DetectorConfig(tiling=env.tiling),
+        )
 
     @classmethod
     def shared(cls, config: PipelineConfig | None = None) -> FacePipeline:
