@@ -152,6 +152,7 @@ class SqliteLog:
         try:
             conn.execute("PRAGMA busy_timeout=10000")
             if not self.read_only:
+                conn.execute("PRAGMA page_size=16384")  # takes effect only on a new file
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA cache_size=-65536")

@@ -1,0 +1,277 @@
+"""The projector: folds log records into the views, with its position in the same transaction.
+
+`ViewDb` is the synchronous core over one SQLite file (`<data_dir>/views.sqlite`, or
+`:memory:` for `lfr audit replay`); `Views` is the async facade the API and the runtime use:
+`catch_up` from the store, `run` to follow it live, and the queries.
+
+A batch is applied in one transaction that also moves `view_position`; a crash between
+batches therefore re-applies nothing and skips nothing. `state_hash` digests every view row,
+so a view rebuilt from seq 1 can be compared with the live one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import orjson
+from anyio.abc import TaskStatus
+
+from lfr.projections.alerts import AlertProjection
+from lfr.projections.audit import AuditProjection
+from lfr.projections.base import Projection, ProjectionError, Record
+from lfr.store.base import EventStore
+from lfr.store.hashchain import record_of_envelope
+from schemas.errors import ContractError
+from schemas.registry import EVENT_TYPES, upcast
+from schemas.views import AlertRecord, AlertState, AuditReport, DeploymentAudit
+
+__all__ = ["VIEWS_FILE", "ViewDb", "Views"]
+
+VIEWS_FILE = "views.sqlite"
+_T = TypeVar("_T")
+
+
+class ViewDb:
+    """The views database: projections' tables plus `view_position`. One thread at a time."""
+
+    def __init__(
+        self,
+        path: Path | str = ":memory:",
+        projections: Sequence[Projection] | None = None,
+        *,
+        source: str = "event log",
+    ) -> None:
+        self.path = str(path)
+        self.source = source
+        self.alerts = AlertProjection()
+        self.audit = AuditProjection()
+        self.projections: list[Projection] = (
+            list(projections) if projections is not None else [self.alerts, self.audit]
+        )
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        c = self._conn
+        try:
+            if self.path != ":memory:":
+                c.execute("PRAGMA journal_mode=WAL")
+                c.execute("PRAGMA synchronous=NORMAL")  # a lost view batch is re-projected
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS view_position "
+                "(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)"
+            )
+            c.execute("INSERT OR IGNORE INTO view_position VALUES (1, 0)")
+            for proj in self.projections:
+                proj.setup(c)
+        except sqlite3.DatabaseError as exc:
+            c.close()
+            raise ProjectionError(
+                self.path, None, f"not a usable views database ({exc}); delete it to rebuild"
+            ) from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def position(self) -> int:
+        return int(self._conn.execute("SELECT seq FROM view_position").fetchone()[0])
+
+    def _normalise(self, records: Sequence[Record]) -> Sequence[Record]:
+        """Refuse unknown types and future versions; upcast old payloads (rare: copies)."""
+        known = {name: cls.SCHEMA_VERSION for name, cls in EVENT_TYPES.items()}
+        out: list[Record] | None = None
+        for i, rec in enumerate(records):
+            current = known.get(rec["type"])
+            version = rec["schema_version"]
+            if current == version:
+                if out is not None:
+                    out.append(rec)
+                continue
+            try:
+                payload = upcast(rec["type"], version, rec["payload"])
+            except ContractError as exc:
+                raise ProjectionError(self.source, rec["seq"], str(exc)) from exc
+            if out is None:
+                out = list(records[:i])
+            out.append({**rec, "payload": payload, "schema_version": current})
+        return records if out is None else out
+
+    def apply(self, records: Sequence[Record]) -> int:
+        """Apply consecutive records in one transaction; skip those already applied.
+
+        :raises ProjectionError: a gap before the first record, or an unreadable record.
+        """
+        pos = self.position()
+        if records and records[0]["seq"] <= pos:
+            records = [r for r in records if r["seq"] > pos]
+        if not records:
+            return pos
+        if records[0]["seq"] != pos + 1:
+            raise ProjectionError(
+                self.source, records[0]["seq"], f"gap: the views are at seq {pos}"
+            )
+        records = self._normalise(records)
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for proj in self.projections:
+                proj.apply(c, records)
+            last: int = records[-1]["seq"]
+            c.execute("UPDATE view_position SET seq=?", (last,))
+            c.execute("COMMIT")
+        except (KeyError, TypeError) as exc:
+            c.execute("ROLLBACK")
+            raise ProjectionError(
+                self.source,
+                None,
+                f"a record between seq {records[0]['seq']} and "
+                f"{records[-1]['seq']} does not fit its event type ({exc!r})",
+            ) from exc
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        return last
+
+    def state_hash(self) -> str:
+        """sha256 over every view row in a fixed order (not the position)."""
+        h = hashlib.sha256()
+        for proj in self.projections:
+            h.update(proj.name.encode() + b"\n")
+            for row in proj.state_rows(self._conn):
+                h.update(orjson.dumps(list(row)) + b"\n")
+        return h.hexdigest()
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def alert(self, alert_id: str) -> AlertRecord | None:
+        return self.alerts.get(self._conn, alert_id)
+
+    def list_alerts(self, **filters: Any) -> list[AlertRecord]:
+        return self.alerts.list(self._conn, **filters)
+
+    def deployment(self, deployment_id: str) -> DeploymentAudit | None:
+        return self.audit.get(self._conn, deployment_id)
+
+    def deployments(
+        self, *, zone: str | None = None, with_timeline: bool = True
+    ) -> list[DeploymentAudit]:
+        return self.audit.list(self._conn, zone=zone, with_timeline=with_timeline)
+
+    def report(self, *, as_of: datetime | None = None) -> AuditReport:
+        return AuditReport(
+            as_of_seq=self.position(),
+            as_of=as_of,
+            deployments=tuple(self.deployments()),
+            unattributed=self.audit.unattributed(self._conn),
+        )
+
+
+class Views:
+    """The async facade over a `ViewDb`: catch up, follow live, query."""
+
+    def __init__(self, db: ViewDb) -> None:
+        self.db = db
+        self._limiter = anyio.CapacityLimiter(1)
+        self._advanced = anyio.Event()
+
+    @classmethod
+    async def open(cls, data_dir: Path) -> Views:
+        """The site's views in `<data_dir>/views.sqlite` (created; delete it to rebuild)."""
+        path = Path(data_dir) / VIEWS_FILE
+        db = await anyio.to_thread.run_sync(lambda: ViewDb(path, source=str(path)))
+        return cls(db)
+
+    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def _apply(self, records: list[Record]) -> int:
+        pos = await self._run(self.db.apply, records)
+        event, self._advanced = self._advanced, anyio.Event()
+        event.set()
+        return pos
+
+    async def catch_up(self, store: EventStore, *, batch: int = 5000) -> int:
+        """Apply everything the store holds beyond the views' position; return the position."""
+        pos = await self._run(self.db.position)
+        fast = getattr(store, "read_records", None)
+        while True:
+            if fast is not None:
+                records: list[Record] = await fast(from_seq=pos + 1, limit=batch)
+            else:
+                envs = await store.read_all(from_seq=pos + 1, limit=batch)
+                records = [record_of_envelope(e) for e in envs]
+            if not records:
+                return pos
+            pos = await self._apply(records)
+
+    async def run(
+        self,
+        store: EventStore,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Catch up, report started, then follow the store until cancelled or it closes."""
+        pos = await self.catch_up(store)
+        task_status.started()
+        async for env in store.subscribe(from_seq=pos + 1):
+            await self._apply([record_of_envelope(env)])
+
+    async def wait_for(self, seq: int) -> None:
+        """Return once the views have applied `seq` (for read-your-writes in the API)."""
+        while True:
+            waiter = self._advanced
+            if await self._run(self.db.position) >= seq:
+                return
+            await waiter.wait()
+
+    async def position(self) -> int:
+        return await self._run(self.db.position)
+
+    async def state_hash(self) -> str:
+        return await self._run(self.db.state_hash)
+
+    async def alert(self, alert_id: str) -> AlertRecord | None:
+        return await self._run(self.db.alert, alert_id)
+
+    async def alerts(
+        self,
+        *,
+        zone: str | None = None,
+        patrol: str | None = None,
+        state: AlertState | None = None,
+        deployment_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AlertRecord]:
+        """Alerts newest first, filtered by zone, patrol (sent to or handled by), state."""
+
+        def q() -> list[AlertRecord]:
+            return self.db.list_alerts(
+                zone=zone,
+                patrol=patrol,
+                state=state,
+                deployment_id=deployment_id,
+                limit=limit,
+                offset=offset,
+            )
+
+        return await self._run(q)
+
+    async def deployment(self, deployment_id: str) -> DeploymentAudit | None:
+        return await self._run(self.db.deployment, deployment_id)
+
+    async def deployments(self, *, zone: str | None = None) -> list[DeploymentAudit]:
+        return await self._run(lambda: self.db.deployments(zone=zone))
+
+    async def report(self) -> AuditReport:
+        return await self._run(self.db.report)
+
+    async def aclose(self) -> None:
+        async with self._limiter:
+            self.db.close()

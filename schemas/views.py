@@ -1,0 +1,146 @@
+"""The read models the projections build from the log: what officers, supervisors and
+auditors query. Frozen like the events, exported as JSON Schema beside them.
+
+Counts in `DeploymentCounts` are evidence, not estimates: each is a sum over events in the
+log, so `lfr audit replay` recomputes them from nothing but the log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.events import BiometricRef, WatchlistCategory
+
+__all__ = [
+    "Adjudication",
+    "AlertRecord",
+    "AlertState",
+    "AuditReport",
+    "DeploymentAudit",
+    "DeploymentCounts",
+    "DeploymentStatus",
+    "TimelineEntry",
+]
+
+AlertState = Literal["raised", "dispatched", "acknowledged", "adjudicated", "engaged"]
+DeploymentStatus = Literal["authorised", "armed", "disarmed", "ended"]
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Adjudication(_View):
+    """One officer's judgement of an alert after comparing the images."""
+
+    officer: str
+    patrol_id: str
+    verdict: Literal["confirmed", "false_alert"]
+    at: datetime
+    note: str | None = None
+
+
+class AlertRecord(_View):
+    """One alert and everything that happened to it, as officers and auditors see it."""
+
+    alert_id: str
+    match_id: str
+    zone: str
+    camera: str
+    deployment_id: str
+    entry_id: str
+    subject_label: str
+    category: WatchlistCategory
+    similarity: float
+    threshold: float
+    watchlist_version: str
+    frame_at: datetime
+    crop_ref: BiometricRef | None = None
+    reference_ref: BiometricRef | None = None
+    state: AlertState
+    raised_at: datetime
+    dispatched_at: datetime | None = None
+    dispatched_to: tuple[str, ...] = Field(
+        default=(), description="patrols (or 'supervisor') the alert was sent or escalated to"
+    )
+    escalation_level: int = 0
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = Field(default=None, description="the officer")
+    acknowledged_patrol: str | None = None
+    adjudications: tuple[Adjudication, ...] = ()
+    verdict: Literal["confirmed", "false_alert"] | None = Field(
+        default=None, description="the latest adjudication's verdict"
+    )
+    adjudicated_at: datetime | None = None
+    confirmed_by: tuple[str, ...] = Field(
+        default=(), description="distinct officers who confirmed the match"
+    )
+    engaged_at: datetime | None = None
+    engagement_officer: str | None = None
+    outcome: str | None = None
+    last_seq: int = Field(description="log position of the newest event applied to this alert")
+
+
+class DeploymentCounts(_View):
+    """What a deployment did, counted from the log.
+
+    `frames_analysed` = frames discarded + frames that produced a match;
+    `faces_seen` = faces in discarded frames + matched faces.
+    """
+
+    frames_analysed: int = 0
+    faces_seen: int = 0
+    frames_discarded: int = 0
+    faces_below_quality: int = 0
+    matches: int = 0
+    alerts: int = 0
+    true_alerts: int = 0
+    false_alerts: int = 0
+    engagements: int = 0
+    biometrics_purged: int = 0
+
+
+class TimelineEntry(_View):
+    """One notable event of a deployment (frame counts are summed, not listed)."""
+
+    seq: int
+    at: datetime
+    type: str
+    summary: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeploymentAudit(_View):
+    """A deployment as an auditor reviews it: authority, window, time line and counts."""
+
+    deployment_id: str
+    zone: str
+    cameras: tuple[str, ...]
+    starts_at: datetime
+    ends_at: datetime
+    authorised_by: str
+    authorised_at: datetime
+    legal_basis: str
+    reason: str
+    watchlist_version: str
+    watchlist_size: int
+    threshold: float
+    status: DeploymentStatus
+    counts: DeploymentCounts
+    timeline: tuple[TimelineEntry, ...] = ()
+
+
+class AuditReport(_View):
+    """The audit view at one position of the log (`lfr audit replay`)."""
+
+    as_of_seq: int
+    as_of: datetime | None = Field(default=None, description="the --until time, if given")
+    deployments: tuple[DeploymentAudit, ...]
+    unattributed: dict[str, DeploymentCounts] = Field(
+        default_factory=dict,
+        description="counts logged under deployment ids the log never authorised: analysis "
+        "without recorded authority (should be empty)",
+    )
