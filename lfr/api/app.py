@@ -125,9 +125,10 @@ def create_app(
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
         if code >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        return JSONResponse(
-            {"detail": str(exc), "error": type(exc).__name__}, status_code=code, headers=headers
-        )
+        body: dict[str, object] = {"detail": str(exc), "error": type(exc).__name__}
+        if isinstance(getattr(exc, "code", None), str):
+            body["code"] = exc.code  # type: ignore[attr-defined]
+        return JSONResponse(body, status_code=code, headers=headers)
 
     for module in (zones, patrols, alerts, watchlists, audit, system):
         app.include_router(module.router)
