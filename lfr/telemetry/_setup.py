@@ -52,6 +52,8 @@ class TelemetryConfig:
     console_out: TextIO | None = None  # default: stderr, so stdout stays for --json
     service_name: str = "lfr"
     metric_interval_s: float = 10.0
+    #: also keep spans and metrics in memory (the demo's dashboard and privacy check)
+    keep_in_memory: bool = False
 
 
 class _SwitchProcessor(SpanProcessor):
@@ -126,7 +128,9 @@ class Telemetry:
     def finished_spans(self) -> tuple[ReadableSpan, ...]:
         """Spans ended so far (memory exporter only)."""
         if self.span_exporter is None:
-            raise ConfigError("finished_spans() needs TelemetryConfig(exporter='memory')")
+            raise ConfigError(
+                "finished_spans() needs TelemetryConfig(exporter='memory') or keep_in_memory=True"
+            )
         return tuple(self.span_exporter.get_finished_spans())
 
     def force_flush(self) -> None:
@@ -159,11 +163,13 @@ def setup_telemetry(config: TelemetryConfig | None = None) -> Telemetry:
     span_exporter: InMemorySpanExporter | None = None
     metric_reader: InMemoryMetricReader | None = None
     interval_ms = int(config.metric_interval_s * 1000)
-    if config.exporter == "memory":
+    if config.exporter == "memory" or config.keep_in_memory:
         span_exporter = InMemorySpanExporter()
         metric_reader = InMemoryMetricReader()
         processors.append(SimpleSpanProcessor(span_exporter))
         readers.append(metric_reader)
+    if config.exporter in ("memory", "none"):
+        pass
     elif config.exporter == "console":
         out = config.console_out or sys.stderr
         processors.append(

@@ -158,3 +158,16 @@ def test_a_second_setup_replaces_the_first():
     assert [s.name for s in second.finished_spans()] == ["only-second"]
     assert first.finished_spans() == ()
     second.shutdown()
+
+
+def test_console_export_can_also_keep_spans_in_memory(tmp_path):
+    out = (tmp_path / "spans.jsonl").open("w")
+    t = setup_telemetry(TelemetryConfig(exporter="console", console_out=out, keep_in_memory=True))
+    with get_tracer("test").start_as_current_span("both"):
+        pass
+    metrics().frames_analysed("ne-1", "north-end")
+    assert [s.name for s in t.finished_spans()] == ["both"]
+    assert t.metric_reader.get_metrics_data() is not None
+    t.shutdown()
+    out.close()
+    assert '"name": "both"' in (tmp_path / "spans.jsonl").read_text()
