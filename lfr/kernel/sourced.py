@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
+import anyio
+
 from lfr.clock import Clock
 from lfr.kernel.actor import Actor
 from lfr.store.base import EventStore
@@ -37,6 +39,7 @@ class EventSourcedActor(Actor, Generic[S]):
         self.stream = stream or name
         self.version = 0
         self.state: S = self.initial_state()
+        self._emit_lock: anyio.Lock | None = None
 
     def initial_state(self) -> S:
         raise NotImplementedError
@@ -72,6 +75,17 @@ class EventSourcedActor(Actor, Generic[S]):
         """
         if not events:
             return []
+        if self._emit_lock is None:
+            self._emit_lock = anyio.Lock()
+        async with self._emit_lock:  # background tasks of one actor append in turn
+            return await self._emit(events, correlation_id, causation_id)
+
+    async def _emit(
+        self,
+        events: Sequence[Event],
+        correlation_id: uuid.UUID | None,
+        causation_id: uuid.UUID | None,
+    ) -> list[Envelope]:
         now = self.clock.now()
         traceparent = current_traceparent()
         batch = [

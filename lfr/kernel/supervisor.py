@@ -131,9 +131,17 @@ class Supervisor:
                 raise escalations[0] from None
             raise
         finally:
+            # Mailboxes stay open: a parent may run this supervisor again, and refs must
+            # keep working across that restart. `close()` ends them for good.
             self._tg = None
-            for cell in self._cells.values():
-                cell.mailbox.close()
+
+    def close(self) -> None:
+        """Close every actor mailbox of this supervisor (after `run` ended, at shutdown)."""
+        for cell in self._cells.values():
+            cell.mailbox.close()
+        for child in self._children:
+            if isinstance(child, Supervisor):
+                child.close()
 
     async def _supervise(
         self, child: Child, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED

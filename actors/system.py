@@ -1,0 +1,376 @@
+"""The one place that wires a site: config + injectable parts -> supervised actors.
+
+    site:<name>                 root supervisor
+    ├── patrols                 PatrolActor per patrol (patrol:<id>)
+    └── zone:<name>/sup         per zone: CameraActor per camera (camera:<id>), then ZoneActor
+
+A crash restarts one actor (one-for-one, backoff, budget); a zone that spends its budget
+escalates to the root, which restarts that zone's subtree; the root escalating ends the run.
+Every restart is recorded as `ActorRestarted` on the `site:supervision` stream.
+
+`Site` is the command interface the HTTP API, MQTT handlers, the CLI and the demo call;
+each method is an `ask` to the actor owning the state, and a broken rule raises
+`CommandRejected` (with a `code`) unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import anyio
+from anyio.abc import TaskStatus
+
+from actors.camera import CameraActor, CameraSettings, CropVault
+from actors.deciders import PerFrameDecider
+from actors.messages import (
+    Acknowledge,
+    Adjudicate,
+    AuthoriseDeployment,
+    CameraStatus,
+    CancelDeployment,
+    ChangeThreshold,
+    CheckIn,
+    CheckOut,
+    GetStatus,
+    RecordEngagement,
+    Settle,
+)
+from actors.patrol import PatrolActor
+from actors.patrol_rules import PatrolState
+from actors.zone import ZoneActor, ZoneSettings, ZoneStatus
+from actors.zone_rules import Deployment
+from lfr.alerts import AlertSink, InMemoryAlertSink
+from lfr.catalog import WatchlistCatalog
+from lfr.clock import Clock, SystemClock
+from lfr.kernel import ActorRef, Registry, RestartInfo, RestartPolicy, Supervisor
+from lfr.site import CameraConfig, SiteConfig
+from lfr.store.base import EventStore
+from lfr.vision.types import Decider, FrameSource, Recogniser
+from schemas.envelope import NewEvent
+from schemas.events import ActorRestarted
+
+__all__ = ["SUPERVISION_STREAM", "Site", "SiteParts", "build_site", "running_site"]
+
+SUPERVISION_STREAM = "site:supervision"
+
+
+def _per_frame(camera: CameraConfig) -> Decider:
+    return PerFrameDecider()
+
+
+@dataclass
+class SiteParts:
+    """Everything a site needs from outside; tests pass doubles, `lfr run` the real ones."""
+
+    store: EventStore
+    catalog: WatchlistCatalog
+    recogniser: Recogniser
+    source_factory: Callable[[CameraConfig], FrameSource]
+    clock: Clock = field(default_factory=SystemClock)
+    sink: AlertSink = field(default_factory=InMemoryAlertSink)
+    decider_factory: Callable[[CameraConfig], Decider] = _per_frame
+    vault: CropVault | None = None
+    ask_timeout_s: float = 10.0
+
+
+class Site:
+    """A running (or ready to run) site: its supervision tree and its command interface."""
+
+    def __init__(self, config: SiteConfig, parts: SiteParts) -> None:
+        self.config = config
+        self.parts = parts
+        self.registry = Registry()
+        sup = config.supervision
+        self.policy = RestartPolicy(
+            intensity=sup.intensity,
+            period_s=sup.period_s,
+            backoff_s=sup.backoff_s,
+            max_backoff_s=sup.max_backoff_s,
+        )
+        self.root = self._supervisor(f"site:{config.name}")
+        self._build()
+
+    def _supervisor(self, name: str) -> Supervisor:
+        return Supervisor(
+            name,
+            clock=self.parts.clock,
+            policy=self.policy,
+            registry=self.registry,
+            on_restart=self._record_restart,
+        )
+
+    def _build(self) -> None:
+        cfg, parts = self.config, self.parts
+        zones = frozenset(z.name for z in cfg.zones)
+        patrol_ids = tuple(p.id for p in cfg.patrols)
+        limiter = anyio.CapacityLimiter(cfg.vision.workers)
+        zone_settings = ZoneSettings(
+            alert_cooldown_s=cfg.alerts.cooldown_s,
+            reappear_gap_s=cfg.alerts.reappear_gap_s,
+            ack_deadline_s=cfg.alerts.ack_deadline_s,
+            camera_ask_timeout_s=parts.ask_timeout_s,
+        )
+
+        patrols = self._supervisor("patrols")
+        for p in cfg.patrols:
+            patrols.spawn(
+                f"patrol:{p.id}",
+                _factory(
+                    PatrolActor,
+                    p.id,
+                    store=parts.store,
+                    clock=parts.clock,
+                    registry=self.registry,
+                    zones=zones,
+                    zone_ask_timeout_s=parts.ask_timeout_s,
+                ),
+            )
+        self.root.add(patrols)
+
+        for z in cfg.zones:
+            sup = self._supervisor(f"zone:{z.name}/sup")
+            cameras = cfg.cameras_of(z.name)
+            for cam in cameras:
+                sup.spawn(
+                    f"camera:{cam.id}",
+                    _camera_factory(self, cam, limiter),
+                    mailbox_size=64,
+                )
+            sup.spawn(
+                f"zone:{z.name}",
+                _factory(
+                    ZoneActor,
+                    z.name,
+                    cameras=tuple(c.id for c in cameras),
+                    patrols=patrol_ids,
+                    store=parts.store,
+                    clock=parts.clock,
+                    registry=self.registry,
+                    catalog=parts.catalog,
+                    sink=parts.sink,
+                    settings=zone_settings,
+                ),
+                mailbox_size=1024,
+            )
+            self.root.add(sup)
+
+    async def _record_restart(self, info: RestartInfo) -> None:
+        event = ActorRestarted(
+            actor=info.child,
+            error_type=info.error_type,
+            restarts_in_period=info.restarts_in_period,
+            backoff_s=info.backoff_s,
+        )
+        await self.parts.store.append(
+            SUPERVISION_STREAM, [NewEvent(event=event, occurred_at=self.parts.clock.now())]
+        )
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Start every actor (ready = state rebuilt) and supervise until cancelled.
+
+        :raises EscalationError: the root's restart budget is spent; the site stops.
+        """
+        try:
+            await self.root.run(task_status=task_status)
+        finally:
+            self.root.close()
+
+    # --- addressing ---------------------------------------------------------------------------
+
+    def ref(self, name: str) -> ActorRef:
+        """The actor `zone:<z>`, `camera:<c>` or `patrol:<p>`.
+
+        :raises UnknownActorError: no such actor on this site.
+        """
+        return self.registry.lookup(name)
+
+    async def _ask(self, name: str, message: object) -> Any:
+        return await self.ref(name).ask(message, timeout_s=self.parts.ask_timeout_s)
+
+    # --- commands -----------------------------------------------------------------------------
+
+    async def authorise_deployment(
+        self,
+        zone: str,
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        watchlist_version: str,
+        threshold: float,
+        legal_basis: str,
+        reason: str,
+        authorised_by: str,
+        cameras: tuple[str, ...] | None = None,
+        deployment_id: str | None = None,
+    ) -> Deployment:
+        """Authorise LFR in `zone` (cameras by id, e.g. `ne-1`; None: all of the zone's).
+
+        :raises CommandRejected: codes missing_field, window_invalid, window_past,
+            threshold_invalid, unknown_camera, watchlist_unknown, watchlist_stale,
+            deployment_overlap, duplicate_deployment.
+        """
+        cmd = AuthoriseDeployment(
+            starts_at=starts_at,
+            ends_at=ends_at,
+            watchlist_version=watchlist_version,
+            threshold=threshold,
+            legal_basis=legal_basis,
+            reason=reason,
+            authorised_by=authorised_by,
+            cameras=cameras,
+        )
+        if deployment_id is not None:
+            cmd = _replace(cmd, deployment_id=deployment_id)
+        result: Deployment = await self._ask(f"zone:{zone}", cmd)
+        return result
+
+    async def cancel_deployment(
+        self, zone: str, deployment_id: str, *, cancelled_by: str, note: str | None = None
+    ) -> Deployment:
+        """:raises CommandRejected: unknown_deployment, missing_field."""
+        result: Deployment = await self._ask(
+            f"zone:{zone}", CancelDeployment(deployment_id, cancelled_by, note)
+        )
+        return result
+
+    async def change_threshold(
+        self, zone: str, deployment_id: str, *, new_threshold: float, changed_by: str, reason: str
+    ) -> Deployment:
+        """:raises CommandRejected: unknown_deployment, threshold_invalid, missing_field."""
+        result: Deployment = await self._ask(
+            f"zone:{zone}", ChangeThreshold(deployment_id, new_threshold, changed_by, reason)
+        )
+        return result
+
+    async def check_in(
+        self, patrol_id: str, zone: str, officers: tuple[str, ...], callsign: str | None = None
+    ) -> PatrolState:
+        """Put a patrol on duty in `zone`; returns once the zone has (re)armed.
+
+        :raises CommandRejected: unknown_zone, officers_invalid, already_on_duty.
+        """
+        result: PatrolState = await self._ask(
+            f"patrol:{patrol_id}", CheckIn(zone, tuple(officers), callsign)
+        )
+        return result
+
+    async def check_out(
+        self,
+        patrol_id: str,
+        reason: Literal["end_of_duty", "reassigned", "supervisor"] = "end_of_duty",
+    ) -> PatrolState:
+        """:raises CommandRejected: not_on_duty."""
+        result: PatrolState = await self._ask(f"patrol:{patrol_id}", CheckOut(reason))
+        return result
+
+    async def acknowledge(self, patrol_id: str, alert_id: str, officer: str) -> PatrolState:
+        """:raises CommandRejected: unknown_alert, missing_field."""
+        result: PatrolState = await self._ask(f"patrol:{patrol_id}", Acknowledge(alert_id, officer))
+        return result
+
+    async def adjudicate(
+        self,
+        patrol_id: str,
+        alert_id: str,
+        officer: str,
+        verdict: Literal["confirmed", "false_alert"],
+        note: str | None = None,
+    ) -> PatrolState:
+        """:raises CommandRejected: unknown_alert, already_adjudicated, already_engaged."""
+        result: PatrolState = await self._ask(
+            f"patrol:{patrol_id}", Adjudicate(alert_id, officer, verdict, note)
+        )
+        return result
+
+    async def record_engagement(
+        self,
+        patrol_id: str,
+        alert_id: str,
+        engagement_officer: str,
+        outcome: Literal[
+            "arrested", "spoken_to", "safeguarded", "not_located", "confirmed_false", "other"
+        ],
+        note: str | None = None,
+    ) -> PatrolState:
+        """:raises CommandRejected: needs_two_confirmations, unknown_alert, already_engaged."""
+        result: PatrolState = await self._ask(
+            f"patrol:{patrol_id}", RecordEngagement(alert_id, engagement_officer, outcome, note)
+        )
+        return result
+
+    # --- views --------------------------------------------------------------------------------
+
+    async def zone_status(self, zone: str) -> ZoneStatus:
+        result: ZoneStatus = await self._ask(f"zone:{zone}", GetStatus())
+        return result
+
+    async def patrol_status(self, patrol_id: str) -> PatrolState:
+        result: PatrolState = await self._ask(f"patrol:{patrol_id}", GetStatus())
+        return result
+
+    async def camera_status(self, camera: str) -> CameraStatus:
+        result: CameraStatus = await self._ask(f"camera:{camera}", GetStatus())
+        return result
+
+    async def settle_camera(self, camera: str) -> CameraStatus:
+        """Wait until the camera has no frame waiting or in analysis (tests, demos)."""
+        result: CameraStatus = await self._ask(f"camera:{camera}", Settle())
+        return result
+
+
+def _replace(cmd: AuthoriseDeployment, **changes: Any) -> AuthoriseDeployment:
+    import dataclasses
+
+    return dataclasses.replace(cmd, **changes)
+
+
+def _factory(cls: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    return lambda: cls(*args, **kwargs)
+
+
+def _camera_factory(
+    site: Site, cam: CameraConfig, limiter: anyio.CapacityLimiter
+) -> Callable[[], CameraActor]:
+    parts = site.parts
+
+    def build() -> CameraActor:
+        return CameraActor(
+            cam.id,
+            zone=cam.zone,
+            source_factory=lambda: parts.source_factory(cam),
+            recogniser=parts.recogniser,
+            load_gallery=parts.catalog.load_gallery,
+            decider_factory=lambda: parts.decider_factory(cam),
+            store=parts.store,
+            clock=parts.clock,
+            registry=site.registry,
+            limiter=limiter,
+            vault=parts.vault,
+            settings=CameraSettings(analyse_fps=cam.analyse_fps),
+        )
+
+    return build
+
+
+def build_site(config: SiteConfig, parts: SiteParts) -> Site:
+    """A site ready to `run` (nothing started yet)."""
+    return Site(config, parts)
+
+
+@asynccontextmanager
+async def running_site(config: SiteConfig, parts: SiteParts) -> AsyncIterator[Site]:
+    """Start a site, yield it once every actor is ready, stop it on exit.
+
+    :raises EscalationError: (on exit) the site failed beyond its restart budget.
+    """
+    site = build_site(config, parts)
+    async with anyio.create_task_group() as tg:
+        await tg.start(site.run)
+        try:
+            yield site
+        finally:
+            tg.cancel_scope.cancel()

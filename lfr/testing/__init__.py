@@ -1,0 +1,13 @@
+"""Test doubles shipped with lfr, so the rules can be proven without models or cameras.
+
+`ScriptedFrameSource` yields frames tagged with who is in them; `ScriptedRecogniser` "sees"
+exactly those people; `InMemoryGallery`/`InMemoryWatchlists` stand in for published
+watchlists. They behave like the real parts at the seams (`lfr.vision.types`,
+`lfr.catalog`), including forgetting biometric data, so actor tests exercise real code paths.
+"""
+
+from lfr.testing.frames import ScriptedFrameSource
+from lfr.testing.gallery import InMemoryGallery, InMemoryWatchlists
+from lfr.testing.recogniser import ScriptedRecogniser
+
+__all__ = ["InMemoryGallery", "InMemoryWatchlists", "ScriptedFrameSource", "ScriptedRecogniser"]

@@ -1,0 +1,110 @@
+"""A frame source driven by a script or by the test: each frame knows who is in it."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+
+import anyio
+import numpy as np
+
+from lfr.clock import Clock, SystemClock
+from lfr.video.errors import EndOfStream
+from lfr.vision.types import Frame, SourceInfo
+
+__all__ = ["ScriptedFrameSource"]
+
+
+class ScriptedFrameSource:
+    """Frames on demand: `push("alice", "bob")` queues a frame showing both.
+
+    With `script` (an iterable of who-is-in-frame tuples) the frames are queued up front;
+    `interval_s` paces `recv()` on the given clock (0: as fast as asked). `end()` makes
+    `recv()` raise `EndOfStream` once the queue is empty; with `loop=True` a script repeats.
+    """
+
+    def __init__(
+        self,
+        url: str = "scripted://camera",
+        *,
+        script: Iterable[tuple[str, ...]] = (),
+        clock: Clock | None = None,
+        interval_s: float = 0.0,
+        fps: float = 10.0,
+        size: tuple[int, int] = (48, 64),
+        loop: bool = False,
+    ) -> None:
+        self.info = SourceInfo(url=url, codec="scripted", width=size[1], height=size[0], fps=fps)
+        self._script = [tuple(s) for s in script]
+        self._queue: deque[tuple[str, ...]] = deque(self._script)
+        self._clock = clock or SystemClock()
+        self._interval_s = interval_s
+        self._fps = fps
+        self._size = size
+        self._loop = loop
+        self._ended = False
+        self._closed = False
+        self._changed: anyio.Event | None = None
+        self._consumed: anyio.Event | None = None
+        self.index = 0
+
+    def push(self, *truth: str) -> None:
+        """Queue one frame showing `truth` (names; prefix `lowq:` for a face below quality)."""
+        self._queue.append(tuple(truth))
+        self._wake()
+
+    def end(self) -> None:
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def wait_consumed(self) -> None:
+        """Wait until every queued frame was taken by `recv()`."""
+        while self._queue:
+            if self._consumed is None:
+                self._consumed = anyio.Event()
+            await self._consumed.wait()
+
+    async def recv(self) -> Frame:
+        """:raises EndOfStream: after `end()` (or a finished script) and an empty queue."""
+        while not self._queue:
+            if self._closed:
+                raise EndOfStream(f"{self.info.url} is closed")
+            if self._loop and self._script:
+                self._queue.extend(self._script)
+                break
+            if self._ended or (self._script and not self._loop):
+                raise EndOfStream(f"{self.info.url} ended")
+            if self._changed is None:
+                self._changed = anyio.Event()
+            await self._changed.wait()
+        if self._interval_s > 0:
+            await self._clock.sleep(self._interval_s)
+        truth = self._queue.popleft()
+        if not self._queue and self._consumed is not None:
+            self._consumed.set()
+            self._consumed = None
+        h, w = self._size
+        frame = Frame(
+            image=np.zeros((h, w, 3), dtype=np.uint8),
+            index=self.index,
+            pts_s=self.index / self._fps,
+            captured_at=self._clock.now(),
+            decoded_ns=time.monotonic_ns(),
+            truth=truth,
+        )
+        self.index += 1
+        return frame
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._wake()
