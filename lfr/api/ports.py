@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.events import WatchlistCategory
 
 __all__ = [
+    "DeploymentRef",
     "EngagementOutcome",
     "SiteCommands",
     "Verdict",
@@ -24,9 +25,17 @@ __all__ = [
 ]
 
 Verdict = Literal["confirmed", "false_alert"]
+CheckOutReason = Literal["end_of_duty", "reassigned", "supervisor"]
 EngagementOutcome = Literal[
     "arrested", "spoken_to", "safeguarded", "not_located", "confirmed_false", "other"
 ]
+
+
+class DeploymentRef(Protocol):
+    """What `authorise_deployment` returns: anything naming the deployment."""
+
+    @property
+    def deployment_id(self) -> str: ...
 
 
 @runtime_checkable
@@ -45,21 +54,23 @@ class SiteCommands(Protocol):
         reason: str,
         authorised_by: str,
         cameras: tuple[str, ...] | None = None,
-    ) -> str:
-        """Authorise LFR in `zone`; returns the deployment id."""
+    ) -> DeploymentRef | str:
+        """Authorise LFR in `zone`; returns the deployment (or its id)."""
         ...
 
     async def cancel_deployment(
         self, zone: str, deployment_id: str, *, cancelled_by: str, note: str | None = None
-    ) -> None: ...
+    ) -> object: ...
 
     async def check_in(
         self, patrol_id: str, *, zone: str, officers: tuple[str, ...], callsign: str | None = None
-    ) -> None: ...
+    ) -> object: ...
 
-    async def check_out(self, patrol_id: str, *, reason: str = "end_of_duty") -> None: ...
+    async def check_out(
+        self, patrol_id: str, *, reason: CheckOutReason = "end_of_duty"
+    ) -> object: ...
 
-    async def acknowledge(self, patrol_id: str, alert_id: str, *, officer: str) -> None: ...
+    async def acknowledge(self, patrol_id: str, alert_id: str, *, officer: str) -> object: ...
 
     async def adjudicate(
         self,
@@ -69,7 +80,7 @@ class SiteCommands(Protocol):
         officer: str,
         verdict: Verdict,
         note: str | None = None,
-    ) -> None: ...
+    ) -> object: ...
 
     async def record_engagement(
         self,
@@ -79,7 +90,7 @@ class SiteCommands(Protocol):
         engagement_officer: str,
         outcome: EngagementOutcome,
         note: str | None = None,
-    ) -> None: ...
+    ) -> object: ...
 
 
 class WatchlistEntryInfo(BaseModel):
@@ -122,4 +133,4 @@ class WatchlistService(Protocol):
 
     async def remove_entry(
         self, watchlist: str, entry_id: str, *, removed_by: str, reason: str
-    ) -> None: ...
+    ) -> object: ...

@@ -45,7 +45,7 @@ async def authorise(
     request: Request, zone: ZoneId, body: AuthoriseRequest, who: Supervisor
 ) -> DeploymentCreated:
     site = ctx_of(request).require_site()
-    deployment_id = await site.authorise_deployment(
+    result = await site.authorise_deployment(
         zone,
         starts_at=body.starts_at,
         ends_at=body.ends_at,
@@ -56,6 +56,7 @@ async def authorise(
         authorised_by=who.name,
         cameras=tuple(body.cameras) if body.cameras is not None else None,
     )
+    deployment_id = result if isinstance(result, str) else result.deployment_id
     return DeploymentCreated(deployment_id=deployment_id, zone=zone)
 
 
