@@ -62,7 +62,8 @@ def synthetic_log(
     `batch`, in the order a site would append them."""
     rng = random.Random(seed)
     t0 = start or datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-    cameras = [f"{zone[:2]}-{i}" for i in range(1, 4)]
+    prefix = "".join(word[0] for word in zone.split("-"))
+    cameras = [f"{prefix}-{i}" for i in range(1, 4)]
     zs = f"zone:{zone}"
     produced = 0
 
