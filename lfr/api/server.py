@@ -107,17 +107,34 @@ async def serve_http(
     """Serve `app` with uvicorn until cancelled; reports the base URL once listening
     (port 0 picks a free port)."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+        )
     )
+    stopped = anyio.Event()
+
+    async def run() -> None:
+        # stopped through `should_exit` (graceful: lifespan shutdown, streams closed), never
+        # cancelled mid-request; returns by itself on SIGINT/SIGTERM
+        with anyio.CancelScope(shield=True):
+            await server.serve()
+        stopped.set()
+
     async with anyio.create_task_group() as tg:
-
-        async def run() -> None:
-            await server.serve()  # returns on SIGINT/SIGTERM: then stop everything here
-            tg.cancel_scope.cancel()
-
         tg.start_soon(run)
-        # uvicorn offers only a `started` flag, no event to wait on
-        while not server.started:  # noqa: ASYNC110
-            await anyio.sleep(0.02)
-        bound = server.servers[0].sockets[0].getsockname()[1]
-        task_status.started(f"http://{host}:{bound}")
+        try:
+            # uvicorn offers only a `started` flag, no event to wait on
+            while not server.started and not stopped.is_set():  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+            if stopped.is_set():
+                raise OSError(f"the HTTP server could not listen on {host}:{port}")
+            bound = server.servers[0].sockets[0].getsockname()[1]
+            task_status.started(f"http://{host}:{bound}")
+            await stopped.wait()
+        finally:
+            server.should_exit = True

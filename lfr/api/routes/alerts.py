@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+import aiomqtt
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -98,6 +99,14 @@ async def stream(request: Request, who: Officer) -> StreamingResponse:
     async def events() -> AsyncIterator[bytes]:
         yield b": connected\n\n"
         client_id = f"api-sse-{uuid.uuid4().hex[:12]}"
+        try:
+            async for chunk in relay(client_id):
+                yield chunk
+        except aiomqtt.MqttError:
+            # the broker went away: end the stream; the app reconnects and re-reads
+            return
+
+    async def relay(client_id: str) -> AsyncIterator[bytes]:
         async with subscribe(config, client_id, filters, clean=True) as messages:
             yield b"event: ready\ndata: {}\n\n"
             feed = aiter(messages)
