@@ -31,7 +31,7 @@ from lfr.kernel.errors import (
     InjectedCrash,
     MailboxFullError,
 )
-from lfr.kernel.mailbox import Letter, Mailbox, Reply
+from lfr.kernel.mailbox import Letter, Mailbox, MailboxClosed, Reply
 from lfr.telemetry import current_traceparent, get_tracer, span_from_traceparent
 
 __all__ = ["Actor", "ActorCell", "ActorRef", "Crash", "Stop"]
@@ -111,7 +111,7 @@ class ActorRef:
                 return await reply.wait()
         except TimeoutError as exc:
             raise AskTimeoutError(self.name, type(message).__name__, timeout_s) from exc
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, MailboxClosed) as exc:
             raise ActorStoppedError(self.name) from exc
 
 
@@ -237,6 +237,8 @@ class ActorCell:
         actor._ref = self.ref
         self.actor = actor
         self.incarnations += 1
+        if self.mailbox.closed:
+            self.mailbox.reopen()
         receive = self.mailbox.receive
         try:
             async with anyio.create_task_group() as tg:

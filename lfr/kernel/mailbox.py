@@ -13,9 +13,14 @@ from typing import Any, Generic, TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-__all__ = ["LatestSlot", "Letter", "Mailbox", "Reply"]
+__all__ = ["LatestSlot", "Letter", "Mailbox", "MailboxClosed", "Reply"]
 
 T = TypeVar("T")
+
+
+class MailboxClosed(Exception):
+    """A letter was dropped because its mailbox closed (the ref turns it into
+    `ActorStoppedError`)."""
 
 
 class Reply:
@@ -62,17 +67,33 @@ class Mailbox:
     send: MemoryObjectSendStream[Letter] = field(init=False)
     receive: MemoryObjectReceiveStream[Letter] = field(init=False)
 
+    closed: bool = field(init=False, default=False)
+
     def __post_init__(self) -> None:
         if self.capacity < 1:
             raise ValueError("a mailbox needs room for at least one message")
+        self.reopen()
+
+    def reopen(self) -> None:
+        """Fresh, empty streams (after the owning supervisor stopped and is run again)."""
         self.send, self.receive = anyio.create_memory_object_stream[Letter](self.capacity)
+        self.closed = False
 
     @property
     def depth(self) -> int:
         return self.send.statistics().current_buffer_used
 
     def close(self) -> None:
+        """Refuse new letters (senders get `ActorStoppedError`) and drop queued ones."""
+        self.closed = True
         self.send.close()
+        while True:  # askers of dropped letters must not wait for ever
+            try:
+                letter = self.receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            if letter.reply is not None:
+                letter.reply.set_error(MailboxClosed())
         self.receive.close()
 
 

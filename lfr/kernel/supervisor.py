@@ -131,12 +131,13 @@ class Supervisor:
                 raise escalations[0] from None
             raise
         finally:
-            # Mailboxes stay open: a parent may run this supervisor again, and refs must
-            # keep working across that restart. `close()` ends them for good.
+            # Senders to a stopped subtree fail fast instead of waiting; if a parent runs
+            # this supervisor again, each cell reopens its mailbox and refs work again.
             self._tg = None
+            self.close()
 
     def close(self) -> None:
-        """Close every actor mailbox of this supervisor (after `run` ended, at shutdown)."""
+        """Close every actor mailbox of this supervisor and its nested supervisors."""
         for cell in self._cells.values():
             cell.mailbox.close()
         for child in self._children:

@@ -7,14 +7,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from actors.system import Site, SiteParts, running_site
 from lfr.alerts import InMemoryAlertSink
 from lfr.clock import ManualClock
 from lfr.site import SiteConfig
 from lfr.store.base import EventStore
 from lfr.store.memory import InMemoryEventStore
 from lfr.testing import InMemoryWatchlists, ScriptedFrameSource, ScriptedRecogniser
-
-from actors.system import Site, SiteParts, running_site
 
 WATCHLIST = {"alice": "Alice A. (wanted, ref 123)", "bob": "Bob B. (missing person)"}
 
