@@ -17,13 +17,18 @@ ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    assert CHROMIUM.exists(), "install Debian's chromium: apt-get install -y chromium"
+    return CHROMIUM
+
+
 @pytest.fixture
-async def browser():
+async def browser(chromium):
     from playwright.async_api import async_playwright
 
-    assert CHROMIUM.exists(), "install Debian's chromium: apt-get install -y chromium"
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        b = await pw.chromium.launch(executable_path=str(chromium), args=ARGS, headless=True)
         try:
             yield b
         finally:
