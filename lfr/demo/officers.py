@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 
 from lfr.api.ports import SiteCommands, Verdict
 from lfr.errors import LfrError
-from lfr.telemetry import get_tracer, metrics, span_from_traceparent
+from lfr.telemetry import get_tracer, span_from_traceparent
 from lfr.transport.mqtt import MqttConfig, subscribe
 from schemas.messages import AlertMessage
 
@@ -67,7 +67,7 @@ class OfficerDesk:
     think_s: float = 0.3  # an officer looking at the screen before pressing a button
     seen: dict[str, AlertSeen] = field(default_factory=dict)
     log_line: Callable[[str], None] = lambda _: None
-    _claimed: set[str] = field(default_factory=set)
+    claimed: set[str] = field(default_factory=set)
 
     async def run_patrol(
         self,
@@ -107,9 +107,9 @@ class OfficerDesk:
                 "lfr.zone": alert.zone,
             },
         ):
-            if alert.alert_id in self._claimed:
+            if alert.alert_id in self.claimed:
                 return  # another patrol of the zone took it
-            self._claimed.add(alert.alert_id)
+            self.claimed.add(alert.alert_id)
             seen = AlertSeen(
                 alert.alert_id,
                 alert.zone,
@@ -121,7 +121,6 @@ class OfficerDesk:
                 latency,
             )
             self.seen[alert.alert_id] = seen
-            metrics().alert_latency_ms(alert.zone, alert.camera, latency)
             self.log_line(
                 f"{patrol.callsign} received alert {alert.alert_id[:8]} on {alert.camera}: "
                 f"{alert.subject_label} ({alert.similarity:.2f}), {latency:.0f} ms after capture"

@@ -1,0 +1,199 @@
+"""What the demo shows while it runs: a rich live dashboard, or plain log lines (`--no-tui`).
+
+Both read one `DemoView` the orchestrator updates; both write to stderr so stdout stays free
+for the `--json` line. The view holds zone states, per-camera counters (from the telemetry
+instruments), alerts by id and state, and a short log: nothing biometric.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["CameraRow", "DemoUI", "DemoView", "PlainUI", "RichUI", "ZoneRow"]
+
+
+@dataclass
+class ZoneRow:
+    title: str
+    armed: bool = False
+    reason: str = "not authorised"
+    patrols: tuple[str, ...] = ()
+
+
+@dataclass
+class CameraRow:
+    zone: str
+    analysed: int = 0
+    dropped: int = 0
+    fps: float = 0.0
+    sampled_at: float = 0.0
+
+
+@dataclass
+class AlertRow:
+    alert_id: str
+    zone: str
+    camera: str
+    label: str
+    similarity: float
+    state: str
+    latency_ms: float | None
+
+
+@dataclass
+class DemoView:
+    phase: str = "starting"
+    elapsed_s: float = 0.0
+    total_s: float = 0.0
+    zones: dict[str, ZoneRow] = field(default_factory=dict)
+    cameras: dict[str, CameraRow] = field(default_factory=dict)
+    alerts: dict[str, AlertRow] = field(default_factory=dict)
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=8))
+
+
+class DemoUI(Protocol):
+    view: DemoView
+
+    def log(self, line: str) -> None: ...
+
+    def phase(self, text: str) -> None: ...
+
+    def refresh(self) -> None: ...
+
+    def __enter__(self) -> DemoUI: ...
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class PlainUI:
+    """Timestamped lines on stderr, one per event worth telling."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.view = DemoView()
+        self.quiet = quiet
+        self._t0 = time.monotonic()
+        self._last_status = 0.0
+
+    def _print(self, text: str) -> None:
+        if not self.quiet:
+            sys.stderr.write(f"[{time.monotonic() - self._t0:6.1f}s] {text}\n")
+            sys.stderr.flush()
+
+    def log(self, line: str) -> None:
+        self.view.lines.append(line)
+        self._print(line)
+
+    def phase(self, text: str) -> None:
+        self.view.phase = text
+        self._print(f"== {text}")
+
+    def refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._last_status < 10.0 or not self.view.cameras:
+            return
+        self._last_status = now
+        cams = ", ".join(
+            f"{c}: {r.analysed} analysed ({r.fps:.1f}/s), {r.dropped} dropped"
+            for c, r in self.view.cameras.items()
+        )
+        self._print(f"cameras: {cams}")
+
+    def __enter__(self) -> PlainUI:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+
+class RichUI:
+    """A live terminal dashboard (rich), redrawn a few times a second."""
+
+    def __init__(self) -> None:
+        self.view = DemoView()
+        self._console = Console(stderr=True)
+        self._live = Live(console=self._console, refresh_per_second=4, transient=False)
+
+    def log(self, line: str) -> None:
+        self.view.lines.append(time.strftime("%H:%M:%S ") + line)
+        self.refresh()
+
+    def phase(self, text: str) -> None:
+        self.view.phase = text
+        self.refresh()
+
+    def refresh(self) -> None:
+        self._live.update(self._render())
+
+    def _render(self) -> Group:
+        v = self.view
+        head = Table.grid(expand=True)
+        head.add_column(ratio=2)
+        head.add_column(ratio=3)
+        progress = ProgressBar(total=max(v.total_s, 1.0), completed=min(v.elapsed_s, v.total_s))
+        head.add_row(
+            Text(f"{v.phase}", style="bold"),
+            Group(progress, Text(f"{v.elapsed_s:5.0f} / {v.total_s:.0f} s", style="dim")),
+        )
+        zones = Table(title="zones", expand=True)
+        for col in ("zone", "state", "why", "patrols on duty"):
+            zones.add_column(col)
+        for z in v.zones.values():
+            state = Text("ARMED", style="bold green") if z.armed else Text("disarmed", style="red")
+            zones.add_row(z.title, state, z.reason, ", ".join(z.patrols) or "-")
+        cams = Table(title="cameras", expand=True)
+        for col in ("camera", "zone", "analysed", "fps", "dropped"):
+            cams.add_column(
+                col, justify="right" if col in ("analysed", "fps", "dropped") else "left"
+            )
+        for name, c in v.cameras.items():
+            cams.add_row(name, c.zone, str(c.analysed), f"{c.fps:.1f}", str(c.dropped))
+        alerts = Table(title="alerts", expand=True)
+        for col in ("alert", "zone", "camera", "watchlist entry", "sim.", "latency", "state"):
+            alerts.add_column(col)
+        for a in list(v.alerts.values())[-8:]:
+            style = {"engaged": "green", "false alert": "red"}.get(a.state, "yellow")
+            lat = f"{a.latency_ms:.0f} ms" if a.latency_ms is not None else "-"
+            alerts.add_row(
+                a.alert_id[:8],
+                a.zone,
+                a.camera,
+                a.label,
+                f"{a.similarity:.2f}",
+                lat,
+                Text(a.state, style=style),
+            )
+        log = Text("\n".join(v.lines), style="dim")
+        return Group(
+            Panel(head, title="lfr demo: town centre", border_style="blue"),
+            zones,
+            cams,
+            alerts,
+            Panel(log, title="log"),
+        )
+
+    def __enter__(self) -> RichUI:
+        self._live.start()
+        self.refresh()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.refresh()
+        self._live.stop()
