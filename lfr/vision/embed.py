@@ -28,4 +28,8 @@ def embed_batched(run: Callable[[Array], Array], tensors: Array, max_batch: int)
     if len(tensors) == 0:
         return np.zeros((0, 512), dtype=np.float32)
     parts = [run(tensors[i : i + max_batch]) for i in range(0, len(tensors), max_batch)]
-    return l2_normalise(np.concatenate(parts).astype(np.float32))
+    tensors.fill(0)  # the crops' pixels, overwritten once used
+    out = l2_normalise(np.concatenate(parts).astype(np.float32))
+    for part in parts:
+        part.fill(0)
+    return out

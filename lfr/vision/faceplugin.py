@@ -87,6 +87,7 @@ class FacepluginModels:
                 self._landmark.run, {"input": batch[i : i + self.max_batch]}, clock, "landmarks"
             )
             out.append(points)
+        batch.fill(0)
         points68 = np.concatenate(out).reshape(len(todo), 68, 2)
         for det, pts in zip(todo, points68, strict=True):
             x1, y1, x2, y2 = det.box

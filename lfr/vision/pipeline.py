@@ -108,8 +108,23 @@ class FacePipeline:
             return pipeline
 
     def analyse(self, frame: Frame, gallery: Gallery) -> FrameAnalysis:
-        """Every face of the frame with its best watchlist candidate (any similarity)."""
-        return self.analyse_image(frame.image, gallery, frame_index=frame.index)
+        """Every face of the frame with its best watchlist candidate (any similarity).
+
+        Emits one `vision.analyse` span with counts and stage times only.
+        """
+        from opentelemetry import trace
+
+        tracer = trace.get_tracer("lfr.vision")
+        with tracer.start_as_current_span("vision.analyse") as span:
+            analysis = self.analyse_image(frame.image, gallery, frame_index=frame.index)
+            if span.is_recording():
+                span.set_attribute("lfr.frame.index", frame.index)
+                span.set_attribute("lfr.faces.seen", analysis.faces_seen)
+                span.set_attribute("lfr.faces.below_quality", analysis.faces_below_quality)
+                span.set_attribute("lfr.watchlist.version", gallery.version)
+                for stage, ms in analysis.stage_ms.items():
+                    span.set_attribute(f"lfr.vision.{stage}_ms", round(ms, 3))
+            return analysis
 
     def analyse_image(
         self,
@@ -156,7 +171,7 @@ class FacePipeline:
         ms = 1000.0
         stage_ms = {
             "detect": (t_detect - start) * ms,
-            "landmarks": (t_points - t_detect) * ms,
+            "keypoints": (t_points - t_detect) * ms,
             "align_quality": (t_gate - t_points) * ms,
             "embed": (t_embed - t_gate) * ms,
             "search": (t_search - t_embed) * ms,
