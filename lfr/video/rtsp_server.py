@@ -34,6 +34,10 @@ class RtspClipServer:
         self.port = port or free_port()
         self._process: anyio.abc.Process | None = None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def url(self, clip: str, *, loop: bool = True) -> str:
         suffix = "/play_count_0" if loop else ""
         return f"rtsp://127.0.0.1:{self.port}/{clip}{suffix}"

@@ -40,6 +40,7 @@ class TrackerConfig:
     samples: int = 3  # best-quality samples a track keeps
     votes: int = 2  # samples that must agree before deciding early
     sure_margin: float = 0.15  # one sample this far above the threshold decides at once
+    min_embed_interval_s: float = 0.15  # a track is embedded at most this often
 
 
 @dataclass(slots=True)
@@ -61,6 +62,7 @@ class _Track:
     best_size_px: int = 0
     best_frame_at: datetime | None = None
     matched: bool = False
+    embedded_ns: int = 0
 
     def wipe(self) -> None:
         if self.embedding is not None:
@@ -86,6 +88,37 @@ class TrackingDecider:
     @property
     def open_tracks(self) -> int:
         return len(self._tracks)
+
+    # Planning hooks for `TrackingRecogniser`, called from its worker thread between two
+    # `decide` calls of the same camera (never concurrently with them).
+
+    def regions(self, now_ns: int) -> list[Box]:
+        """Boxes of the tracks seen recently: where to look for their faces next."""
+        return [t.box for t in self._tracks if (now_ns - t.last_ns) / 1e9 <= self.config.max_gap_s]
+
+    def wants_embedding(self, box: Box, quality: float, now_ns: int) -> bool:
+        """Whether a face at `box` is worth embedding: a new face, or a better sample.
+
+        A track is embedded a few times at its best quality: once decided, or once it has
+        its samples and this face is no better, it is only followed by its box.
+        """
+        best: _Track | None = None
+        best_iou = self.config.iou_link
+        for track in self._tracks:
+            overlap = _iou(box, track.box)
+            if overlap >= best_iou:
+                best, best_iou = track, overlap
+        if best is None:
+            return True
+        if best.matched:
+            return False
+        if len(best.samples) < self.config.samples:
+            return (now_ns - best.embedded_ns) / 1e9 >= self.config.min_embed_interval_s
+        worst = min(s.quality for s in best.samples)
+        return (
+            quality > worst + 0.05
+            and (now_ns - best.embedded_ns) / 1e9 >= 4 * self.config.min_embed_interval_s
+        )
 
     def decide(self, frame: Frame, analysis: FrameAnalysis, threshold: float) -> Decisions:
         try:
@@ -119,6 +152,7 @@ class TrackingDecider:
             track.last_ns = now
             if face.embedding is not None:
                 self._update_embedding(track, face.embedding)
+                track.embedded_ns = now
             if track.matched or not face.passed_quality or face.best is None:
                 continue
             self._add_sample(track, face, frame)

@@ -1,0 +1,169 @@
+"""`TrackingRecogniser`: the face pipeline steered by a camera's tracks, to keep up on a CPU.
+
+Running the full tiled detector and the embedder on every face of every 1080p frame costs
+about 60 ms a frame; ten frames a second on several cameras do not fit two cores. Between
+full scans (every `scan_interval_s`, which find newcomers) the detector only runs on a small
+region around each open track (up to four regions packed into one detector input), and a
+face is embedded only when its track wants a sample (new, undecided, or a better-quality
+view): a person walking past is embedded a few times, not on every frame. The returned analysis has the same meaning as
+`FacePipeline.analyse`: faces not embedded this frame carry no candidate.
+
+One instance per camera (it follows that camera's `TrackingDecider`); the models inside are
+shared and thread-safe. Crops and embeddings live only in the returned analysis.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from lfr.video.tracker import TrackingDecider
+from lfr.vision.align import align
+from lfr.vision.detect import Detection
+from lfr.vision.models import ModelClock
+from lfr.vision.pipeline import FacePipeline
+from lfr.vision.types import Box, Candidate, FaceResult, Frame, FrameAnalysis, Gallery, Image
+
+__all__ = ["TrackingRecogniser"]
+
+
+class TrackingRecogniser:
+    """Implements `Recogniser` for one camera, planning work with its `TrackingDecider`."""
+
+    def __init__(
+        self,
+        pipeline: FacePipeline,
+        decider: TrackingDecider,
+        *,
+        scan_interval_s: float = 0.8,
+        region_scale: float = 2.2,
+    ) -> None:
+        self.models = pipeline.models
+        self.gate = pipeline.gate
+        self.decider = decider
+        self.scan_interval_ns = int(scan_interval_s * 1e9)
+        self.region_scale = region_scale
+        self._last_scan_ns: int | None = None
+        self.full_scans = 0
+        self.embedded = 0
+
+    def analyse(self, frame: Frame, gallery: Gallery) -> FrameAnalysis:
+        clock = ModelClock()
+        start = time.perf_counter()
+        image = frame.image
+        now = frame.decoded_ns
+        regions = self.decider.regions(now)
+        full = (
+            self._last_scan_ns is None
+            or now - self._last_scan_ns >= self.scan_interval_ns
+            or now < self._last_scan_ns  # the clock went back: a new stream
+        )
+        if full:
+            self._last_scan_ns = now
+            self.full_scans += 1
+            detections = self.models.detect(image, clock)
+        else:
+            detections = self._detect_regions(image, regions, clock)
+        t_detect = time.perf_counter()
+        self.models.locate_points(image, detections, clock)
+        faces: list[FaceResult] = []
+        crops: list[Image] = []
+        chosen: list[int] = []
+        for det in detections:
+            assert det.points5 is not None
+            crop = align(image, det.points5)
+            score = self.gate.assess(det.size_px, det.points5, crop)
+            face = FaceResult(
+                box=det.box, size_px=det.size_px, quality=score.score, passed_quality=score.passed
+            )
+            if score.passed and self.decider.wants_embedding(det.box, score.score, now):
+                chosen.append(len(faces))
+            faces.append(face)
+            crops.append(crop)
+        t_gate = time.perf_counter()
+        if chosen:
+            batch = np.stack([crops[i] for i in chosen])
+            vectors = self.models.embed(batch, clock)
+            batch.fill(0)
+            candidates: list[Candidate | None] = gallery.search(vectors)
+            for row, i in enumerate(chosen):
+                faces[i].embedding = vectors[row].copy()
+                faces[i].crop = crops[i]
+                faces[i].best = candidates[row]
+            vectors.fill(0)
+            self.embedded += len(chosen)
+        keep = set(chosen)
+        for i, crop in enumerate(crops):
+            if i not in keep:
+                crop.fill(0)
+        end = time.perf_counter()
+        stage_ms = {
+            "detect": (t_detect - start) * 1000,
+            "gate": (t_gate - t_detect) * 1000,
+            "embed": (end - t_gate) * 1000,
+            "total": (end - start) * 1000,
+            "model": clock.total * 1000,
+            "full_scan": 1.0 if full else 0.0,
+            "embedded": float(len(chosen)),
+        }
+        return FrameAnalysis(frame_index=frame.index, faces=faces, stage_ms=stage_ms)
+
+    def _detect_regions(
+        self, image: Image, regions: list[Box], clock: ModelClock
+    ) -> list[Detection]:
+        """Faces near the tracks: their regions tiled 2x2 into one detector input per 4."""
+        h, w = image.shape[:2]
+        squares: list[tuple[int, int, int]] = []  # x, y, side of each region in the frame
+        for x1, y1, x2, y2 in regions:
+            side = int(max(x2 - x1, y2 - y1) * self.region_scale)
+            side = min(side, w, h)
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            rx = int(min(max(0, cx - side / 2), w - side))
+            ry = int(min(max(0, cy - side / 2), h - side))
+            if side >= 16:
+                squares.append((rx, ry, side))
+        found: list[Detection] = []
+        for i in range(0, len(squares), 4):
+            mosaic = np.full((_MOSAIC_H, _MOSAIC_W, 3), 127, dtype=np.uint8)
+            group = squares[i : i + 4]
+            for k, (rx, ry, side) in enumerate(group):
+                cx, cy = _CELLS[k]
+                cell = cv2.resize(
+                    image[ry : ry + side, rx : rx + side],
+                    (_CELL, _CELL),
+                    interpolation=cv2.INTER_AREA if side > _CELL else cv2.INTER_LINEAR,
+                )
+                mosaic[cy : cy + _CELL, cx : cx + _CELL] = cell
+            for det in self.models.detect(mosaic, clock):
+                bx1, by1, bx2, by2 = det.box
+                mx, my = (bx1 + bx2) / 2, (by1 + by2) / 2
+                for k, (rx, ry, side) in enumerate(group):
+                    cx, cy = _CELLS[k]
+                    if cx <= mx < cx + _CELL and cy <= my < cy + _CELL:
+                        f = side / _CELL
+                        box = (
+                            rx + (bx1 - cx) * f,
+                            ry + (by1 - cy) * f,
+                            rx + (bx2 - cx) * f,
+                            ry + (by2 - cy) * f,
+                        )
+                        if not any(_iou(box, other.box) > 0.5 for other in found):
+                            found.append(Detection(box=box, score=det.score))
+                        break
+            mosaic.fill(0)
+        return found
+
+
+# The detector's native input is 320x240: four 120x120 cells, 2x2, with gaps between them.
+_MOSAIC_W, _MOSAIC_H, _CELL = 320, 240, 120
+_CELLS = [(20, 0), (180, 0), (20, 120), (180, 120)]
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
