@@ -5,8 +5,9 @@ about 60 ms a frame; ten frames a second on several cameras do not fit two cores
 full scans (every `scan_interval_s`, which find newcomers) the detector only runs on a small
 region around each open track (up to four regions packed into one detector input), and a
 face is embedded only when its track wants a sample (new, undecided, or a better-quality
-view): a person walking past is embedded a few times, not on every frame. The returned analysis has the same meaning as
-`FacePipeline.analyse`: faces not embedded this frame carry no candidate.
+view): a person walking past is embedded a few times, not on every frame. The analysis
+means what `FacePipeline.analyse` returns, except that faces not embedded this frame carry
+no candidate.
 
 One instance per camera (it follows that camera's `TrackingDecider`); the models inside are
 shared and thread-safe. Crops and embeddings live only in the returned analysis.
