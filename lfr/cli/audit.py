@@ -111,11 +111,13 @@ def verify(
             typer.echo(f"note: {note}")
     else:
         err_console.print(
-            f"[bold red]BROKEN[/] {result.path} at seq {result.first_bad_seq}: {result.problem}"
+            f"[bold red]BROKEN[/] {result.path} at seq {result.first_bad_seq}: {result.problem}",
+            soft_wrap=True,
         )
         err_console.print(
             f"{result.events} events before it verified; do not trust anything from seq "
-            f"{result.first_bad_seq} on. Keep this file as evidence and compare with a backup."
+            f"{result.first_bad_seq} on. Keep this file as evidence and compare with a backup.",
+            soft_wrap=True,
         )
     raise typer.Exit(0 if result.ok else 1)
 

@@ -132,7 +132,10 @@ class SqliteLog:
         self._key = signing_key
         self.checkpoint_every = checkpoint_every
         self._conn = self._connect()
-        self._check_or_create()
+        self._check_or_create()  # before any write: a foreign file stays untouched
+        if not read_only:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
         self.log_id = self._meta("log_id")
         self._frontier: MerkleFrontier | None = None
 
@@ -151,10 +154,6 @@ class SqliteLog:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout=10000")
-            if not self.read_only:
-                conn.execute("PRAGMA page_size=16384")  # takes effect only on a new file
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
@@ -209,6 +208,8 @@ class SqliteLog:
                 f"INSERT INTO lfr_meta VALUES ({_sql_str(k)}, {_sql_str(v)});"
                 for k, v in meta.items()
             )
+            c.execute("PRAGMA page_size=16384")  # fewer page splits per append
+            c.execute("PRAGMA journal_mode=WAL")
             c.executescript("BEGIN IMMEDIATE;" + _SCHEMA + rows + "COMMIT;")
         except BaseException:
             if c.in_transaction:
@@ -567,6 +568,8 @@ class SqliteEventStore:
 
         def _open() -> tuple[SqliteLog, SqliteLog]:
             existed = path.exists() and path.stat().st_size > 0
+            if existed:  # refuse a foreign or damaged file before creating anything
+                SqliteLog(path, read_only=True).close()
             key = ckpt.load_or_create_signing_key(key_file, create=True)
             writer = SqliteLog(path, signing_key=key, checkpoint_every=checkpoint_every)
             recorded = writer.public_key_pem()

@@ -84,6 +84,8 @@ def verify_log(
     for seq, body, stored_hash in log.iter_rows():
         if seq != expected:
             return bad(expected, f"seq {expected} is missing (next row is seq {seq})")
+        if not isinstance(body, bytes):  # an edit through a SQL shell can turn it into text
+            body = str(body).encode()
         digest = sha256(body).digest()
         if digest.hex() != stored_hash:
             return bad(seq, "the stored event does not match its hash: the row was altered")
@@ -119,7 +121,12 @@ def verify_log(
             if cp.log_id != log.log_id:
                 return bad(seq, "a checkpoint belongs to another log")
             if cp.root != frontier.root().hex():
-                return bad(seq, "the signed checkpoint's Merkle root differs from the log")
+                first = result.last_checkpoint + 1
+                return bad(
+                    first,
+                    f"the checkpoint signed at seq {seq} has another Merkle root: an event "
+                    f"between seq {first} and {seq} was altered and the chain rewritten",
+                )
             if cp.last_hash != stored_hash:
                 return bad(seq, "the signed checkpoint's last hash differs from the log")
             if public_key is None:

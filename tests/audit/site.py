@@ -1,0 +1,35 @@
+"""Build a small site log for the audit tests, and tamper with it like an attacker would."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from lfr.bench.log import synthetic_log
+from lfr.store.checkpoint import load_or_create_signing_key
+from lfr.store.sqlite import KEY_FILE, LOG_FILE, SqliteLog
+
+
+def build_site(data_dir: Path, n: int = 2500, *, checkpoint_every: int = 500) -> Path:
+    key = load_or_create_signing_key(data_dir / KEY_FILE)
+    log = SqliteLog(data_dir / LOG_FILE, signing_key=key, checkpoint_every=checkpoint_every)
+    for stream, events in synthetic_log(n, batch=200, match_every=60):
+        log.append(stream, events)
+    log.checkpoint_now()
+    log.close()
+    return data_dir / LOG_FILE
+
+
+def tamper(path: Path, *sql: str, params: tuple = ()) -> None:
+    """Run SQL on the log with lfr's append-only triggers dropped (what an attacker would do)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for trigger in (
+        "events_append_only_u",
+        "events_append_only_d",
+        "checkpoints_append_only_u",
+        "checkpoints_append_only_d",
+    ):
+        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    for statement in sql:
+        conn.execute(statement, params if "?" in statement else ())
+    conn.close()
