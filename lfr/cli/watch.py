@@ -96,9 +96,9 @@ async def _watch(
 
     from lfr.cli._common import err_console, fail, print_json
     from lfr.video.file import FileSource
+    from lfr.video.focus import TrackingRecogniser
     from lfr.video.loop import CameraLoop, FrameDecided, LoopOutput, StreamLost, StreamStarted
     from lfr.video.rtsp import RtspSource
-    from lfr.video.tracker import TrackingDecider
     from lfr.vision.pipeline import FacePipeline
     from lfr.vision.types import FrameSource
     from lfr.watchlist.enrol import enrol_directory
@@ -121,10 +121,11 @@ async def _watch(
         source = RtspSource(source_arg)
     else:
         source = FileSource(source_arg, loop=loop_file, realtime=realtime)
-    decider = TrackingDecider("watch")
+    recogniser = TrackingRecogniser(pipeline, camera="watch")
+    decider = recogniser.decider
     camera = CameraLoop(
         source,
-        pipeline,
+        recogniser,
         decider,
         gallery=gallery,
         threshold=threshold,

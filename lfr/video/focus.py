@@ -20,7 +20,7 @@ import time
 import cv2
 import numpy as np
 
-from lfr.video.tracker import TrackingDecider
+from lfr.video.tracker import TrackingDecider, stream_ns
 from lfr.vision.align import align
 from lfr.vision.detect import Detection
 from lfr.vision.models import ModelClock
@@ -36,25 +36,36 @@ class TrackingRecogniser:
     def __init__(
         self,
         pipeline: FacePipeline,
-        decider: TrackingDecider,
+        decider: TrackingDecider | None = None,
         *,
+        camera: str = "cam",
         scan_interval_s: float = 0.8,
         region_scale: float = 2.2,
     ) -> None:
         self.models = pipeline.models
         self.gate = pipeline.gate
-        self.decider = decider
+        self.camera = camera
+        self.decider = decider or TrackingDecider(camera)
         self.scan_interval_ns = int(scan_interval_s * 1e9)
         self.region_scale = region_scale
         self._last_scan_ns: int | None = None
         self.full_scans = 0
         self.embedded = 0
 
+    def new_decider(self) -> TrackingDecider:
+        """A fresh decider for this camera (a new deployment), which this recogniser follows.
+
+        Use as the camera actor's `decider_factory`, with this object as its recogniser.
+        """
+        self.decider = TrackingDecider(self.camera)
+        self._last_scan_ns = None
+        return self.decider
+
     def analyse(self, frame: Frame, gallery: Gallery) -> FrameAnalysis:
         clock = ModelClock()
         start = time.perf_counter()
         image = frame.image
-        now = frame.decoded_ns
+        now = stream_ns(frame)
         regions = self.decider.regions(now)
         full = (
             self._last_scan_ns is None

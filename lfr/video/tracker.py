@@ -29,7 +29,7 @@ from lfr.vision.types import (
     Vector,
 )
 
-__all__ = ["TrackerConfig", "TrackingDecider"]
+__all__ = ["TrackerConfig", "TrackingDecider", "stream_ns"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,7 @@ class _Track:
     best_frame_at: datetime | None = None
     matched: bool = False
     embedded_ns: int = 0
+    last_decoded_ns: int = 0
 
     def wipe(self) -> None:
         if self.embedding is not None:
@@ -93,7 +94,7 @@ class TrackingDecider:
     # `decide` calls of the same camera (never concurrently with them).
 
     def regions(self, now_ns: int) -> list[Box]:
-        """Boxes of the tracks seen recently: where to look for their faces next."""
+        """Boxes of the tracks seen recently (`now_ns` on the stream clock, `stream_ns`)."""
         return [t.box for t in self._tracks if (now_ns - t.last_ns) / 1e9 <= self.config.max_gap_s]
 
     def wants_embedding(self, box: Box, quality: float, now_ns: int) -> bool:
@@ -136,11 +137,14 @@ class TrackingDecider:
     def _decide(self, frame: Frame, analysis: FrameAnalysis, threshold: float) -> Decisions:
         out = Decisions()
         self._threshold = threshold
-        now = frame.decoded_ns
-        # Close tracks nobody has been seen on for a while (before linking, so they can't link).
+        now = stream_ns(frame)
+        # Close tracks nobody has been seen on for a while (before linking, so they can't link),
+        # and all of them when the stream's clock went back (a reconnected camera).
+        newest = max((t.last_ns for t in self._tracks), default=now)
+        restart = now < newest - int(self.config.max_gap_s * 1e9)
         alive: list[_Track] = []
         for track in self._tracks:
-            if (now - track.last_ns) / 1e9 > self.config.max_gap_s:
+            if restart or (now - track.last_ns) / 1e9 > self.config.max_gap_s:
                 self._close(track, out, threshold)
             else:
                 alive.append(track)
@@ -150,6 +154,7 @@ class TrackingDecider:
             face.track_id = track.track_id
             track.box = face.box
             track.last_ns = now
+            track.last_decoded_ns = frame.decoded_ns
             if face.embedding is not None:
                 self._update_embedding(track, face.embedding)
                 track.embedded_ns = now
@@ -242,7 +247,7 @@ class TrackingDecider:
         decision = MatchDecision(
             candidate=Candidate(best.candidate.entry_id, best.candidate.label, score),
             frame_at=track.best_frame_at or datetime.now().astimezone(),
-            decoded_ns=track.last_ns,
+            decoded_ns=track.last_decoded_ns,
             face_size_px=track.best_size_px,
             quality=max(s.quality for s in mine),
             track_id=track.track_id,
@@ -259,6 +264,12 @@ class TrackingDecider:
             else:
                 out.discarded.tracks_closed += 1
         track.wipe()
+
+
+def stream_ns(frame: Frame) -> int:
+    """The frame's time on the stream's own clock: tracks age in video time, so an offline
+    file analysed faster than real time tracks the same as a live camera."""
+    return int(frame.pts_s * 1e9)
 
 
 def _iou(a: Box, b: Box) -> float:
