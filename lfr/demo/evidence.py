@@ -18,10 +18,26 @@ from lfr.report import AlertRow, DeploymentSection, GroundTruth
 from lfr.scenes import SceneManifest
 from schemas.envelope import Envelope
 
-__all__ = ["Evidence", "fold_log"]
+__all__ = ["Evidence", "clip_origins", "fold_log"]
 
 _MIN_FACE_PX = 40
 _TRUTH_SLACK_S = 1.0
+
+
+#: An RTSP client reads about a second of stream (probing) before it releases its first frame,
+#: so `CameraStreamStarted` comes that long after the clip began playing.
+_PROBE_LEAD_S = 1.2
+_CONNECT_WINDOW_S = 3.0
+
+
+def clip_origins(started: dict[str, datetime], site_started: datetime) -> dict[str, datetime]:
+    """When each camera's clip began playing: the site's start when the camera's stream came
+    up with it (clips start on connection), else the stream's start less the probe time."""
+    out = {}
+    for camera, at in started.items():
+        late = (at - site_started).total_seconds() > _CONNECT_WINDOW_S
+        out[camera] = at - timedelta(seconds=_PROBE_LEAD_S) if late else site_started
+    return out
 
 
 @dataclass

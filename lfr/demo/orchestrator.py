@@ -15,7 +15,7 @@ import importlib
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import numpy as np
 from lfr.config import settings
 from lfr.demo.cast import Cast, choose_cast, detector_locator
 from lfr.demo.dashboard import AlertRow, CameraRow, DemoUI, ZoneRow
-from lfr.demo.evidence import Evidence, fold_log, percentile
+from lfr.demo.evidence import clip_origins, fold_log, percentile
 from lfr.demo.footage import prepare_footage
 from lfr.demo.officers import AlertSeen, OfficerDesk, Patrol
 from lfr.demo.parts import ScoreTally, TracedSink
@@ -229,7 +229,6 @@ async def _run(
     from lfr.vision.pack import pull_pack
     from lfr.vision.pipeline import FacePipeline
 
-    view = ui.view
     seen: dict[str, AlertSeen] = {}
     ui.phase("model pack")
     await anyio.to_thread.run_sync(lambda: pull_pack(settings().model_dir, progress=ui.log))
@@ -293,6 +292,7 @@ async def _run(
                     vault=vault,
                 )
                 judge = _Judge(manifest, label_to_identity)
+                judge.site_started = datetime.now(UTC)
                 async with system.running_site(_site_config(urls, opts.analyse_fps), parts) as site:
                     await _scenario(opts, ui, site, seen, tg, mqtt, version, scenario, tel, judge)
                 tg.cancel_scope.cancel()
@@ -314,8 +314,7 @@ async def _run(
         tally=tally,
         tel=tel,
         started=started,
-        scenario=scenario,
-        view_alerts=view.alerts,
+        site_started=judge.site_started,
     )
 
 
@@ -325,8 +324,8 @@ class _Judge:
 
     manifest: SceneManifest
     label_to_identity: dict[str, str]
-    evidence: Evidence | None = None
     stream_started: dict[str, datetime] | None = None
+    site_started: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def check(self, alert: Any) -> bool:
         if self.stream_started is None:
@@ -402,7 +401,7 @@ async def _scenario(
         elapsed = time.monotonic() - mono0
         view.elapsed_s = elapsed
         if judge.stream_started is None or len(judge.stream_started) < len(CAMERAS):
-            judge.stream_started = await _stream_starts(store)
+            judge.stream_started = clip_origins(await _stream_starts(store), judge.site_started)
         if not checked_out and elapsed >= scenario.checkout_s:
             await site.check_out(CHECKING_OUT)
             checked_out = True
@@ -491,14 +490,14 @@ async def _evidence(
     tally: ScoreTally,
     tel: Telemetry,
     started: float,
-    scenario: Scenario,
-    view_alerts: dict[str, Any],
+    site_started: datetime,
 ) -> dict[str, Any]:
     from lfr.store.sqlite import SqliteLog
     from lfr.store.verify import verify_log
 
     until = max((e.occurred_at for e in envelopes), default=datetime.now(UTC))
     ev = fold_log(envelopes, CAMERAS)
+    ev.stream_started = clip_origins(ev.stream_started, site_started)
     latency = {k: v.latency_ms for k, v in desk_seen.items()}
     zone_names = {z: t for z, (t, _) in ZONES.items()}
     sections = ev.sections(manifest, zone_names, until, latency, label_to_identity)
