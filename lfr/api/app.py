@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from lfr.api.auth import Role, TokenVerifier, require
 from lfr.api.board import Board
 from lfr.api.context import ApiContext, BlobReader
+from lfr.api.models import ERROR_RESPONSES
 from lfr.api.ports import SiteCommands, WatchlistService
 from lfr.api.push import PushService, VapidKey
 from lfr.api.routes import alerts, audit, patrols, system, watchlists, zones
@@ -137,6 +138,7 @@ def create_app(
             whip_router,
             prefix="/api",
             dependencies=[Depends(require(Role.ENGINEER, Role.SUPERVISOR))],
+            responses=ERROR_RESPONSES,
         )
 
     @app.get("/", include_in_schema=False)

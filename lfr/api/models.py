@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,7 +18,9 @@ __all__ = [
     "CancelRequest",
     "CheckInRequest",
     "CheckOutRequest",
+    "ERROR_RESPONSES",
     "EngagementRequest",
+    "ErrorBody",
     "InclusionProof",
     "Me",
     "PublishedWatchlist",
@@ -35,6 +37,25 @@ _Text = Field(min_length=1, max_length=2000)
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx lfr itself produces: what was wrong and what to do next."""
+
+    detail: str | list[dict[str, object]]
+    error: str | None = None
+    code: str | None = None
+
+
+#: Error statuses every route may answer with, documented once for all routers.
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "the request body is not parseable"},
+    401: {"model": ErrorBody, "description": "missing, malformed or expired bearer token"},
+    403: {"model": ErrorBody, "description": "the token's role may not do this"},
+    404: {"model": ErrorBody, "description": "no such resource for this caller"},
+    409: {"model": ErrorBody, "description": "a domain rule refused the command"},
+    410: {"model": ErrorBody, "description": "biometric data past retention or shredded"},
+}
 
 
 class Me(BaseModel):
@@ -132,7 +153,9 @@ class WatchlistEntryRequest(_Body):
     legal_basis: str = _Text
     image_source: str = _Text
     expires_at: datetime
-    images_base64: list[str] = Field(min_length=1, max_length=10, description="JPEG/PNG photos")
+    images_base64: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]+={0,2}$")]] = Field(
+        min_length=1, max_length=10, description="JPEG/PNG photos, base64"
+    )
 
 
 class RemoveEntryRequest(_Body):

@@ -10,6 +10,7 @@ from lfr.api.app import create_app
 from lfr.api.auth import AuthConfig, Role, TokenIssuer, TokenVerifier, load_or_create_api_key
 from lfr.store.sqlite import SqliteEventStore
 from lfr.vault import BiometricVault
+from lfr.video.whip import WhipIngest
 from tests.api.site import LogSite
 
 
@@ -45,6 +46,7 @@ async def api(tmp_path):
         data_dir=tmp_path,
         site=site,
         vault=vault,
+        whip_router=WhipIngest(["ne-1"]).router,
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://lfr.test") as client:

@@ -67,6 +67,8 @@ MATRIX = [
     ("GET", "/api/health", None, (E,)),
     ("GET", "/api/push/vapid-public-key", None, ALL),
     ("POST", "/api/push/subscriptions", SUB, (OFF,)),
+    ("POST", "/api/whip/{camera}", None, (S, E)),
+    ("DELETE", "/api/whip/{camera}/{session_id}", None, (S, E)),
 ]
 
 
@@ -98,6 +100,8 @@ async def _setup(api):
         "watchlist": "default",
         "entry_id": "e-1",
         "seq": "1",
+        "camera": "ne-1",
+        "session_id": "s-1",
     }
 
 

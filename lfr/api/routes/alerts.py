@@ -17,11 +17,11 @@ from fastapi.responses import StreamingResponse
 from lfr.api.auth import Principal, Role, require
 from lfr.api.board import AlertState
 from lfr.api.context import ApiContext, ctx_of
-from lfr.api.models import AdjudicateRequest, AlertView, EngagementRequest
+from lfr.api.models import ERROR_RESPONSES, AdjudicateRequest, AlertView, EngagementRequest
 from lfr.transport.mqtt import subscribe
 from lfr.transport.topics import encode
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
 
 AlertId = Annotated[str, Path(min_length=1, max_length=64)]
 Viewer = Annotated[Principal, Depends(require(Role.OFFICER, Role.SUPERVISOR))]

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 
 from lfr.api.auth import Principal, Role, require
 from lfr.api.context import ctx_of
-from lfr.api.models import AuditReport, InclusionProof, VerifyResult
+from lfr.api.models import ERROR_RESPONSES, AuditReport, InclusionProof, VerifyResult
 from lfr.store import hashchain
 from schemas.envelope import Envelope
 
-router = APIRouter(prefix="/api/audit", tags=["audit"])
+router = APIRouter(prefix="/api/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 ReportReader = Annotated[Principal, Depends(require(Role.AUDITOR, Role.SUPERVISOR))]
@@ -29,7 +29,7 @@ async def _all(request: Request) -> list[Envelope]:
 async def export(
     request: Request,
     _: Auditor,
-    from_seq: Annotated[int, Query(ge=1)] = 1,
+    from_seq: Annotated[int, Query(ge=1, le=2**62)] = 1,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[Envelope]:
     return await ctx_of(request).store.read_all(from_seq=from_seq, limit=limit)
@@ -70,7 +70,9 @@ async def verify(request: Request, _: Auditor) -> VerifyResult:
 
 
 @router.get("/proof/{seq}", summary="RFC 9162 inclusion proof of one event in the whole log")
-async def proof(request: Request, seq: Annotated[int, Path(ge=1)], _: Auditor) -> InclusionProof:
+async def proof(
+    request: Request, seq: Annotated[int, Path(ge=1, le=2**62)], _: Auditor
+) -> InclusionProof:
     envelopes = await _all(request)
     if seq > len(envelopes):
         raise HTTPException(

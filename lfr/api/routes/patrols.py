@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
 from lfr.api.auth import Principal, Role, require
 from lfr.api.context import ctx_of
-from lfr.api.models import CheckInRequest, CheckOutRequest
+from lfr.api.models import ERROR_RESPONSES, CheckInRequest, CheckOutRequest
 
-router = APIRouter(prefix="/api/patrols", tags=["patrols"])
+router = APIRouter(prefix="/api/patrols", tags=["patrols"], responses=ERROR_RESPONSES)
 
 PatrolId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 OfficerOrSupervisor = Annotated[Principal, Depends(require(Role.OFFICER, Role.SUPERVISOR))]

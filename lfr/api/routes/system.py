@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request
 
 from lfr.api.auth import Principal, Role, authenticate, require
 from lfr.api.context import ctx_of
-from lfr.api.models import Me, PushSubscription
+from lfr.api.models import ERROR_RESPONSES, Me, PushSubscription
 
-router = APIRouter(prefix="/api", tags=["system"])
+router = APIRouter(prefix="/api", tags=["system"], responses=ERROR_RESPONSES)
 
 Anyone = Annotated[Principal, Depends(authenticate)]
 Engineer = Annotated[Principal, Depends(require(Role.ENGINEER))]

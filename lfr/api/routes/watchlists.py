@@ -10,10 +10,15 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
 from lfr.api.auth import Principal, Role, require
 from lfr.api.context import ctx_of
-from lfr.api.models import PublishedWatchlist, RemoveEntryRequest, WatchlistEntryRequest
+from lfr.api.models import (
+    ERROR_RESPONSES,
+    PublishedWatchlist,
+    RemoveEntryRequest,
+    WatchlistEntryRequest,
+)
 from lfr.api.ports import WatchlistEntryInfo, WatchlistService
 
-router = APIRouter(prefix="/api/watchlists", tags=["watchlists"])
+router = APIRouter(prefix="/api/watchlists", tags=["watchlists"], responses=ERROR_RESPONSES)
 
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 EntryId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -47,7 +52,13 @@ async def add_entry(
         except (binascii.Error, ValueError) as exc:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=f"images_base64[{i}] is not base64: {exc}",
+                detail=[
+                    {
+                        "loc": ["body", "images_base64", i],
+                        "msg": f"not base64: {exc}",
+                        "type": "value_error",
+                    }
+                ],
             ) from exc
     return await _service(request).add_entry(
         watchlist,

@@ -8,9 +8,15 @@ from fastapi import APIRouter, Depends, Path, Request, status
 
 from lfr.api.auth import Principal, Role, require
 from lfr.api.context import ctx_of
-from lfr.api.models import AuthoriseRequest, CancelRequest, DeploymentCreated, ZoneView
+from lfr.api.models import (
+    ERROR_RESPONSES,
+    AuthoriseRequest,
+    CancelRequest,
+    DeploymentCreated,
+    ZoneView,
+)
 
-router = APIRouter(prefix="/api/zones", tags=["zones"])
+router = APIRouter(prefix="/api/zones", tags=["zones"], responses=ERROR_RESPONSES)
 
 ZoneId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Reader = Annotated[
