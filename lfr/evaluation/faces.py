@@ -30,8 +30,30 @@ FTA_SCORE = -1.0
 
 @dataclass(slots=True)
 class Embedded:
+    """One template per image (None: failure to acquire) and how long embedding took.
+
+    `metric` says how two templates compare: cosine for L2-normalised embeddings (lfr),
+    negative Euclidean distance for dlib's (the peer benchmark).
+    """
+
     vectors: dict[Path, Vector | None]
     seconds: float  # pipeline time only, decoding excluded
+    metric: str = "cosine"
+
+    @property
+    def fta_score(self) -> float:
+        return FTA_SCORE if self.metric == "cosine" else -10.0
+
+    def score(self, a: Vector, b: Vector) -> float:
+        if self.metric == "cosine":
+            return float(a @ b)
+        return -float(np.linalg.norm(a - b))
+
+    def scores(self, matrix: Vector, v: Vector) -> npt.NDArray[np.float64]:
+        if self.metric == "cosine":
+            return (matrix @ v).astype(np.float64)
+        out: npt.NDArray[np.float64] = -np.linalg.norm(matrix - v, axis=1).astype(np.float64)
+        return out
 
     @property
     def failures(self) -> list[Path]:
@@ -70,7 +92,7 @@ def pair_scores(pairs: Sequence[Pair], embedded: Embedded) -> tuple[Scores, Scor
     impostor: list[float] = []
     for pair in pairs:
         a, b = embedded.vectors.get(pair.a), embedded.vectors.get(pair.b)
-        score = FTA_SCORE if a is None or b is None else float(a @ b)
+        score = embedded.fta_score if a is None or b is None else embedded.score(a, b)
         (genuine if pair.same else impostor).append(score)
     return np.asarray(genuine, dtype=np.float64), np.asarray(impostor, dtype=np.float64)
 
@@ -125,20 +147,22 @@ def identification_searches(faces: FaceSet, embedded: Embedded) -> Searches:
         vector = embedded.vectors.get(path)
         if vector is None or not names:
             correct.append(False)
-            mated.append(FTA_SCORE)
-            nonmated.append(FTA_SCORE)
+            mated.append(embedded.fta_score)
+            nonmated.append(embedded.fta_score)
             continue
-        scores = matrix @ vector
+        scores = embedded.scores(matrix, vector)
         best = int(np.argmax(scores))
         correct.append(names[best] == identity)
         mated.append(float(scores[best]))
         if identity in gallery:
             scores[names.index(identity)] = -np.inf
-        nonmated.append(float(np.max(scores)) if len(names) > 1 else FTA_SCORE)
+        nonmated.append(float(np.max(scores)) if len(names) > 1 else embedded.fta_score)
     for path in faces.singletons:
         vector = embedded.vectors.get(path)
         nonmated.append(
-            float(np.max(matrix @ vector)) if vector is not None and names else FTA_SCORE
+            float(np.max(embedded.scores(matrix, vector)))
+            if vector is not None and names
+            else embedded.fta_score
         )
     return Searches(
         np.asarray(correct, dtype=bool),

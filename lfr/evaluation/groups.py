@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lfr.evaluation.dataset import FaceSet
-from lfr.evaluation.faces import FTA_SCORE, Embedded, verification
+from lfr.evaluation.faces import Embedded, verification
 from lfr.evaluation.metrics import rate_at
 
 __all__ = ["group_figures", "read_groups"]
@@ -33,7 +33,7 @@ def read_groups(path: Path) -> dict[str, str]:
 
 def _score(embedded: Embedded, a: Path, b: Path) -> float:
     va, vb = embedded.vectors.get(a), embedded.vectors.get(b)
-    return FTA_SCORE if va is None or vb is None else float(va @ vb)
+    return embedded.fta_score if va is None or vb is None else embedded.score(va, vb)
 
 
 def group_figures(

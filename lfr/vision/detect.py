@@ -111,37 +111,50 @@ def prepare(
     small = image
     if tiled:
         small = cast(Image, cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA))
-    whole, whole_scale = letterbox(small)
+    whole, whole_scale = letterbox_u8(small)
     fx, fy = w / small.shape[1], h / small.shape[0]
-    tensors = [whole]
+    images = [whole]
     tiles = [Tile(0, 0, w, h, (False, False, False, False))]
     scales = [whole_scale * fx]
     if tiled:
-        norm = (small.astype(np.float32) - 127.0) / 128.0
         for t in plan_tiles(sw, sh, config.overlap):
-            tensor = np.zeros((INPUT_H, INPUT_W, 3), dtype=np.float32)
-            tensor[: t.h, : t.w] = norm[t.y : t.y + t.h, t.x : t.x + t.w]
-            tensors.append(tensor.transpose(2, 0, 1))
+            part = small[t.y : t.y + t.h, t.x : t.x + t.w]
+            if part.shape[:2] != (INPUT_H, INPUT_W):
+                padded = np.full((INPUT_H, INPUT_W, 3), 127, dtype=np.uint8)
+                padded[: t.h, : t.w] = part
+                part = padded
+            images.append(part)
             x1, y1 = int(round(t.x * fx)), int(round(t.y * fy))
             x2, y2 = int(round((t.x + t.w) * fx)), int(round((t.y + t.h) * fy))
             tiles.append(Tile(x1, y1, x2 - x1, y2 - y1, t.inner))
             scales.append(fx)
-    return np.stack(tensors), tiles, scales
+    return to_tensor(images), tiles, scales
 
 
-def letterbox(region: Image) -> tuple[npt.NDArray[np.float32], float]:
-    """Resize keeping the aspect ratio into 320x240, pad, normalise to (x - 127) / 128, CHW.
-
-    Returns the tensor and the scale from input pixels to region pixels.
-    """
+def letterbox_u8(region: Image) -> tuple[Image, float]:
+    """Resize keeping the aspect ratio into 320x240, pad with grey (127, which normalises to
+    0); returns the uint8 canvas and the scale from input pixels to region pixels."""
     h, w = region.shape[:2]
     scale = min(INPUT_W / w, INPUT_H / h)
     nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     canvas = np.full((INPUT_H, INPUT_W, 3), 127, dtype=np.uint8)
     canvas[:nh, :nw] = cv2.resize(region, (nw, nh), interpolation=interp)
-    tensor = (canvas.astype(np.float32) - 127.0) / 128.0
-    return tensor.transpose(2, 0, 1), 1.0 / scale
+    return canvas, 1.0 / scale
+
+
+def to_tensor(images: list[Image]) -> npt.NDArray[np.float32]:
+    """N 240x320 RGB uint8 images -> N x 3 x 240 x 320 float32, (x - 127) / 128, in C++."""
+    blob = cv2.dnn.blobFromImages(
+        images, scalefactor=1.0 / 128, size=(INPUT_W, INPUT_H), mean=(127, 127, 127)
+    )
+    return cast(npt.NDArray[np.float32], blob)
+
+
+def letterbox(region: Image) -> tuple[npt.NDArray[np.float32], float]:
+    """`letterbox_u8`, normalised to (x - 127) / 128, CHW."""
+    canvas, scale = letterbox_u8(region)
+    return to_tensor([canvas])[0], scale
 
 
 def nms(boxes: Boxes, scores: npt.NDArray[np.float32], iou: float) -> list[int]:

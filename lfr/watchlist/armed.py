@@ -123,7 +123,6 @@ class LanceGallery:
                 self._table.search(row, vector_column_name="vector")
                 .metric("cosine")
                 .limit(1)
-                .select(["entry_id", "label"])
                 .to_list()
             )
             if not hits:
