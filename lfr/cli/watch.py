@@ -12,6 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
+#: For small ad-hoc folders: with N entries the false-alarm rate grows with N, and 0.5 sits
+#: above every impostor pair of the shared photos (highest 0.495). Deployed cameras use the
+#: threshold in force (calibrated default `lfr.vision.threshold.DEFAULT_THRESHOLD`, 0.75, for
+#: 1,000 entries), which this model pack's video faces often do not reach.
 DEFAULT_THRESHOLD = 0.5
 
 
