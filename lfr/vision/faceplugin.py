@@ -84,7 +84,7 @@ class FacepluginModels:
         out: list[Array] = []
         for i in range(0, len(batch), self.max_batch):
             (points,) = timed_run(
-                self._landmark.run, {"input": batch[i : i + self.max_batch]}, clock, "landmarks"
+                self._landmark.run, {"input": batch[i : i + self.max_batch]}, clock, "keypoints"
             )
             out.append(points)
         batch.fill(0)

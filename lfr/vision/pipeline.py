@@ -178,6 +178,8 @@ class FacePipeline:
             "total": (time.perf_counter() - start) * ms,
             "model": clock.total * ms,
         }
+        for stage, seconds in clock.seconds.items():
+            stage_ms[f"model_{stage}"] = seconds * ms
         return FrameAnalysis(frame_index=frame_index, faces=faces, stage_ms=stage_ms)
 
     def _gate(
