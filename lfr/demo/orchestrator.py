@@ -30,7 +30,7 @@ from lfr.demo.dashboard import AlertRow, CameraRow, DemoUI, ZoneRow
 from lfr.demo.evidence import clip_origins, fold_log, percentile
 from lfr.demo.footage import prepare_footage
 from lfr.demo.officers import AlertSeen, OfficerDesk, Patrol
-from lfr.demo.parts import ScoreTally, TracedSink
+from lfr.demo.parts import FrameSpans, ScoreTally, TracedSink
 from lfr.demo.scenario import CAMERAS, ZONES, Scenario, plan_scenario
 from lfr.errors import ConfigError
 from lfr.report import TransparencyReport, Verification, write_report
@@ -183,8 +183,13 @@ def _site_config(urls: dict[str, str], analyse_fps: float) -> Any:
     )
 
 
-async def run_demo(opts: DemoOptions, ui: DemoUI) -> dict[str, Any]:
+async def run_demo(
+    opts: DemoOptions, ui: DemoUI, *, telemetry: Telemetry | None = None
+) -> dict[str, Any]:
     """Run the whole scenario; return the numbers of the `--json` line.
+
+    With `telemetry` given (tests: in-memory), spans and metrics go there and it is left
+    running; otherwise console (or OTLP) export to `<data_dir>/telemetry.jsonl` is set up.
 
     :raises ConfigError: a bad option or gallery, with what to change.
     """
@@ -195,6 +200,8 @@ async def run_demo(opts: DemoOptions, ui: DemoUI) -> dict[str, Any]:
     view.zones = {z: ZoneRow(t) for z, (t, _) in ZONES.items()}
     view.cameras = {c: CameraRow(z) for c, z in CAMERAS.items()}
     ui.log(f"data directory {data_dir}")
+    if telemetry is not None:
+        return await _run(opts, ui, data_dir, telemetry, started)
     spans_out = (data_dir / "telemetry.jsonl").open("w", encoding="utf-8")
     tel = setup_telemetry(
         TelemetryConfig(
@@ -288,7 +295,9 @@ async def _run(
                     recogniser=tally,
                     source_factory=lambda cam: RtspSource(cam.source),
                     sink=TracedSink(cast_sink(AlertSink, MqttAlertSink(publisher))),
-                    decider_factory=lambda cam: TrackingDecider(cam.id),
+                    decider_factory=lambda cam: FrameSpans(
+                        TrackingDecider(cam.id), cam.id, cam.zone
+                    ),
                     vault=vault,
                 )
                 judge = _Judge(manifest, label_to_identity)
@@ -572,6 +581,9 @@ async def _evidence(
         "engagements": sum(s.engagements for s in sections),
         "latency_ms_p50": percentile(lat, 50),
         "latency_ms_p95": percentile(lat, 95),
+        "analysis_wait_ms_p95": percentile(tally.wait_ms, 95),
+        "analysis_ms_p50": percentile(tally.analyse_ms, 50),
+        "analysis_ms_p95": percentile(tally.analyse_ms, 95),
         "events": len(envelopes),
         "chain_verified": result.ok,
         "telemetry_privacy_problems": len(span_problems) + len(metric_problems),
