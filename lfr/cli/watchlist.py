@@ -26,6 +26,29 @@ Category = Annotated[
 ]
 LegalBasis = Annotated[str, typer.Option("--legal-basis", help="the lawful basis for inclusion")]
 Expires = Annotated[int, typer.Option("--expires-in-days", help="days until the entry expires")]
+Log = Annotated[
+    bool,
+    typer.Option(
+        "--log/--no-log",
+        help="record the change as an event in <LFR_DATA_DIR>/events.sqlite",
+    ),
+]
+
+
+def _journal(log: bool, watchlist: str, events: list[Any]) -> None:
+    """Record watchlist changes in the site's event log (the audit trail)."""
+    if not log or not events:
+        return
+    from lfr.cli._common import err_console, fail
+    from lfr.config import settings
+    from lfr.errors import LfrError
+    from lfr.watchlist.journal import record
+
+    try:
+        seq = record(settings().data_dir, watchlist, events)
+    except LfrError as exc:
+        fail(f"the change is stored but could not be logged: {exc}")
+    err_console.print(f"[dim]logged {len(events)} event(s) on watchlist:{watchlist}, seq {seq}[/]")
 
 
 def _store(store: Path | None, name: str) -> Any:
@@ -73,6 +96,7 @@ def add(
     expires_in_days: Expires = 28,
     store: Store = None,
     watchlist: Name = "default",
+    log: Log = True,
 ) -> None:
     """Enrol one person from photos showing exactly one face each."""
     import uuid
@@ -103,6 +127,9 @@ def add(
         _store(store, watchlist).add(entry)
     except WatchlistError as exc:
         fail(str(exc))
+    from lfr.watchlist.journal import added
+
+    _journal(log, watchlist, [added(watchlist, entry)])
     typer.echo(entry.entry_id)
 
 
@@ -115,6 +142,7 @@ def import_(
     expires_in_days: Expires = 28,
     store: Store = None,
     watchlist: Name = "default",
+    log: Log = True,
 ) -> None:
     """Enrol one entry per identity folder (refused photos are listed, the rest go in)."""
     from lfr.cli._common import err_console, fail
@@ -140,6 +168,9 @@ def import_(
             target.add(entry)
     except (EnrolmentError, WatchlistError) as exc:
         fail(str(exc))
+    from lfr.watchlist.journal import added
+
+    _journal(log, watchlist, [added(watchlist, e) for e in entries])
     for refusal in refused:
         err_console.print(f"[yellow]refused:[/] {refusal}")
     err_console.print(
@@ -199,6 +230,7 @@ def remove(
     reason: Annotated[str, typer.Option(help="why it is removed (recorded)")],
     store: Store = None,
     watchlist: Name = "default",
+    log: Log = True,
 ) -> None:
     """Remove an entry from the editable list; publish again to take it off cameras."""
     from lfr.cli._common import err_console, fail
@@ -208,6 +240,9 @@ def remove(
         entry = _store(store, watchlist).remove(entry_id)
     except WatchlistError as exc:
         fail(str(exc))
+    from lfr.watchlist.journal import removed
+
+    _journal(log, watchlist, [removed(watchlist, entry.entry_id, by, reason)])
     err_console.print(
         f"removed {entry.entry_id} ({entry.label}) by {by}: {reason}; "
         "run `lfr watchlist publish` to take it off the armed version"
@@ -221,15 +256,22 @@ def publish(
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     store: Store = None,
     watchlist: Name = "default",
+    log: Log = True,
 ) -> None:
     """Freeze the unexpired entries as a version named by its content hash; prints it."""
-    from lfr.cli._common import fail, print_json
+    from lfr.cli._common import err_console, fail, print_json
     from lfr.watchlist import WatchlistError
 
     try:
         p = _store(store, watchlist).publish(by, timedelta(hours=valid_hours))
     except WatchlistError as exc:
         fail(str(exc))
+    from lfr.watchlist.journal import published
+
+    if p.reused:
+        err_console.print("[dim]unchanged since that version was published: nothing logged[/]")
+    else:
+        _journal(log, watchlist, [published(p)])
     if json_out:
         print_json(
             {

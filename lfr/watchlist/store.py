@@ -7,6 +7,7 @@ returns an `ArmedWatchlist` searched in memory. A published version is never cha
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,7 @@ class Publication:
     published_by: str
     published_at: datetime
     valid_until: datetime
+    reused: bool = False  # publish() found this content already published
 
 
 class WatchlistStore:
@@ -194,7 +196,7 @@ class WatchlistStore:
         version = content_hash(live)
         for publication in self.publications():
             if publication.version == version:
-                return publication
+                return dataclasses.replace(publication, reused=True)
         now = datetime.now(UTC)
         valid_until = min([now + valid_for, *(e.expires_at for e in live)])
         self._table("published").add(self._rows(live, version))

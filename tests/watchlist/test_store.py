@@ -77,7 +77,8 @@ def test_publish_freezes_a_content_hashed_version(store: WatchlistStore, tmp_pat
     assert first.version == content_hash([_entry(i) for i in range(3)]) or first.version.startswith(
         "sha256:"
     )
-    assert store.publish("Insp 3").version == first.version  # unchanged content, same version
+    again = store.publish("Insp 3")  # unchanged content: the same version, flagged
+    assert again.version == first.version and again.reused and not first.reused
     store.remove("e-0")
     second = store.publish("Insp 2")
     assert second.version != first.version and second.entries == 2

@@ -1,0 +1,104 @@
+"""`lfr watchlist` end to end: enrol from photos, publish, and the audit trail in the log."""
+
+from pathlib import Path
+
+import anyio
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from lfr.cli import app
+from lfr.config import settings
+
+
+@pytest.fixture
+def site(model_pack: Path, tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("LFR_MODEL_DIR", str(model_pack.parent))
+    monkeypatch.setenv("LFR_DATA_DIR", str(tmp_path / "site"))
+    settings.cache_clear()
+    yield tmp_path / "site"
+    settings.cache_clear()
+
+
+def _run(*args: str):
+    result = CliRunner().invoke(app, ["watchlist", *args])
+    return result, " ".join(result.output.split())
+
+
+def test_enrol_publish_remove_and_log(site: Path, tmp_path: Path):
+    faces = settings().faces_dir.resolve()
+    people = tmp_path / "people"
+    for identity in ("Barack_Obama", "Joe_Biden"):
+        (people / identity).mkdir(parents=True)
+        (people / identity / "1.jpg").symlink_to(faces / identity / "1.jpg")
+    who = ["--category", "wanted_by_police", "--legal-basis", "warrant W-1", "--by", "PC 1"]
+    result, out = _run("import", str(people), *who)
+    assert result.exit_code == 0, out
+    assert "2 entries added" in out
+    result, out = _run(
+        "add", str(faces / "John_Simm" / "1.jpg"), "--label", "J S", "--id", "js", *who
+    )
+    assert result.exit_code == 0 and "js" in result.stdout
+    result, out = _run(
+        "add",
+        str(settings().shared.resolve() / "scenes" / "face_recognition_two_people.jpg"),
+        "--label",
+        "x",
+        *who,
+    )
+    assert result.exit_code == 1 and "faces found" in out
+    result, _ = _run(
+        "add", str(faces / "John_Simm" / "2.jpg"), "--label", "J S", "--id", "js", *who
+    )
+    assert result.exit_code == 1
+    result, out = _run("publish", "--by", "Insp 2", "--json")
+    assert result.exit_code == 0, out
+    first = orjson.loads(result.stdout)
+    assert first["entries"] == 3 and first["version"].startswith("sha256:")
+    result, out = _run("remove", "js", "--by", "Insp 2", "--reason", "arrested")
+    assert result.exit_code == 0, out
+    result, _ = _run("publish", "--by", "Insp 2", "--json")
+    second = orjson.loads(result.stdout)
+    assert second["entries"] == 2 and second["version"] != first["version"]
+    result, _ = _run("list", "--json")
+    listed = orjson.loads(result.stdout)["entries"]
+    assert [e["entry_id"] for e in listed] == ["Barack_Obama", "Joe_Biden"]
+    assert all("embedding" not in e and "vector" not in e for e in listed)
+    result, _ = _run("list", "--versions", "--json")
+    assert len(orjson.loads(result.stdout)["versions"]) == 2
+
+    async def read() -> list:
+        from lfr.store.sqlite import open_store
+
+        store = await open_store(site)
+        try:
+            return await store.read_stream("watchlist:default")
+        finally:
+            await store.aclose()
+
+    types = [e.type for e in anyio.run(read)]
+    assert types == [
+        "WatchlistEntryAdded",
+        "WatchlistEntryAdded",
+        "WatchlistEntryAdded",
+        "WatchlistPublished",
+        "WatchlistEntryRemoved",
+        "WatchlistPublished",
+    ]
+
+
+def test_unknown_category_is_refused(site: Path):
+    faces = settings().faces_dir.resolve()
+    result, out = _run(
+        "add",
+        str(faces / "John_Simm" / "1.jpg"),
+        "--label",
+        "x",
+        "--category",
+        "nosy",
+        "--legal-basis",
+        "b",
+        "--by",
+        "me",
+    )
+    assert result.exit_code == 1 and "is not one of" in out
