@@ -12,10 +12,12 @@ alter a row — and `lfr audit verify` then names it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -57,7 +59,6 @@ CREATE TABLE events (
     stream_version INTEGER NOT NULL,
     event_id TEXT NOT NULL UNIQUE,
     type TEXT NOT NULL,
-    recorded_at TEXT NOT NULL,
     body BLOB NOT NULL,
     hash TEXT NOT NULL,
     UNIQUE (stream, stream_version)
@@ -68,7 +69,8 @@ CREATE TABLE checkpoints (
     last_hash TEXT NOT NULL,
     signed_at TEXT NOT NULL,
     key_id TEXT NOT NULL,
-    signature TEXT NOT NULL
+    signature TEXT NOT NULL,
+    frontier TEXT NOT NULL  -- the Merkle frontier at tree_size (unsigned; speeds reopening)
 );
 CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'lfr events are append-only'); END;
@@ -81,9 +83,10 @@ CREATE TRIGGER checkpoints_append_only_d BEFORE DELETE ON checkpoints
 """
 
 _INSERT = (
-    "INSERT INTO events (seq, stream, stream_version, event_id, type, recorded_at, body, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO events (seq, stream, stream_version, event_id, type, body, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+_CHUNK = 256
 
 
 def _sql_str(value: str) -> str:
@@ -98,20 +101,25 @@ class _Prepared(NamedTuple):
     type_name: str
     schema_version: int
     occurred_at: str
+    occurred_dt: datetime
     payload: dict[str, Any]
 
 
 def _prepare(new: NewEvent) -> _Prepared:
     event = new.event
     occurred = new.occurred_at
+    if occurred.tzinfo is UTC:
+        text = occurred.isoformat(timespec="microseconds")
+    else:
+        text = format_time(occurred)
+        occurred = datetime.fromisoformat(text)
     return _Prepared(
         new,
         str(new.event_id),
         type(event).__name__,
         event.SCHEMA_VERSION,
-        occurred.isoformat(timespec="microseconds")
-        if occurred.tzinfo is UTC
-        else format_time(occurred),
+        text,
+        occurred,
         event.__pydantic_serializer__.to_python(event, mode="json"),
     )
 
@@ -138,6 +146,7 @@ class SqliteLog:
             self._conn.execute("PRAGMA synchronous=FULL")
         self.log_id = self._meta("log_id")
         self._frontier: MerkleFrontier | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -200,7 +209,6 @@ class SqliteLog:
                 "log_id": str(uuid.uuid4()),
                 "created_at": format_time(datetime.now(UTC)),
                 "public_key": "",
-                "merkle_frontier": MerkleFrontier().to_json(),
             }
             if self._key is not None:
                 meta["public_key"] = ckpt.public_key_pem(self._key.public_key())
@@ -208,7 +216,7 @@ class SqliteLog:
                 f"INSERT INTO lfr_meta VALUES ({_sql_str(k)}, {_sql_str(v)});"
                 for k, v in meta.items()
             )
-            c.execute("PRAGMA page_size=16384")  # fewer page splits per append
+            c.execute("PRAGMA page_size=8192")  # fewer splits per batch, small single commits
             c.execute("PRAGMA journal_mode=WAL")
             c.executescript("BEGIN IMMEDIATE;" + _SCHEMA + rows + "COMMIT;")
         except BaseException:
@@ -226,7 +234,14 @@ class SqliteLog:
         """The public key recorded in the log at creation (empty if it never had one)."""
         return self._meta("public_key")
 
+    def _inserter(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="lfr-sqlite-insert")
+        return self._pool
+
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         self._conn.close()
 
     # --- reading ------------------------------------------------------------------------------
@@ -341,11 +356,17 @@ class SqliteLog:
     def _load_frontier(self, size: int) -> MerkleFrontier:
         if self._frontier is not None and self._frontier.size == size:
             return self._frontier
-        frontier = MerkleFrontier.from_json(self._meta("merkle_frontier"))
-        if frontier.size != size:  # another writer or an old file: rebuild from the hashes
-            frontier = MerkleFrontier()
-            for h in self.leaf_hashes(size):
-                frontier.append(h)
+        # reopened or another writer appended: resume from the newest checkpoint's frontier
+        row = self._conn.execute(
+            "SELECT frontier FROM checkpoints WHERE tree_size <= ? ORDER BY tree_size DESC LIMIT 1",
+            (size,),
+        ).fetchone()
+        frontier = MerkleFrontier() if row is None else MerkleFrontier.from_json(row[0])
+        for (h,) in self._conn.execute(
+            "SELECT hash FROM events WHERE seq > ? AND seq <= ? ORDER BY seq",
+            (frontier.size, size),
+        ):
+            frontier.append(h)
         self._frontier = frontier
         return frontier
 
@@ -422,64 +443,79 @@ class SqliteLog:
             seq, prev = self._tail()
             frontier = self._load_frontier(seq).copy()
             recorded_at = format_time(datetime.now(UTC))
-            rows: list[tuple[Any, ...]] = []
             envelopes: list[Envelope] = []
             recorded_dt = datetime.fromisoformat(recorded_at)
             construct = fast_envelope
             dumps = orjson.dumps
+            sort = orjson.OPT_SORT_KEYS
             sha256 = hashlib.sha256
-            for p in prepared:
-                seq += 1
-                version += 1
-                new = p.new
-                corr = new.correlation_id
-                caus = new.causation_id
-                body = dumps(
-                    {
-                        "causation_id": None if caus is None else str(caus),
-                        "correlation_id": None if corr is None else str(corr),
-                        "event_id": p.event_id,
-                        "occurred_at": p.occurred_at,
-                        "payload": p.payload,
-                        "prev_hash": prev,
-                        "recorded_at": recorded_at,
-                        "schema_version": p.schema_version,
-                        "seq": seq,
-                        "stream": stream,
-                        "stream_version": version,
-                        "traceparent": new.traceparent,
-                        "type": p.type_name,
-                    },
-                    option=orjson.OPT_SORT_KEYS,
-                )
-                digest = sha256(body).digest()
-                h = digest.hex()
-                rows.append((seq, stream, version, p.event_id, p.type_name, recorded_at, body, h))
-                frontier.append_digest(digest)
-                envelopes.append(
-                    construct(
-                        seq=seq,
-                        stream=stream,
-                        stream_version=version,
-                        event_id=new.event_id,
-                        type=p.type_name,
-                        schema_version=p.schema_version,
-                        occurred_at=new.occurred_at
-                        if new.occurred_at.tzinfo is UTC
-                        else datetime.fromisoformat(p.occurred_at),
-                        recorded_at=recorded_dt,
-                        correlation_id=corr,
-                        causation_id=caus,
-                        traceparent=new.traceparent,
-                        payload=p.payload,
-                        prev_hash=prev,
-                        hash=h,
-                    )
-                )
-                prev = h
+            add_leaf = frontier.append_digest
+            pending: Future[Any] | None = None
             try:
-                c.executemany(_INSERT, rows)
+                # Chunks pipeline: SQLite inserts chunk k (releasing the GIL inside each step)
+                # while this thread encodes and hashes chunk k+1. One transaction throughout.
+                for start in range(0, len(prepared), _CHUNK):
+                    rows: list[tuple[Any, ...]] = []
+                    for p in prepared[start : start + _CHUNK]:
+                        seq += 1
+                        version += 1
+                        new = p.new
+                        corr = new.correlation_id
+                        caus = new.causation_id
+                        body = dumps(
+                            {
+                                "causation_id": None if caus is None else str(caus),
+                                "correlation_id": None if corr is None else str(corr),
+                                "event_id": p.event_id,
+                                "occurred_at": p.occurred_at,
+                                "payload": p.payload,
+                                "prev_hash": prev,
+                                "recorded_at": recorded_at,
+                                "schema_version": p.schema_version,
+                                "seq": seq,
+                                "stream": stream,
+                                "stream_version": version,
+                                "traceparent": new.traceparent,
+                                "type": p.type_name,
+                            },
+                            option=sort,
+                        )
+                        digest = sha256(body).digest()
+                        h = digest.hex()
+                        rows.append((seq, stream, version, p.event_id, p.type_name, body, h))
+                        add_leaf(digest)
+                        envelopes.append(
+                            construct(
+                                seq=seq,
+                                stream=stream,
+                                stream_version=version,
+                                event_id=new.event_id,
+                                type=p.type_name,
+                                schema_version=p.schema_version,
+                                occurred_at=p.occurred_dt,
+                                recorded_at=recorded_dt,
+                                correlation_id=corr,
+                                causation_id=caus,
+                                traceparent=new.traceparent,
+                                payload=p.payload,
+                                prev_hash=prev,
+                                hash=h,
+                            )
+                        )
+                        prev = h
+                    if pending is not None:
+                        pending.result()
+                    if len(prepared) <= _CHUNK:
+                        c.executemany(_INSERT, rows)
+                    else:
+                        pending = self._inserter().submit(c.executemany, _INSERT, rows)
+                if pending is not None:
+                    pending.result()
+                    pending = None
             except sqlite3.IntegrityError:
+                if pending is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        pending.result()
                 c.execute("ROLLBACK")
                 stored, fresh = self._already_stored(stream, prepared)
                 if not fresh:
@@ -487,6 +523,11 @@ class SqliteLog:
                 if len(fresh) == len(prepared):
                     raise
                 return stored + self._append_prepared(stream, fresh, expected_version)
+            except BaseException:
+                if pending is not None:
+                    with contextlib.suppress(BaseException):
+                        pending.result()
+                raise
             first_seq = envelopes[0].seq
             boundary = (
                 self._key is not None
@@ -494,9 +535,6 @@ class SqliteLog:
             )
             if boundary:
                 self._write_checkpoint(frontier, seq, prev)
-            c.execute(
-                "UPDATE lfr_meta SET value=? WHERE key='merkle_frontier'", (frontier.to_json(),)
-            )
             c.execute("COMMIT")
         except BaseException:
             if c.in_transaction:
@@ -517,8 +555,16 @@ class SqliteLog:
             key_id=ckpt.key_id(public),
         ).signed(self._key)
         self._conn.execute(
-            "INSERT OR IGNORE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-            (cp.tree_size, cp.root, cp.last_hash, cp.signed_at, cp.key_id, cp.signature),
+            "INSERT OR IGNORE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                cp.tree_size,
+                cp.root,
+                cp.last_hash,
+                cp.signed_at,
+                cp.key_id,
+                cp.signature,
+                frontier.to_json(),
+            ),
         )
 
     def checkpoint_now(self) -> None:
