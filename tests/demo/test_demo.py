@@ -1,0 +1,172 @@
+"""`lfr demo` end to end on the real stack (RTSP on loopback, amqtt, SQLite, ONNX models):
+the scenario's invariants, the CLI's JSON line, and one connected, biometrics-free trace."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+
+import anyio
+import pytest
+
+from lfr.demo import DemoOptions, PlainUI, run_demo
+from lfr.errors import ConfigError
+from lfr.scenes import SceneManifest
+from lfr.store.sqlite import open_store
+from lfr.telemetry import TelemetryConfig, setup_telemetry
+from lfr.telemetry.privacy import metric_label_breaches, span_breaches
+
+pytestmark = [pytest.mark.slow, pytest.mark.models, pytest.mark.timeout(240)]
+
+SECONDS = 20.0
+
+
+def _assert_invariants(result: dict) -> None:
+    assert result["chain_verified"] is True
+    assert result["subjects_walked"] >= 4
+    assert result["subjects_alerted"] == result["subjects_walked"]
+    assert result["false_alerts"] == 0
+    assert result["true_alerts"] == result["alerts"]
+    assert result["frames_analysed_while_disarmed"] == 0
+    assert result["subjects_walked_while_disarmed"] == 1  # London Road after its patrol left
+    assert result["watchlist_purged"] is True
+    assert result["telemetry_privacy_problems"] == 0
+    assert result["frames_analysed"] >= result["frames_discarded"] > 0
+    assert result["faces_seen"] > 0
+    # the issue's target is p95 <= 500 ms on a quiet 2-core box; CI boxes are shared
+    assert result["latency_ms_p95"] is not None and result["latency_ms_p95"] < 1500
+
+
+@pytest.fixture(scope="module")
+def traced_run(tmp_path_factory, scene_cache):
+    """One in-process demo run with in-memory telemetry: (result, spans, metrics, data dir)."""
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    tel = setup_telemetry(TelemetryConfig(exporter="memory"))
+    opts = DemoOptions(seconds=SECONDS, data_dir=data_dir, scene_cache=scene_cache)
+    try:
+        result = anyio.run(
+            lambda: run_demo(opts, PlainUI(quiet=True), telemetry=tel), backend="asyncio"
+        )
+        tel.force_flush()
+        spans = tel.finished_spans()
+        metrics = tel.metric_reader.get_metrics_data()
+    finally:
+        tel.shutdown()
+    return result, spans, metrics, data_dir
+
+
+def test_scenario_invariants(traced_run):
+    result, _, _, data_dir = traced_run
+    _assert_invariants(result)
+    assert (data_dir / "report.html").read_text().count("deployment <code>") == 2
+    assert (data_dir / "scenes" / "manifest.json").exists()
+
+
+def test_one_connected_trace_from_frame_to_acknowledgement(traced_run):
+    result, spans, _, data_dir = traced_run
+    by_trace = defaultdict(list)
+    for s in spans:
+        by_trace[s.context.trace_id].append(s)
+    acked = [t for t, ss in by_trace.items() if any(s.name == "officer.acknowledge" for s in ss)]
+    assert len(acked) == result["alerts"]
+    for trace_id in acked:
+        ss = by_trace[trace_id]
+        ids = {s.context.span_id for s in ss}
+        roots = [s for s in ss if s.parent is None or s.parent.span_id not in ids]
+        assert [r.name for r in roots] == ["camera.frame"], "one root, every span linked"
+        names = {s.name for s in ss}
+        assert {
+            "vision.analyse",
+            "mqtt.publish alert",
+            "officer.alert_received",
+            "officer.acknowledge",
+        } <= names
+        assert any(n.endswith("handle MatchReported") for n in names)
+        assert any(n.endswith("handle Acknowledge") for n in names)
+
+    async def envelopes():
+        store = await open_store(data_dir)
+        try:
+            return await store.read_all()
+        finally:
+            await store.aclose()
+
+    envs = anyio.run(envelopes, backend="asyncio")
+
+    def trace(e) -> int:
+        assert e.traceparent, f"{e.type} at seq {e.seq} has no traceparent"
+        return int(e.traceparent.split("-")[1], 16)
+
+    raised = [e for e in envs if e.type == "AlertRaised"]
+    assert {trace(e) for e in raised} == set(acked)
+    matched = {e.event_id: e for e in envs if e.type == "FaceMatched"}
+    for e in raised:  # the match that caused the alert was appended in the same trace
+        assert trace(matched[e.causation_id]) == trace(e)
+    assert {trace(e) for e in envs if e.type == "AlertAcknowledged"} <= set(acked)
+
+
+def test_no_biometric_value_or_passer_by_in_telemetry(traced_run):
+    _, spans, metrics, data_dir = traced_run
+    manifest = SceneManifest.read(data_dir / "scenes" / "manifest.json")
+    passers = {a.identity for c in manifest.clips for a in c.appearances if not a.watchlisted}
+    names = sorted(passers | {p.replace("_", " ") for p in passers})
+    assert len(spans) > 100
+    assert span_breaches(spans, names) == []
+    assert metric_label_breaches(metrics, names) == []
+
+
+def test_cli_json_line_and_exit_status(tmp_path, scene_cache):
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    # the CLI caches scenes under ~/.cache/lfr/scenes: point it at the shared test cache
+    (tmp_path / "home" / ".cache" / "lfr").mkdir(parents=True)
+    (tmp_path / "home" / ".cache" / "lfr" / "scenes").symlink_to(scene_cache)
+    models = os.path.expanduser("~/.cache/lfr/models")
+    env.setdefault("LFR_MODEL_DIR", models)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from lfr.cli import main; main()",
+            "demo",
+            "--seconds",
+            str(SECONDS),
+            "--no-tui",
+            "--json",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=200,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in (
+        "frames_analysed",
+        "faces_seen",
+        "frames_discarded",
+        "alerts",
+        "true_alerts",
+        "false_alerts",
+        "subjects_walked",
+        "subjects_alerted",
+        "latency_ms_p50",
+        "latency_ms_p95",
+        "events",
+        "chain_verified",
+    ):
+        assert key in result
+    _assert_invariants(result)
+    assert "lfr audit verify" in proc.stderr
+    assert (tmp_path / "data" / "telemetry.jsonl").stat().st_size > 0
+
+
+def test_refuses_a_used_data_dir(tmp_path):
+    (tmp_path / "old.txt").write_text("x")
+    with pytest.raises(ConfigError, match="not empty"):
+        anyio.run(run_demo, DemoOptions(data_dir=tmp_path), PlainUI(quiet=True))
