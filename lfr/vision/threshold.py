@@ -17,10 +17,44 @@ photo per person (multi-photo templates and track-level decisions recover part o
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_THRESHOLD", "DEFAULT_THRESHOLD_FPIR", "DEFAULT_THRESHOLD_WATCHLIST_SIZE"]
+import math
+from statistics import NormalDist
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "DEFAULT_THRESHOLD_FPIR",
+    "DEFAULT_THRESHOLD_WATCHLIST_SIZE",
+    "IMPOSTOR_TAIL",
+    "modelled_fpir",
+]
 
 #: cosine similarity at or above which a face matches a watchlist entry
 DEFAULT_THRESHOLD = 0.75
 #: the FPIR the default was calibrated for (modelled 8.4e-5; measured 0 of 151 searches)
 DEFAULT_THRESHOLD_FPIR = 1e-4
 DEFAULT_THRESHOLD_WATCHLIST_SIZE = 1_000
+
+#: the impostor score models fitted in that calibration (cosine, faceplugin pack)
+IMPOSTOR_TAIL = {
+    "body_mean": 0.01214,
+    "body_std": 0.10170,
+    "upper_tail_mean": -0.14165,
+    "upper_tail_std": 0.17041,
+}
+
+
+def modelled_fpir(
+    threshold: float, watchlist_size: int = DEFAULT_THRESHOLD_WATCHLIST_SIZE
+) -> float:
+    """The FPIR the calibration's impostor model predicts at a threshold and list size.
+
+    For a supervisor choosing another threshold: e.g. 0.60 -> about 6.7e-3 at 1,000
+    entries, 0.70 -> 3.9e-4, 0.75 -> 8.4e-5. A model, not a measurement: re-run
+    `lfr eval calibrate` on the force's own images.
+    """
+    body = 1 - NormalDist(IMPOSTOR_TAIL["body_mean"], IMPOSTOR_TAIL["body_std"]).cdf(threshold)
+    tail = 1 - NormalDist(IMPOSTOR_TAIL["upper_tail_mean"], IMPOSTOR_TAIL["upper_tail_std"]).cdf(
+        threshold
+    )
+    fmr = max(body, tail, 1e-300)
+    return -math.expm1(watchlist_size * math.log1p(-fmr))

@@ -58,3 +58,17 @@ def test_tail_models_on_a_gaussian_sample():
     assert model["exponential_bound"] > model["normal"]
     assert tail_fmr(model, model["threshold"]) <= 1e-7 * (1 + 1e-6)
     assert not math.isnan(tail_fmr(model, 0.3))
+
+
+def test_default_threshold_meets_its_target_under_its_own_model():
+    from lfr.vision.threshold import (
+        DEFAULT_THRESHOLD,
+        DEFAULT_THRESHOLD_FPIR,
+        DEFAULT_THRESHOLD_WATCHLIST_SIZE,
+        modelled_fpir,
+    )
+
+    assert (
+        modelled_fpir(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_WATCHLIST_SIZE) <= DEFAULT_THRESHOLD_FPIR
+    )
+    assert modelled_fpir(0.6) > modelled_fpir(0.7) > modelled_fpir(0.75)
