@@ -37,6 +37,7 @@ class AlertServicesConfig:
     mqtt: MqttConfig | None = None
     embedded: EmbeddedBrokerConfig = dataclasses.field(default_factory=EmbeddedBrokerConfig)
     relay: bool = True
+    confirm_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,13 @@ async def run_alert_services(
             pub_cfg, client_id="lfr-api", username=pub_cfg.username or "lfr-api"
         )
         publisher = MqttPublisher(pub_cfg)
+        sink = MqttAlertSink(publisher, store=store, confirm_s=config.confirm_s)
         async with anyio.create_task_group() as tg:
             await tg.start(publisher.run)
+            await tg.start(sink.run_late_deliveries)
             if config.relay:
                 await tg.start(EventRelay(store, publisher).run)
-            task_status.started(
-                AlertServices(publisher, MqttAlertSink(publisher), client_cfg, broker, ws_url)
-            )
+            task_status.started(AlertServices(publisher, sink, client_cfg, broker, ws_url))
     finally:
         if broker is not None:
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):

@@ -77,6 +77,8 @@ class Outbound:
     retain: bool
     traceparent: str | None
     queued_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: set once the broker acknowledged the message (PUBACK)
+    done: anyio.Event = field(default_factory=anyio.Event, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -223,6 +225,7 @@ class MqttPublisher:
                 now = datetime.now(UTC)
                 self.delivered_total += 1
                 self.delivered[out.key] = now
+                out.done.set()
                 if self._on_delivered is not None:
                     await self._on_delivered(out, now)
             self._drained.set()

@@ -16,9 +16,10 @@ import anyio
 import anyio.abc
 
 from lfr.alerts import AlertNotice
+from lfr.errors import LfrError
 from lfr.store.base import EventStore
-from lfr.transport.mqtt import MqttPublisher
-from schemas.envelope import Envelope
+from lfr.transport.mqtt import MqttPublisher, Outbound
+from schemas.envelope import Envelope, NewEvent
 from schemas.events import (
     AlertAcknowledged,
     AlertAdjudicated,
@@ -32,7 +33,20 @@ from schemas.events import (
 )
 from schemas.messages import AlertMessage, AlertUpdateMessage, ZoneStateMessage
 
-__all__ = ["SUPERVISOR_PATROL", "EventRelay", "MqttAlertSink", "alert_message"]
+__all__ = [
+    "LATE_DELIVERY_STREAM",
+    "SUPERVISOR_PATROL",
+    "DeliveryPendingError",
+    "EventRelay",
+    "MqttAlertSink",
+    "TransportError",
+    "alert_message",
+]
+
+
+class TransportError(LfrError):
+    """Base of the alert transport's errors."""
+
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +91,47 @@ def alert_message(
     )
 
 
+class DeliveryPendingError(TransportError):
+    """The broker did not confirm an alert in time; it stays queued and will be delivered."""
+
+    def __init__(self, alert_id: str, waited_s: float) -> None:
+        self.alert_id = alert_id
+        super().__init__(
+            f"alert {alert_id}: the MQTT broker did not confirm delivery within {waited_s:g} s; "
+            "it stays queued and goes out when the broker is back (recorded then as "
+            f"AlertDispatched on {LATE_DELIVERY_STREAM})"
+        )
+
+
+#: Where deliveries that completed after the zone stopped waiting are recorded.
+LATE_DELIVERY_STREAM = "transport:mqtt"
+
+
 class MqttAlertSink:
-    """`lfr.alerts.AlertSink` over MQTT."""
+    """`lfr.alerts.AlertSink` over MQTT.
+
+    `deliver` queues one message per patrol and waits up to `confirm_s` for the broker's
+    PUBACKs, so the zone records `AlertDispatched` only for alerts that reached the broker.
+    If the broker is down it raises `DeliveryPendingError` (the zone logs it and escalation
+    runs); the alert stays queued, and when it is finally delivered, `run_late_deliveries`
+    records `AlertDispatched` on `transport:mqtt`, so the alert view knows when it went out.
+    """
 
     channel: Literal["mqtt"] = "mqtt"
 
-    def __init__(self, publisher: MqttPublisher) -> None:
+    def __init__(
+        self, publisher: MqttPublisher, *, store: EventStore | None = None, confirm_s: float = 2.0
+    ) -> None:
         self.publisher = publisher
+        self.store = store
+        self.confirm_s = confirm_s
+        self._late_send, self._late_receive = anyio.create_memory_object_stream[
+            tuple[AlertNotice, list[Outbound]]
+        ](max_buffer_size=10_000)
 
     async def deliver(self, notice: AlertNotice) -> None:
-        for target in notice.to:
+        """:raises DeliveryPendingError: not confirmed in time (still queued)."""
+        outs = [
             await self.publisher.publish(
                 alert_message(
                     notice.alert,
@@ -97,6 +142,43 @@ class MqttAlertSink:
                 ),
                 traceparent=notice.traceparent,
             )
+            for target in notice.to
+        ]
+        with anyio.move_on_after(self.confirm_s):
+            for out in outs:
+                await out.done.wait()
+            return
+        if self.store is not None:
+            self._late_send.send_nowait((notice, outs))
+        raise DeliveryPendingError(notice.alert.alert_id, self.confirm_s)
+
+    async def run_late_deliveries(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Record `AlertDispatched` for each alert delivered after `deliver` gave up."""
+        task_status.started()
+        async with self._late_receive:
+            async for notice, outs in self._late_receive:
+                for out in outs:
+                    await out.done.wait()
+                if self.store is None:
+                    continue
+                alert = notice.alert
+                await self.store.append(
+                    LATE_DELIVERY_STREAM,
+                    [
+                        NewEvent(
+                            event=AlertDispatched(
+                                alert_id=alert.alert_id,
+                                zone=alert.zone,
+                                patrol_ids=notice.to,
+                                channel="mqtt",
+                                escalation_level=notice.escalation_level,
+                            ),
+                            traceparent=notice.traceparent,
+                        )
+                    ],
+                )
 
 
 class EventRelay:
