@@ -1,0 +1,310 @@
+"""The distributed engine: the log on NATS JetStream, with the same envelopes and hash chain.
+
+JetStream 2.9 has no atomic multi-message publish, so one *batch* is one message (a JSON
+array of records) on `<prefix>.<stream>`: a batch is stored whole or not at all. Ordering
+and concurrency come from JetStream itself: each publish carries `Nats-Expected-Last-Sequence`
+(no other writer appended since this one read the tail, so `seq`, `prev_hash` and the stream
+versions it computed still hold) and `Nats-Expected-Last-Subject-Sequence`; `Nats-Msg-Id`
+(derived from the batch's event ids) makes a retried publish a no-op inside the server's
+duplicate window, and the event-id index makes it a no-op after it.
+
+Readers keep an in-memory index of the log, caught up from JetStream before each operation,
+and check every record's hash and link on the way in. This suits sites whose log fits in
+memory; signed checkpoints are written by the SQLite engine only (not yet here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import orjson
+
+from lfr.store.base import (
+    ConcurrencyError,
+    CorruptLogError,
+    IdempotencyError,
+    StoreClosedError,
+    StoreError,
+)
+from lfr.store.hashchain import (
+    GENESIS_HASH,
+    body_hash,
+    canonical_body,
+    envelope_from_record,
+    format_time,
+)
+from schemas.envelope import Envelope, NewEvent
+
+__all__ = ["NatsEventStore"]
+
+_WRONG_LAST_SEQUENCE = 10071
+
+
+def _subject_token(stream: str) -> str:
+    """A subject-safe token for a stream name ('.', '*', '>' and spaces are hex-escaped)."""
+    if all(ch not in stream for ch in ".*> \t") and stream:
+        return stream
+    return "x" + stream.encode().hex()
+
+
+class NatsEventStore:
+    """`EventStore` on a JetStream stream (see the module docstring)."""
+
+    def __init__(self, nc: Any, js: Any, *, stream_name: str, prefix: str, poll_s: float) -> None:
+        self._nc = nc
+        self._js = js
+        self.stream_name = stream_name
+        self.prefix = prefix
+        self._poll_s = poll_s
+        self._records: list[dict[str, Any]] = []
+        self._versions: dict[str, int] = {}
+        self._ids: dict[str, int] = {}
+        self._subject_seq: dict[str, int] = {}
+        self._js_seq = 0
+        self._tail = GENESIS_HASH
+        self._lock = anyio.Lock()
+        self._appended = anyio.Event()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        url: str = "nats://127.0.0.1:4222",
+        *,
+        stream_name: str = "LFR_EVENTS",
+        prefix: str = "lfr.events",
+        replicas: int = 1,
+        poll_s: float = 0.2,
+    ) -> NatsEventStore:
+        """Connect, create the JetStream stream if absent, and load the log."""
+        import nats
+        from nats.js.api import StorageType, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        try:
+            nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3)
+        except Exception as exc:  # the client raises several unrelated types
+            raise StoreError(f"cannot reach NATS at {url} ({exc!r}); is the server up?") from exc
+        js = nc.jetstream()
+        try:
+            await js.stream_info(stream_name)
+        except NotFoundError:
+            await js.add_stream(
+                StreamConfig(
+                    name=stream_name,
+                    subjects=[f"{prefix}.>"],
+                    storage=StorageType.FILE,
+                    num_replicas=replicas,
+                    duplicate_window=120.0,
+                )
+            )
+        store = cls(nc, js, stream_name=stream_name, prefix=prefix, poll_s=poll_s)
+        await store._catch_up()
+        return store
+
+    def _subject(self, stream: str) -> str:
+        return f"{self.prefix}.{_subject_token(stream)}"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError()
+
+    async def _catch_up(self) -> None:
+        """Read every batch message after the last one applied, checking the chain."""
+        from nats.js.errors import NotFoundError
+
+        info = await self._js.stream_info(self.stream_name)
+        last = info.state.last_seq
+        while self._js_seq < last:
+            want = self._js_seq + 1
+            try:
+                msg = await self._js.get_msg(self.stream_name, want)
+            except NotFoundError:  # a gap (purged message): nothing to apply there
+                self._js_seq = want
+                continue
+            self._apply_batch(want, msg.subject, msg.data or b"")
+
+    def _apply_batch(self, js_seq: int, subject: str, data: bytes) -> None:
+        where = f"nats:{self.stream_name}"
+        try:
+            batch = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise CorruptLogError(where, f"message {js_seq} is not JSON ({exc})") from exc
+        for rec in batch:
+            seq = rec.get("seq")
+            if seq != len(self._records) + 1:
+                raise CorruptLogError(where, f"expected seq {len(self._records) + 1}", seq)
+            if rec.get("prev_hash") != self._tail:
+                raise CorruptLogError(where, "the chain is broken (prev_hash)", seq)
+            if body_hash(canonical_body(rec)) != rec.get("hash"):
+                raise CorruptLogError(where, "the event does not match its hash", seq)
+            self._records.append(rec)
+            self._versions[rec["stream"]] = rec["stream_version"]
+            self._ids[rec["event_id"]] = seq
+            self._tail = rec["hash"]
+        self._subject_seq[subject] = js_seq
+        self._js_seq = js_seq
+
+    def _stored(self, stream: str, news: Sequence[NewEvent]) -> tuple[list[Envelope], int]:
+        """Envelopes already stored for these events (checked equal), and how many are new."""
+        stored: list[Envelope] = []
+        fresh = 0
+        for ne in news:
+            seq = self._ids.get(str(ne.event_id))
+            if seq is None:
+                fresh += 1
+                continue
+            rec = self._records[seq - 1]
+            if (
+                rec["stream"] != stream
+                or rec["type"] != ne.type
+                or rec["schema_version"] != ne.schema_version
+                or rec["payload"] != ne.event.model_dump(mode="json")
+            ):
+                raise IdempotencyError(str(ne.event_id), seq)
+            stored.append(envelope_from_record(rec))
+        return stored, fresh
+
+    async def append(
+        self, stream: str, events: Sequence[NewEvent], *, expected_version: int | None = None
+    ) -> list[Envelope]:
+        self._check_open()
+        if not events:
+            return []
+        from nats.js.errors import APIError
+
+        ids = [str(e.event_id) for e in events]
+        if len(set(ids)) != len(ids):
+            raise IdempotencyError(ids[0], 0)
+        async with self._lock:
+            for _ in range(50):
+                await self._catch_up()
+                stored, fresh = self._stored(stream, events)
+                if fresh == 0:
+                    return stored
+                if stored:
+                    raise IdempotencyError(str(stored[0].event_id), stored[0].seq)
+                version = self._versions.get(stream, 0)
+                if expected_version is not None and version != expected_version:
+                    raise ConcurrencyError(stream, expected_version, version)
+                records = self._encode(stream, events, version)
+                subject = self._subject(stream)
+                headers = {
+                    "Nats-Msg-Id": hashlib.sha256("|".join(ids).encode()).hexdigest(),
+                    "Nats-Expected-Last-Sequence": str(self._js_seq),
+                    "Nats-Expected-Last-Subject-Sequence": str(self._subject_seq.get(subject, 0)),
+                }
+                try:
+                    ack = await self._js.publish(
+                        subject, orjson.dumps(records), stream=self.stream_name, headers=headers
+                    )
+                except APIError as exc:
+                    if exc.err_code == _WRONG_LAST_SEQUENCE or "wrong last" in str(exc):
+                        continue  # another writer appended first: re-read and decide again
+                    raise StoreError(f"NATS refused the append: {exc}") from exc
+                if ack.duplicate:
+                    continue  # stored by an earlier try: the next catch-up returns it
+                if ack.seq != self._js_seq + 1:
+                    await self._catch_up()
+                    stored, _ = self._stored(stream, events)
+                    return stored
+                self._apply_batch(ack.seq, subject, orjson.dumps(records))
+                self._notify()
+                return [envelope_from_record(r) for r in records]
+        raise StoreError(f"gave up appending to {stream!r}: the log kept moving under us")
+
+    def _encode(
+        self, stream: str, events: Sequence[NewEvent], version: int
+    ) -> list[dict[str, Any]]:
+        seq = len(self._records)
+        prev = self._tail
+        recorded_at = format_time(datetime.now(UTC))
+        out: list[dict[str, Any]] = []
+        for ne in events:
+            seq += 1
+            version += 1
+            rec: dict[str, Any] = {
+                "causation_id": None if ne.causation_id is None else str(ne.causation_id),
+                "correlation_id": None if ne.correlation_id is None else str(ne.correlation_id),
+                "event_id": str(ne.event_id),
+                "occurred_at": format_time(ne.occurred_at),
+                "payload": ne.event.model_dump(mode="json"),
+                "prev_hash": prev,
+                "recorded_at": recorded_at,
+                "schema_version": ne.schema_version,
+                "seq": seq,
+                "stream": stream,
+                "stream_version": version,
+                "traceparent": ne.traceparent,
+                "type": ne.type,
+            }
+            rec["hash"] = prev = body_hash(canonical_body(rec))
+            out.append(rec)
+        return out
+
+    def _notify(self) -> None:
+        event, self._appended = self._appended, anyio.Event()
+        event.set()
+
+    async def read_stream(self, stream: str, *, from_version: int = 1) -> list[Envelope]:
+        self._check_open()
+        await self._catch_up()
+        return [
+            envelope_from_record(r)
+            for r in self._records
+            if r["stream"] == stream and r["stream_version"] >= from_version
+        ]
+
+    async def read_records(
+        self, *, from_seq: int = 1, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        self._check_open()
+        await self._catch_up()
+        end = None if limit is None else from_seq - 1 + limit
+        return [dict(r) for r in self._records[max(from_seq, 1) - 1 : end]]
+
+    async def read_all(self, *, from_seq: int = 1, limit: int | None = None) -> list[Envelope]:
+        return [
+            envelope_from_record(r) for r in await self.read_records(from_seq=from_seq, limit=limit)
+        ]
+
+    async def subscribe(self, *, from_seq: int = 1) -> AsyncIterator[Envelope]:
+        next_seq = from_seq
+        while not self._closed:
+            waiter = self._appended
+            try:
+                batch = await self.read_all(from_seq=next_seq, limit=1000)
+            except StoreClosedError:
+                return
+            for env in batch:
+                yield env
+                next_seq = env.seq + 1
+            if not batch:
+                with anyio.move_on_after(self._poll_s):
+                    await waiter.wait()
+
+    async def last_seq(self) -> int:
+        self._check_open()
+        await self._catch_up()
+        return len(self._records)
+
+    async def stream_version(self, stream: str) -> int:
+        self._check_open()
+        await self._catch_up()
+        return self._versions.get(stream, 0)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._appended.set()
+        with anyio.CancelScope(shield=True):
+            await self._nc.close()
+
+    async def delete_stream(self) -> None:
+        """Remove the JetStream stream (tests and decommissioning only)."""
+        await self._js.delete_stream(self.stream_name)
