@@ -34,6 +34,7 @@ def view_of(ctx: ApiContext, a: AlertState) -> AlertView:
     if ctx.publisher is not None:
         times = [t for k, t in ctx.publisher.delivered.items() if k.startswith(r.alert_id + "@")]
         delivered = min(times) if times else None
+    delivered = delivered or a.dispatched_at
     return AlertView(
         alert_id=r.alert_id,
         zone=r.zone,
