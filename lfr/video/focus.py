@@ -16,13 +16,14 @@ shared and thread-safe. Crops and embeddings live only in the returned analysis.
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import cv2
 import numpy as np
 
 from lfr.video.tracker import TrackingDecider, stream_ns
 from lfr.vision.align import align
-from lfr.vision.detect import Detection
+from lfr.vision.detect import Detection, DetectorConfig, nms, plan_tiles
 from lfr.vision.models import ModelClock
 from lfr.vision.pipeline import FacePipeline
 from lfr.vision.types import Box, Candidate, FaceResult, Frame, FrameAnalysis, Gallery, Image
@@ -41,6 +42,7 @@ class TrackingRecogniser:
         camera: str = "cam",
         scan_interval_s: float = 0.8,
         region_scale: float = 2.2,
+        motion_gating: bool = True,
     ) -> None:
         self.models = pipeline.models
         self.gate = pipeline.gate
@@ -49,6 +51,9 @@ class TrackingRecogniser:
         self.scan_interval_ns = int(scan_interval_s * 1e9)
         self.region_scale = region_scale
         self._last_scan_ns: int | None = None
+        self._previous_grey: Image | None = None
+        self.motion_gating = motion_gating
+        self.tiles_scanned = 0
         self.full_scans = 0
         self.embedded = 0
 
@@ -59,6 +64,7 @@ class TrackingRecogniser:
         """
         self.decider = TrackingDecider(self.camera)
         self._last_scan_ns = None
+        self._previous_grey = None
         return self.decider
 
     def analyse(self, frame: Frame, gallery: Gallery) -> FrameAnalysis:
@@ -75,7 +81,9 @@ class TrackingRecogniser:
         if full:
             self._last_scan_ns = now
             self.full_scans += 1
-            detections = self.models.detect(image, clock)
+            detections = self._scan(image, clock)
+            if regions:  # still people in tiles without motion stay followed
+                detections = _merge(detections, self._detect_regions(image, regions, clock))
         else:
             detections = self._detect_regions(image, regions, clock)
         t_detect = time.perf_counter()
@@ -122,6 +130,49 @@ class TrackingRecogniser:
         }
         return FrameAnalysis(frame_index=frame.index, faces=faces, stage_ms=stage_ms)
 
+    def _scan(self, image: Image, clock: ModelClock) -> list[Detection]:
+        """Find newcomers: the whole-frame pass plus only the tiles where something moved.
+
+        A fixed camera's background is still, so on a street most tiles hold no change since
+        the last scan; people walking in always move. The first scan covers every tile.
+        """
+        h, w = image.shape[:2]
+        cfg: DetectorConfig = getattr(self.models, "detector_config", DetectorConfig())
+        shrink = max(2.0, max(w, h) / cfg.tiled_long_side)
+        sw, sh = int(round(w / shrink)), int(round(h / shrink))
+        if not cfg.tiling or not self.motion_gating or (sw < 400 and sh < 300):
+            return self.models.detect(image, clock)  # small frames: one detector pass anyway
+        small = cv2.resize(image, (w // 8, h // 8), interpolation=cv2.INTER_AREA)
+        grey = cast(Image, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+        previous, self._previous_grey = self._previous_grey, grey
+        if previous is None or previous.shape != grey.shape:
+            return self.models.detect(image, clock)
+        moving = cv2.absdiff(grey, previous) > _MOTION_LEVEL
+        previous.fill(0)
+        # The whole-frame pass (large faces), at the detector's own scale.
+        half = cast(Image, cv2.resize(image, (sw // 2, sh // 2), interpolation=cv2.INTER_AREA))
+        f = w / half.shape[1]
+        boxes = [(_scaled(d.box, f, 0, 0), d.score) for d in self.models.detect(half, clock)]
+        for tile in plan_tiles(sw, sh, cfg.overlap):
+            x1, y1 = int(tile.x * shrink), int(tile.y * shrink)
+            x2 = min(w, int((tile.x + tile.w) * shrink))
+            y2 = min(h, int((tile.y + tile.h) * shrink))
+            if moving[y1 // 8 : y2 // 8, x1 // 8 : x2 // 8].mean() < _MOTION_SHARE:
+                continue
+            self.tiles_scanned += 1
+            left, top, right, bottom = x1 > 0, y1 > 0, x2 < w, y2 < h
+            for d in self.models.detect(image[y1:y2, x1:x2], clock):
+                bx1, by1, bx2, by2 = d.box
+                if by2 - by1 > cfg.tile_max_box * (y2 - y1):
+                    continue  # a large face seen in part: the whole-frame pass has it
+                m = 2.0  # a box cut by an inner tile edge has a whole copy in the next tile
+                if (left and bx1 <= m) or (top and by1 <= m):
+                    continue
+                if (right and bx2 >= x2 - x1 - m) or (bottom and by2 >= y2 - y1 - m):
+                    continue
+                boxes.append((_scaled(d.box, 1.0, x1, y1), d.score))
+        return _merge([], [Detection(box=b, score=sc) for b, sc in boxes], cfg.nms_iou)
+
     def _detect_regions(
         self, image: Image, regions: list[Box], clock: ModelClock
     ) -> list[Detection]:
@@ -167,6 +218,23 @@ class TrackingRecogniser:
             mosaic.fill(0)
         return found
 
+
+def _scaled(box: Box, f: float, dx: float, dy: float) -> Box:
+    return (box[0] * f + dx, box[1] * f + dy, box[2] * f + dx, box[3] * f + dy)
+
+
+def _merge(first: list[Detection], second: list[Detection], iou: float = 0.4) -> list[Detection]:
+    """Union of two detection lists, duplicates suppressed (best score kept)."""
+    every = first + second
+    if len(every) < 2:
+        return every
+    boxes = np.array([d.box for d in every], dtype=np.float32)
+    scores = np.array([d.score for d in every], dtype=np.float32)
+    return [every[i] for i in nms(boxes, scores, iou)]
+
+
+_MOTION_LEVEL = 18  # grey-level change that counts as motion (1/8-scale frame)
+_MOTION_SHARE = 0.002  # share of a tile's pixels that must change for it to be scanned
 
 # The detector's native input is 320x240: four 120x120 cells, 2x2, with gaps between them.
 _MOSAIC_W, _MOSAIC_H, _CELL = 320, 240, 120

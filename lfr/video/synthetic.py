@@ -39,10 +39,12 @@ def write_clip(
     face_px: int = 260,
     gop: int = 50,
     preset: str = "veryfast",
+    pan_px: int = 0,
 ) -> Path:
     """Write an H.264 clip with each photo in `faces` drifting across the frame.
 
     The encoder is set up as a typical IP camera's (no B-frames, a key frame every `gop`).
+    The background is still, as a fixed camera's, unless `pan_px` scrolls it every frame.
     """
     import av
 
@@ -62,7 +64,13 @@ def write_clip(
         stream.codec_context.max_b_frames = 0
         stream.codec_context.options = {"preset": preset, "tune": "zerolatency", "crf": "26"}
         for i in range(n):
-            img = np.roll(base, shift=i * 2, axis=1).copy()
+            img = np.roll(base, shift=i * pan_px, axis=1) if pan_px else base.copy()
+            # Sensor noise, so a still background is not perfectly still.
+            img = np.clip(
+                img.astype(np.int16) + rng.integers(-3, 4, size=(1, width, 1), dtype=np.int16),
+                0,
+                255,
+            ).astype(np.uint8)
             for k, photo in enumerate(photos):
                 ph, pw = photo.shape[:2]
                 lane_w = width // slots

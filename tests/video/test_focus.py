@@ -67,7 +67,7 @@ def _clip_and_watchlist(tmp: Path, photos: list[Path]) -> tuple[Path, Path]:
     refs = tmp / "refs"
     for photo in photos:
         (refs / photo.parent.name).mkdir(parents=True)
-        (refs / photo.parent.name / photo.name).symlink_to(photo)
+        (refs / photo.parent.name / photo.name).symlink_to(photo.resolve())
     return clip, refs
 
 
@@ -77,6 +77,7 @@ async def test_generated_street_clip_one_decision_per_person(
     photos = _photos(3)
     clip, refs = await anyio.to_thread.run_sync(_clip_and_watchlist, tmp_path, photos)
     gallery = await anyio.to_thread.run_sync(enrol_directory, pipeline, refs)
+    assert len(gallery) == 3
     recogniser = TrackingRecogniser(pipeline, camera="gen")
     loop = CameraLoop(
         FileSource(clip),

@@ -77,7 +77,8 @@ async def test_unreadable_sources_fail_with_a_clear_error(tmp_path: Path, hamilt
     refs = str(hamilton.parent / "refs")
     bad = truncated_copy(hamilton, tmp_path / "broken.mp4")
     rc, lines, err = await watch(str(bad), "--watchlist", refs)
-    assert rc == 1
+    assert rc == 1, err
+    assert lines, err
     assert "broken.mp4" in lines[-1]["error"] and "corrupt" in err
     rc, _, err = await watch(str(tmp_path / "missing.mp4"), "--watchlist", refs)
     assert rc == 1 and "not a file or an rtsp:// URL" in err
