@@ -48,12 +48,19 @@ _STATUS: dict[str, int] = {
     "UnknownActorError": 404,
     "BlobNotFoundError": 404,
     "BlobShreddedError": 410,
+    "EntryNotFoundError": 404,
+    "VersionNotFoundError": 404,
+    "DuplicateEntryError": 409,
+    "EmptyWatchlistError": 409,
+    "EnrolmentError": 422,
+    "WatchlistError": 422,
     "InvalidTopicError": 422,
     "ContractError": 422,
     "MailboxFullError": 503,
     "AskTimeoutError": 504,
     "ActorStoppedError": 503,
     "ConfigError": 500,
+    "ModelError": 503,
 }
 
 

@@ -110,6 +110,7 @@ async def _serve(opt: _Options) -> None:
     from lfr.api.app import create_app
     from lfr.api.auth import AuthConfig, TokenVerifier, load_or_create_api_key
     from lfr.api.server import AlertServicesConfig, run_alert_services, serve_http
+    from lfr.api.watchlists import StoreWatchlistService
     from lfr.cli._common import err_console
     from lfr.errors import ConfigError
     from lfr.store.sqlite import SqliteEventStore
@@ -168,6 +169,10 @@ async def _serve(opt: _Options) -> None:
                 verifier=verifier,
                 data_dir=opt.data_dir,
                 site=site,
+                # the same LanceDB folder `lfr watchlist` uses (settings().data_dir/watchlist)
+                watchlists_service=StoreWatchlistService(
+                    opt.data_dir / "watchlist", store=store, vault=vault
+                ),
                 vault=vault,
                 mqtt=alerts.client_config,
                 publisher=alerts.publisher,

@@ -1,0 +1,204 @@
+"""The API's `WatchlistService` over the LanceDB store of record (`lfr.watchlist`).
+
+Adding an entry enrols its photos with the face pipeline (one clear face each), keeps the
+first photo encrypted in the biometric vault (officers see it beside the live capture), and
+records `WatchlistEntryAdded`; publishing records `WatchlistPublished`; removing records
+`WatchlistEntryRemoved`. LanceDB and the pipeline block, so they run in a worker thread.
+Photo bytes pass through a private temporary file only for the duration of enrolment.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+
+from lfr.api.ports import WatchlistEntryInfo
+from lfr.store.base import EventStore
+from schemas.envelope import NewEvent
+from schemas.events import (
+    BiometricRef,
+    WatchlistCategory,
+    WatchlistEntryAdded,
+    WatchlistEntryRemoved,
+    WatchlistPublished,
+)
+
+__all__ = ["StoreWatchlistService"]
+
+Embed = Callable[[Path], Any]
+
+
+class _Vault(Protocol):
+    async def put(
+        self, data: bytes, kind: Any, retain_until: datetime | None = None
+    ) -> BiometricRef: ...
+
+
+class StoreWatchlistService:
+    """Watchlists in `<root>` (LanceDB), events in `store`, photos in `vault`."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        store: EventStore,
+        vault: _Vault,
+        embed: Embed | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.store = store
+        self.vault = vault
+        self._embed = embed
+        self._limiter = anyio.CapacityLimiter(1)
+
+    def _embedder(self) -> Embed:
+        if self._embed is None:
+            from lfr.vision.pipeline import FacePipeline
+            from lfr.watchlist.enrol import embed_photo
+
+            pipeline = FacePipeline.from_pack(FacePipeline.config_from_env())
+            self._embed = lambda path: embed_photo(pipeline, path)
+        return self._embed
+
+    def _store(self, watchlist: str) -> Any:
+        from lfr.watchlist import WatchlistStore
+
+        return WatchlistStore(self.root, watchlist)
+
+    async def _run(self, fn: Callable[[], Any]) -> Any:
+        return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
+
+    async def add_entry(
+        self,
+        watchlist: str,
+        *,
+        label: str,
+        category: WatchlistCategory,
+        legal_basis: str,
+        image_source: str,
+        added_by: str,
+        expires_at: datetime,
+        images: Sequence[bytes],
+    ) -> WatchlistEntryInfo:
+        """:raises EnrolmentError: a photo has no face, several, or is unreadable (422)."""
+        from lfr.watchlist import WatchlistEntry
+        from lfr.watchlist.enrol import template
+
+        entry_id = f"e-{uuid.uuid4().hex[:12]}"
+
+        def enrol() -> None:
+            embed = self._embedder()
+            with tempfile.TemporaryDirectory(prefix="lfr-enrol-") as tmp:
+                os.chmod(tmp, 0o700)
+                vectors = []
+                for i, data in enumerate(images):
+                    path = Path(tmp) / f"photo-{i + 1}"
+                    path.write_bytes(data)
+                    vectors.append(embed(path))
+            self._store(watchlist).add(
+                WatchlistEntry(
+                    entry_id=entry_id,
+                    label=label,
+                    category=category,
+                    legal_basis=legal_basis,
+                    image_source=image_source,
+                    added_by=added_by,
+                    expires_at=expires_at,
+                    embedding=template(vectors),
+                    photos=len(vectors),
+                )
+            )
+
+        await self._run(enrol)
+        ref = await self.vault.put(images[0], "watchlist_image", expires_at)
+        await self.store.append(
+            f"watchlist:{watchlist}",
+            [
+                NewEvent(
+                    event=WatchlistEntryAdded(
+                        watchlist=watchlist,
+                        entry_id=entry_id,
+                        label=label,
+                        category=category,
+                        legal_basis=legal_basis,
+                        image_source=image_source,
+                        added_by=added_by,
+                        expires_at=expires_at,
+                        image_ref=ref,
+                    )
+                )
+            ],
+        )
+        return WatchlistEntryInfo(
+            entry_id=entry_id,
+            label=label,
+            category=category,
+            legal_basis=legal_basis,
+            image_source=image_source,
+            added_by=added_by,
+            expires_at=expires_at,
+            photos=len(images),
+        )
+
+    async def list_entries(self, watchlist: str) -> list[WatchlistEntryInfo]:
+        entries = await self._run(lambda: self._store(watchlist).entries())
+        return [
+            WatchlistEntryInfo(
+                entry_id=e.entry_id,
+                label=e.label,
+                category=e.category,
+                legal_basis=e.legal_basis,
+                image_source=e.image_source,
+                added_by=e.added_by,
+                expires_at=e.expires_at,
+                photos=e.photos,
+            )
+            for e in entries
+        ]
+
+    async def publish(self, watchlist: str, *, published_by: str) -> str:
+        """:raises EmptyWatchlistError: no live entries (409)."""
+        pub = await self._run(lambda: self._store(watchlist).publish(published_by))
+        if not pub.reused:
+            await self.store.append(
+                f"watchlist:{watchlist}",
+                [
+                    NewEvent(
+                        event=WatchlistPublished(
+                            watchlist=watchlist,
+                            watchlist_version=pub.version,
+                            entries=pub.entries,
+                            published_by=published_by,
+                            valid_until=pub.valid_until,
+                        )
+                    )
+                ],
+            )
+        version: str = pub.version
+        return version
+
+    async def remove_entry(
+        self, watchlist: str, entry_id: str, *, removed_by: str, reason: str
+    ) -> None:
+        """:raises EntryNotFoundError: no such entry (404)."""
+        await self._run(lambda: self._store(watchlist).remove(entry_id))
+        await self.store.append(
+            f"watchlist:{watchlist}",
+            [
+                NewEvent(
+                    event=WatchlistEntryRemoved(
+                        watchlist=watchlist,
+                        entry_id=entry_id,
+                        removed_by=removed_by,
+                        reason=reason,
+                    )
+                )
+            ],
+        )

@@ -1,0 +1,99 @@
+"""Watchlists over HTTP on the real store of record, enrolled with the real face models."""
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from lfr.api.app import create_app
+from lfr.api.auth import AuthConfig, Role, TokenIssuer, TokenVerifier, load_or_create_api_key
+from lfr.api.watchlists import StoreWatchlistService
+from lfr.config import settings
+from lfr.store.sqlite import SqliteEventStore
+from lfr.vault import BiometricVault
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture
+async def wl_api(tmp_path):
+    store = await SqliteEventStore.open(tmp_path / "events.sqlite")
+    vault = BiometricVault.for_data_dir(tmp_path)
+    key = load_or_create_api_key(tmp_path)
+    service = StoreWatchlistService(tmp_path / "watchlists", store=store, vault=vault)
+    app = create_app(
+        store=store,
+        verifier=TokenVerifier(AuthConfig(), key.public_key()),
+        data_dir=tmp_path,
+        watchlists_service=service,
+        vault=vault,
+    )
+    issuer = TokenIssuer(key)
+    headers = {"Authorization": "Bearer " + issuer.issue("DS Reed 12", Role.WATCHLIST_MANAGER)}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://lfr.test", headers=headers
+    ) as client:
+        yield client, store, vault
+    vault.close()
+    await store.aclose()
+
+
+def photo(person: str, n: int = 0) -> str:
+    paths = sorted((settings().faces_dir / person).iterdir())
+    return base64.b64encode(paths[n].read_bytes()).decode()
+
+
+async def test_add_list_publish_remove(wl_api):
+    client, store, vault = wl_api
+    expires = (datetime.now(UTC) + timedelta(hours=20)).isoformat()
+    body = {
+        "label": "Case 4711",
+        "category": "wanted_by_police",
+        "legal_basis": "PACE s.24",
+        "image_source": "custody image 2026/123",
+        "expires_at": expires,
+        "images_base64": [photo("Barack_Obama", 0), photo("Barack_Obama", 1)],
+    }
+    r = await client.post("/api/watchlists/town/entries", json=body)
+    assert r.status_code == 201, r.text
+    entry = r.json()
+    assert entry["photos"] == 2 and entry["added_by"] == "DS Reed 12"
+    listed = (await client.get("/api/watchlists/town/entries")).json()
+    assert [e["entry_id"] for e in listed] == [entry["entry_id"]]
+    r = await client.post("/api/watchlists/town/publish")
+    assert r.status_code == 200 and len(r.json()["watchlist_version"]) >= 16
+    r = await client.request(
+        "DELETE", f"/api/watchlists/town/entries/{entry['entry_id']}", json={"reason": "arrested"}
+    )
+    assert r.status_code == 204
+    r = await client.request(
+        "DELETE", f"/api/watchlists/town/entries/{entry['entry_id']}", json={"reason": "again"}
+    )
+    assert r.status_code == 404
+    r = await client.post("/api/watchlists/town/publish")
+    assert r.status_code == 409
+    events = [e.decode() for e in await store.read_all()]
+    assert [type(e).__name__ for e in events] == [
+        "WatchlistEntryAdded",
+        "WatchlistPublished",
+        "WatchlistEntryRemoved",
+    ]
+    assert await vault.get(events[0].image_ref) == base64.b64decode(body["images_base64"][0])
+
+
+async def test_a_photo_without_a_face_is_a_clear_422(wl_api):
+    client, _, _ = wl_api
+    blank = base64.b64encode(b"not an image at all").decode()
+    r = await client.post(
+        "/api/watchlists/town/entries",
+        json={
+            "label": "X",
+            "category": "suspect",
+            "legal_basis": "PACE",
+            "image_source": "n/a",
+            "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+            "images_base64": [blank],
+        },
+    )
+    assert r.status_code == 422 and "cannot enrol" in r.json()["detail"]
