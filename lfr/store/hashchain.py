@@ -26,6 +26,7 @@ from schemas.envelope import Envelope
 __all__ = [
     "GENESIS_HASH",
     "MerkleFrontier",
+    "adopt_envelope_dict",
     "body_hash",
     "canonical_body",
     "envelope_body",
@@ -131,6 +132,16 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
 _new = object.__new__
 _set = object.__setattr__
 _ENVELOPE_FIELDS = frozenset(Envelope.model_fields)
+
+
+def adopt_envelope_dict(fields: dict[str, Any]) -> Envelope:
+    """Like `fast_envelope`, taking ownership of `fields` (every Envelope field, typed)."""
+    env = _new(Envelope)
+    _set(env, "__dict__", fields)
+    _set(env, "__pydantic_fields_set__", _ENVELOPE_FIELDS)
+    _set(env, "__pydantic_extra__", None)
+    _set(env, "__pydantic_private__", None)
+    return env
 
 
 def fast_envelope(**fields: Any) -> Envelope:

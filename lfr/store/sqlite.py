@@ -37,8 +37,8 @@ from lfr.store.base import (
 from lfr.store.hashchain import (
     GENESIS_HASH,
     MerkleFrontier,
+    adopt_envelope_dict,
     envelope_from_record,
-    fast_envelope,
     format_time,
 )
 from schemas.envelope import Envelope, NewEvent
@@ -445,7 +445,7 @@ class SqliteLog:
             recorded_at = format_time(datetime.now(UTC))
             envelopes: list[Envelope] = []
             recorded_dt = datetime.fromisoformat(recorded_at)
-            construct = fast_envelope
+            adopt = adopt_envelope_dict
             dumps = orjson.dumps
             sort = orjson.OPT_SORT_KEYS
             sha256 = hashlib.sha256
@@ -462,46 +462,34 @@ class SqliteLog:
                         new = p.new
                         corr = new.correlation_id
                         caus = new.causation_id
-                        body = dumps(
-                            {
-                                "causation_id": None if caus is None else str(caus),
-                                "correlation_id": None if corr is None else str(corr),
-                                "event_id": p.event_id,
-                                "occurred_at": p.occurred_at,
-                                "payload": p.payload,
-                                "prev_hash": prev,
-                                "recorded_at": recorded_at,
-                                "schema_version": p.schema_version,
-                                "seq": seq,
-                                "stream": stream,
-                                "stream_version": version,
-                                "traceparent": new.traceparent,
-                                "type": p.type_name,
-                            },
-                            option=sort,
-                        )
+                        record = {
+                            "causation_id": None if caus is None else str(caus),
+                            "correlation_id": None if corr is None else str(corr),
+                            "event_id": p.event_id,
+                            "occurred_at": p.occurred_at,
+                            "payload": p.payload,
+                            "prev_hash": prev,
+                            "recorded_at": recorded_at,
+                            "schema_version": p.schema_version,
+                            "seq": seq,
+                            "stream": stream,
+                            "stream_version": version,
+                            "traceparent": new.traceparent,
+                            "type": p.type_name,
+                        }
+                        body = dumps(record, option=sort)
                         digest = sha256(body).digest()
                         h = digest.hex()
                         rows.append((seq, stream, version, p.event_id, p.type_name, body, h))
                         add_leaf(digest)
-                        envelopes.append(
-                            construct(
-                                seq=seq,
-                                stream=stream,
-                                stream_version=version,
-                                event_id=new.event_id,
-                                type=p.type_name,
-                                schema_version=p.schema_version,
-                                occurred_at=p.occurred_dt,
-                                recorded_at=recorded_dt,
-                                correlation_id=corr,
-                                causation_id=caus,
-                                traceparent=new.traceparent,
-                                payload=p.payload,
-                                prev_hash=prev,
-                                hash=h,
-                            )
-                        )
+                        # the same dict becomes the envelope, its text fields typed again
+                        record["event_id"] = new.event_id
+                        record["occurred_at"] = p.occurred_dt
+                        record["recorded_at"] = recorded_dt
+                        record["correlation_id"] = corr
+                        record["causation_id"] = caus
+                        record["hash"] = h
+                        envelopes.append(adopt(record))
                         prev = h
                     if pending is not None:
                         pending.result()
