@@ -23,7 +23,7 @@ __all__ = [
     "DetectorConfig",
     "Detection",
     "Tile",
-    "letterbox",
+    "letterbox_u8",
     "nms",
     "plan_tiles",
     "prepare",
@@ -98,10 +98,11 @@ def plan_tiles(width: int, height: int, overlap: float) -> list[Tile]:
 
 def prepare(
     image: Image, config: DetectorConfig
-) -> tuple[npt.NDArray[np.float32], list[Tile], list[float]]:
+) -> tuple[npt.NDArray[np.uint8], list[Tile], list[float]]:
     """The detector's input batch for a frame: the whole frame, then tiles if it is large.
 
-    Returns the batch, each entry's region in frame pixels and its input-to-frame scale.
+    Returns the uint8 NHWC batch (the derived detector normalises it inside its graph),
+    each entry's region in frame pixels and its input-to-frame scale.
     """
     h, w = image.shape[:2]
     shrink = max(2.0, max(w, h) / config.tiled_long_side)
@@ -128,7 +129,7 @@ def prepare(
             x2, y2 = int(round((t.x + t.w) * fx)), int(round((t.y + t.h) * fy))
             tiles.append(Tile(x1, y1, x2 - x1, y2 - y1, t.inner))
             scales.append(fx)
-    return to_tensor(images), tiles, scales
+    return np.stack(images), tiles, scales
 
 
 def letterbox_u8(region: Image) -> tuple[Image, float]:
@@ -141,20 +142,6 @@ def letterbox_u8(region: Image) -> tuple[Image, float]:
     canvas = np.full((INPUT_H, INPUT_W, 3), 127, dtype=np.uint8)
     canvas[:nh, :nw] = cv2.resize(region, (nw, nh), interpolation=interp)
     return canvas, 1.0 / scale
-
-
-def to_tensor(images: list[Image]) -> npt.NDArray[np.float32]:
-    """N 240x320 RGB uint8 images -> N x 3 x 240 x 320 float32, (x - 127) / 128, in C++."""
-    blob = cv2.dnn.blobFromImages(
-        images, scalefactor=1.0 / 128, size=(INPUT_W, INPUT_H), mean=(127, 127, 127)
-    )
-    return cast(npt.NDArray[np.float32], blob)
-
-
-def letterbox(region: Image) -> tuple[npt.NDArray[np.float32], float]:
-    """`letterbox_u8`, normalised to (x - 127) / 128, CHW."""
-    canvas, scale = letterbox_u8(region)
-    return to_tensor([canvas])[0], scale
 
 
 def nms(boxes: Boxes, scores: npt.NDArray[np.float32], iou: float) -> list[int]:

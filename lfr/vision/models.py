@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -39,8 +39,8 @@ class ModelClock:
 
 
 def timed_run(
-    run: Callable[[None, dict[str, Array]], list[Array]],
-    feed: dict[str, Array],
+    run: Callable[[None, dict[str, npt.NDArray[Any]]], list[Array]],
+    feed: dict[str, npt.NDArray[Any]],
     clock: ModelClock | None,
     stage: str,
 ) -> list[Array]:

@@ -22,7 +22,7 @@ def test_tiles_cover_the_frame_with_overlap():
 def test_prepare_batches_whole_frame_and_tiles_only_for_large_frames():
     big = np.zeros((1080, 1920, 3), np.uint8)
     batch, tiles, scales = prepare(big, DetectorConfig())
-    assert batch.shape[1:] == (3, 240, 320)
+    assert batch.shape[1:] == (240, 320, 3) and batch.dtype == np.uint8
     assert len(batch) == len(tiles) == len(scales) > 1
     assert tiles[0].w == 1920 and tiles[0].h == 1080
     small = np.zeros((240, 320, 3), np.uint8)
