@@ -46,6 +46,12 @@ def command(
     threshold: Annotated[
         float, typer.Option(min=0.05, max=0.99, help="similarity threshold of the deployments")
     ] = 0.6,
+    analyse_fps: Annotated[
+        float,
+        typer.Option(
+            "--analyse-fps", min=0.5, max=25.0, help="frames analysed per second per camera"
+        ),
+    ] = 3.0,
 ) -> None:
     """Run the demo: generated street scenes on four RTSP cameras in two zones, a supervisor,
     three patrols, officers on MQTT, a patrol leaving, the deployments ending; then the

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -92,7 +93,8 @@ class TracedSink:
 
 
 class FrameSpans:
-    """A `Decider` that keeps a `camera.frame` span current in the camera's analysis task.
+    """A `Decider` that keeps a `camera.frame` span current in the camera's analysis task,
+    and notes when the frame that decided each match was captured (for latency).
 
     The span for frame N+1 starts when frame N has been decided (so it is current while
     N+1 waits and is analysed); a frame that matched keeps its span current until the next
@@ -100,10 +102,18 @@ class FrameSpans:
     camera and zone only.
     """
 
-    def __init__(self, inner: Decider, camera: str, zone: str) -> None:
+    def __init__(
+        self,
+        inner: Decider,
+        camera: str,
+        zone: str,
+        decided_at: dict[tuple[str, str], datetime] | None = None,
+    ) -> None:
         self.inner = inner
         self.camera = camera
         self.zone = zone
+        #: (camera, track id) -> capture time of the frame whose analysis decided the match
+        self.decided_at = decided_at if decided_at is not None else {}
         self._span: Span | None = None
         self._token: object | None = None
         self._matched = False
@@ -127,6 +137,8 @@ class FrameSpans:
             self._end()
             self._start()
         decisions = self.inner.decide(frame, analysis, threshold)
+        for m in decisions.matches:
+            self.decided_at[(self.camera, m.track_id or "")] = frame.captured_at
         self._matched = bool(decisions.matches)
         if self._span is not None and self._matched:
             self._span.set_attribute("lfr.matches", len(decisions.matches))

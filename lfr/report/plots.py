@@ -129,7 +129,7 @@ def latency(report: TransparencyReport, target_ms: float = 500.0) -> bytes:
         fontsize=8,
         transform=ax.get_xaxis_transform(),
     )
-    ax.set_xlabel("frame decoded -> alert delivered over MQTT (ms)")
+    ax.set_xlabel("deciding frame decoded -> alert on the officer's device over MQTT (ms)")
     ax.set_ylabel("alerts")
     ax.set_title("Decode-to-alert latency")
     return _png(fig)
