@@ -306,6 +306,18 @@ def _compare(original: Path, fast: Path, name: str) -> float:
     return worst
 
 
+def _remove_stale_pulls(model_dir: Path, older_than_s: float = 3600.0) -> None:
+    """Delete temp folders of pulls that were killed (a live pull renames within minutes)."""
+    import time
+
+    for stale in model_dir.glob(".pull-*"):
+        try:
+            if time.time() - stale.stat().st_mtime > older_than_s:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def pull_pack(
     model_dir: Path,
     spec: PackSpec = DEFAULT_PACK,
@@ -329,6 +341,7 @@ def pull_pack(
             progress(f"model pack verified in {root}")
             return files
     model_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_pulls(model_dir)
     with tempfile.TemporaryDirectory(prefix=".pull-", dir=model_dir) as tmp_name:
         tmp = Path(tmp_name)
         if tarball is None:

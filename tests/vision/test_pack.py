@@ -103,3 +103,15 @@ def test_derived_embedder_keeps_the_embeddings_of_a_real_face(model_pack: Path, 
         got = batched[i]
         cosine = float(ref @ got / (np.linalg.norm(ref) * np.linalg.norm(got)))
         assert cosine >= 0.9999
+
+
+def test_killed_pull_leftovers_are_cleaned(tmp_path: Path):
+    import os
+
+    stale = tmp_path / ".pull-old"
+    stale.mkdir()
+    (stale / "half.onnx").write_bytes(b"x")
+    os.utime(stale, (0, 0))
+    with pytest.raises(PackIntegrityError):
+        pull_pack(tmp_path, tarball=_fake_tarball(tmp_path / "x.tgz", False))
+    assert not stale.exists()
