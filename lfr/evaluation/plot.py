@@ -35,12 +35,18 @@ def plot_det(
     det.set_xlabel("false match rate (FMR)")
     det.set_ylabel("false non-match rate (FNMR)")
     det.set_title(f"DET ({len(genuine)} genuine, {len(impostor)} impostor pairs)")
+    det.text(0.02, 0.02, "zero-error points drawn at half a pair", transform=det.transAxes)
     det.grid(True, which="both", alpha=0.3)
     bins = np.linspace(-0.3, 1.0, 66)
     hist.hist(impostor, bins=bins, alpha=0.6, density=True, label="impostor (different people)")
     hist.hist(genuine, bins=bins, alpha=0.6, density=True, label="genuine (same person)")
     if threshold is not None:
-        hist.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.3f}")
+        hist.axvline(threshold, color="k", ls="--", label=f"at FAR 1e-3: {threshold:.3f}")
+    from lfr.vision.threshold import DEFAULT_THRESHOLD
+
+    hist.axvline(
+        DEFAULT_THRESHOLD, color="r", ls=":", label=f"deployed default {DEFAULT_THRESHOLD:.2f}"
+    )
     hist.set_xlabel("cosine similarity")
     hist.set_ylabel("density")
     hist.set_title("score distributions")
