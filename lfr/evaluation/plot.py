@@ -41,7 +41,7 @@ def plot_det(
     hist.hist(impostor, bins=bins, alpha=0.6, density=True, label="impostor (different people)")
     hist.hist(genuine, bins=bins, alpha=0.6, density=True, label="genuine (same person)")
     if threshold is not None:
-        hist.axvline(threshold, color="k", ls="--", label=f"at FAR 1e-3: {threshold:.3f}")
+        hist.axvline(threshold, color="k", ls="--", label=f"chosen threshold {threshold:.3f}")
     from lfr.vision.threshold import DEFAULT_THRESHOLD
 
     hist.axvline(
