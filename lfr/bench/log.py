@@ -315,7 +315,7 @@ async def _bench_lfr(
     views = ViewDb(target / "views.sqlite", source=str(target / LOG_FILE))
     t = time.perf_counter()
     pos = 0
-    while records := log.read_records(from_seq=pos + 1, limit=20_000):
+    while records := log.read_records(from_seq=pos + 1, limit=20_000, with_hash=False):
         pos = views.apply(records)
     replay_s = time.perf_counter() - t
     counts = views.deployments(with_timeline=False)[0].counts.model_dump()

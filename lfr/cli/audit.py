@@ -243,7 +243,7 @@ def replay(
     views = ViewDb(":memory:", source=str(log.path))
     try:
         pos = 0
-        while records := log.read_records(from_seq=pos + 1, limit=20_000):
+        while records := log.read_records(from_seq=pos + 1, limit=20_000, with_hash=False):
             if limit is not None and records[-1]["recorded_at"] > limit:
                 # the log as it stood then: the prefix recorded by `until` (one writer
                 # records in seq order)

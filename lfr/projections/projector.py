@@ -202,7 +202,7 @@ class Views:
         fast = getattr(store, "read_records", None)
         while True:
             if fast is not None:
-                records: list[Record] = await fast(from_seq=pos + 1, limit=batch)
+                records: list[Record] = await fast(from_seq=pos + 1, limit=batch, with_hash=False)
             else:
                 envs = await store.read_all(from_seq=pos + 1, limit=batch)
                 records = [record_of_envelope(e) for e in envs]

@@ -260,12 +260,16 @@ class NatsEventStore:
         ]
 
     async def read_records(
-        self, *, from_seq: int = 1, limit: int | None = None
+        self, *, from_seq: int = 1, limit: int | None = None, with_hash: bool = True
     ) -> list[dict[str, Any]]:
         self._check_open()
         await self._catch_up()
         end = None if limit is None else from_seq - 1 + limit
-        return [dict(r) for r in self._records[max(from_seq, 1) - 1 : end]]
+        out = [dict(r) for r in self._records[max(from_seq, 1) - 1 : end]]
+        if not with_hash:
+            for r in out:
+                del r["hash"]
+        return out
 
     async def read_all(self, *, from_seq: int = 1, limit: int | None = None) -> list[Envelope]:
         return [
