@@ -257,7 +257,9 @@ def command(
         ),
     ] = None,
     peer: Annotated[bool, typer.Option(help="also run the eventsourcing peer")] = True,
-    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = True,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print one JSON object (else one line per figure)")
+    ] = False,
 ) -> None:
     """Append and replay synthetic events; print rates (events/s) for lfr and the peer."""
     import anyio
@@ -280,6 +282,10 @@ def command(
             typer.echo(f"{key}: {value}")
 
 
+def _progress(message: str) -> None:
+    typer.echo(message, err=True)
+
+
 def _rate(n: int, seconds: float) -> float:
     return round(n / seconds, 1) if seconds > 0 else float("inf")
 
@@ -300,6 +306,7 @@ async def _bench_lfr(
     from lfr.store.sqlite import LOG_FILE, SqliteLog
 
     n = sum(len(e) for _, e in batches)
+    _progress(f"lfr: appending {n} events in batches, then {len(singles)} one by one")
     store = await open_store(target)
     t = time.perf_counter()
     for stream, events in batches:
@@ -311,6 +318,7 @@ async def _bench_lfr(
     single_s = time.perf_counter() - t
     await store.aclose()
 
+    _progress("lfr: replaying the log into the alert and audit views")
     log = SqliteLog(target / LOG_FILE, read_only=True)
     views = ViewDb(target / "views.sqlite", source=str(target / LOG_FILE))
     t = time.perf_counter()
@@ -381,6 +389,7 @@ def _bench_peer(
         return mapper.to_stored_event(ev)
 
     n = sum(len(e) for _, e in batches)
+    _progress("peer (eventsourcing): appending, then replaying the same events")
     t = time.perf_counter()
     for stream, events in batches:
         recorder.insert_events([to_stored(stream, ne) for ne in events])
@@ -432,6 +441,7 @@ async def run_bench(
 
     import anyio
 
+    _progress(f"generating {events} synthetic events")
     batches = list(synthetic_log(events, batch=batch))
     singles = _singles(single)
     result: dict[str, Any] = {

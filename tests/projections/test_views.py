@@ -186,3 +186,18 @@ async def test_unknown_type_and_future_version_name_the_position(tmp_path: Path)
     finally:
         EVENT_TYPES.pop("_Ghost", None)
         await store.aclose()
+
+
+async def test_run_ends_when_the_store_closes(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    views = await Views.open(tmp_path)
+    try:
+        await fill(store, scenario(300))
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                await tg.start(views.run, store)
+                assert await views.position() == await store.last_seq()
+                await store.aclose()  # the subscription ends, so does run()
+    finally:
+        await views.aclose()
+        await store.aclose()
