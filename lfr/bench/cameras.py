@@ -270,7 +270,7 @@ def _projection(runs: list[dict[str, Any]], cores: int) -> float | None:
     good = [r for r in runs if r.get("sustained") and r.get("cores_per_stream")]
     if not good:
         return None
-    return round(cores / good[-1]["cores_per_stream"], 1)
+    return round(cores / float(good[-1]["cores_per_stream"]), 1)
 
 
 def _ramp(limit: int, *, coarse: bool) -> list[int]:

@@ -87,12 +87,21 @@ class TrackingRecogniser:
         else:
             detections = self._detect_regions(image, regions, clock)
         t_detect = time.perf_counter()
-        self.models.locate_points(image, detections, clock)
+        # Faces of settled tracks (decided, or sampled enough for now) are only followed by
+        # their box: no landmarks, alignment or quality assessment, and they are not counted
+        # as below quality.
+        assess = [d for d in detections if not self.decider.settled(d.box, now)]
+        self.models.locate_points(image, assess, clock)
         faces: list[FaceResult] = []
-        crops: list[Image] = []
+        crops: list[Image | None] = []
         chosen: list[int] = []
         for det in detections:
-            assert det.points5 is not None
+            if det.points5 is None:
+                faces.append(
+                    FaceResult(box=det.box, size_px=det.size_px, quality=0.0, passed_quality=True)
+                )
+                crops.append(None)
+                continue
             crop = align(image, det.points5)
             score = self.gate.assess(det.size_px, det.points5, crop)
             face = FaceResult(
@@ -104,20 +113,21 @@ class TrackingRecogniser:
             crops.append(crop)
         t_gate = time.perf_counter()
         if chosen:
-            batch = np.stack([crops[i] for i in chosen])
+            picked = [crops[i] for i in chosen]
+            batch = np.stack([c for c in picked if c is not None])
             vectors = self.models.embed(batch, clock)
             batch.fill(0)
             candidates: list[Candidate | None] = gallery.search(vectors)
             for row, i in enumerate(chosen):
                 faces[i].embedding = vectors[row].copy()
-                faces[i].crop = crops[i]
+                faces[i].crop = picked[row]
                 faces[i].best = candidates[row]
             vectors.fill(0)
             self.embedded += len(chosen)
         keep = set(chosen)
-        for i, crop in enumerate(crops):
-            if i not in keep:
-                crop.fill(0)
+        for i, leftover in enumerate(crops):
+            if i not in keep and leftover is not None:
+                leftover.fill(0)
         end = time.perf_counter()
         stage_ms = {
             "detect": (t_detect - start) * 1000,

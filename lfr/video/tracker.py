@@ -36,6 +36,7 @@ __all__ = ["TrackerConfig", "TrackingDecider", "stream_ns"]
 class TrackerConfig:
     iou_link: float = 0.25  # boxes overlapping this much are the same person
     embedding_link: float = 0.45  # or embeddings this similar (person moved fast)
+    centre_link: float = 1.0  # or centres this many box sizes apart (small, fast faces)
     max_gap_s: float = 1.0  # a track unseen for this long is closed
     samples: int = 3  # best-quality samples a track keeps
     votes: int = 2  # samples that must agree before deciding early
@@ -63,6 +64,7 @@ class _Track:
     best_frame_at: datetime | None = None
     matched: bool = False
     embedded_ns: int = 0
+    rejected_ns: int = -(10**18)  # when a face of this track last failed the quality gate
     last_decoded_ns: int = 0
 
     def wipe(self) -> None:
@@ -97,18 +99,38 @@ class TrackingDecider:
         """Boxes of the tracks seen recently (`now_ns` on the stream clock, `stream_ns`)."""
         return [t.box for t in self._tracks if (now_ns - t.last_ns) / 1e9 <= self.config.max_gap_s]
 
+    def settled(self, box: Box, now_ns: int) -> bool:
+        """Whether the face at `box` belongs to a track that needs nothing from it but its
+        position: decided, or holding all its samples and embedded too recently to improve."""
+        track = self._linked(box)
+        if track is None:
+            return False
+        if track.matched:
+            return True
+        wait_s = 4 * self.config.min_embed_interval_s
+        if (now_ns - track.rejected_ns) / 1e9 < wait_s:
+            return True  # too small, blurred or turned away just now: look again shortly
+        recent = (now_ns - track.embedded_ns) / 1e9 < wait_s
+        return len(track.samples) >= self.config.samples and recent
+
+    def _linked(self, box: Box) -> _Track | None:
+        best: _Track | None = None
+        best_score = 0.0
+        for track in self._tracks:
+            overlap = _iou(box, track.box)
+            near = _near(box, track.box, self.config.centre_link)
+            score = overlap + 0.1 * near
+            if (overlap >= self.config.iou_link or near) and score > best_score:
+                best, best_score = track, score
+        return best
+
     def wants_embedding(self, box: Box, quality: float, now_ns: int) -> bool:
         """Whether a face at `box` is worth embedding: a new face, or a better sample.
 
         A track is embedded a few times at its best quality: once decided, or once it has
         its samples and this face is no better, it is only followed by its box.
         """
-        best: _Track | None = None
-        best_iou = self.config.iou_link
-        for track in self._tracks:
-            overlap = _iou(box, track.box)
-            if overlap >= best_iou:
-                best, best_iou = track, overlap
+        best = self._linked(box)
         if best is None:
             return True
         if best.matched:
@@ -158,6 +180,8 @@ class TrackingDecider:
             if face.embedding is not None:
                 self._update_embedding(track, face.embedding)
                 track.embedded_ns = now
+            if not face.passed_quality:
+                track.rejected_ns = now
             if track.matched or not face.passed_quality or face.best is None:
                 continue
             self._add_sample(track, face, frame)
@@ -181,8 +205,9 @@ class TrackingDecider:
                 sim = -1.0
                 if face.embedding is not None and track.embedding is not None:
                     sim = float(np.dot(face.embedding, track.embedding))
-                if overlap >= self.config.iou_link or sim >= self.config.embedding_link:
-                    pairs.append((overlap + max(sim, 0.0), fi, ti))
+                near = _near(face.box, track.box, self.config.centre_link)
+                if overlap >= self.config.iou_link or sim >= self.config.embedding_link or near:
+                    pairs.append((overlap + max(sim, 0.0) + 0.1 * near, fi, ti))
         pairs.sort(reverse=True)
         linked: dict[int, _Track] = {}
         used: set[int] = set()
@@ -270,6 +295,16 @@ def stream_ns(frame: Frame) -> int:
     """The frame's time on the stream's own clock: tracks age in video time, so an offline
     file analysed faster than real time tracks the same as a live camera."""
     return int(frame.pts_s * 1e9)
+
+
+def _near(a: Box, b: Box, sizes: float) -> bool:
+    """Centres within `sizes` box sizes of each other, for boxes of similar size."""
+    sa, sb = a[2] - a[0], b[2] - b[0]
+    if sa <= 0 or sb <= 0 or max(sa, sb) > 1.5 * min(sa, sb):
+        return False
+    dx = (a[0] + a[2] - b[0] - b[2]) / 2
+    dy = (a[1] + a[3] - b[1] - b[3]) / 2
+    return bool((dx * dx + dy * dy) ** 0.5 <= sizes * max(sa, sb))
 
 
 def _iou(a: Box, b: Box) -> float:
