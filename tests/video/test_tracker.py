@@ -120,3 +120,30 @@ def test_fast_mover_is_linked_by_embedding_when_boxes_do_not_overlap() -> None:
     frames = [[face(walk(i, step=200), person=4, similarity=0.1)] for i in range(4)]
     run(decider, frames)
     assert decider.tracks_started == 1
+
+
+def test_small_fast_face_stays_one_track_by_centre_distance() -> None:
+    decider = TrackingDecider()
+    # 20 px face moving 14 px a frame: boxes barely overlap, no embedding (below quality).
+    frames = []
+    for i in range(8):
+        f = face(walk(i, step=14.0), person=5, similarity=None)
+        f.box = (f.box[0], 200.0, f.box[0] + 20.0, 220.0)
+        f.embedding = None
+        f.passed_quality = False
+        frames.append([f])
+    run(decider, frames)
+    assert decider.tracks_started == 1
+
+
+def test_planning_hooks_embed_new_and_undecided_tracks_only() -> None:
+    decider = TrackingDecider()
+    now = 0  # the stream clock (pts) of frame 0
+    box = walk(0)
+    assert decider.wants_embedding(box, 0.9, now) and not decider.settled(box, now)
+    run(decider, [[face(walk(0), person=1, similarity=0.9)]])  # decided at once (sure)
+    later = int(0.1 * 1e9)
+    assert decider.regions(later) == [walk(0)]
+    assert decider.settled(walk(1), later)  # decided: followed by its box only
+    assert not decider.wants_embedding(walk(1), 0.99, later)
+    assert decider.wants_embedding((900.0, 100.0, 980.0, 180.0), 0.5, later)  # a newcomer
