@@ -113,15 +113,21 @@ def _prepare(new: NewEvent) -> _Prepared:
     else:
         text = format_time(occurred)
         occurred = datetime.fromisoformat(text)
-    return _Prepared(
-        new,
-        str(new.event_id),
-        type(event).__name__,
-        event.SCHEMA_VERSION,
-        text,
-        occurred,
-        event.__pydantic_serializer__.to_python(event, mode="json"),
+    return _tuple_new(  # a plain tuple build: NamedTuple's Python __new__ costs per event
+        _Prepared,
+        (
+            new,
+            str(new.event_id),
+            type(event).__name__,
+            event.SCHEMA_VERSION,
+            text,
+            occurred,
+            event.__pydantic_serializer__.to_python(event, mode="json"),
+        ),
     )
+
+
+_tuple_new = tuple.__new__
 
 
 class SqliteLog:
@@ -471,35 +477,42 @@ class SqliteLog:
                 # while this thread encodes and hashes chunk k+1. One transaction throughout.
                 for start in range(0, len(prepared), _CHUNK):
                     rows: list[tuple[Any, ...]] = []
-                    for p in prepared[start : start + _CHUNK]:
+                    for (
+                        new,
+                        event_id,
+                        type_name,
+                        schema_version,
+                        occurred_text,
+                        occurred_dt,
+                        payload,
+                    ) in prepared[start : start + _CHUNK]:
                         seq += 1
                         version += 1
-                        new = p.new
                         corr = new.correlation_id
                         caus = new.causation_id
                         record: dict[str, Any] = {
                             "causation_id": None if caus is None else str(caus),
                             "correlation_id": None if corr is None else str(corr),
-                            "event_id": p.event_id,
-                            "occurred_at": p.occurred_at,
-                            "payload": p.payload,
+                            "event_id": event_id,
+                            "occurred_at": occurred_text,
+                            "payload": payload,
                             "prev_hash": prev,
                             "recorded_at": recorded_at,
-                            "schema_version": p.schema_version,
+                            "schema_version": schema_version,
                             "seq": seq,
                             "stream": stream,
                             "stream_version": version,
                             "traceparent": new.traceparent,
-                            "type": p.type_name,
+                            "type": type_name,
                         }
                         body = dumps(record, option=sort)
                         digest = sha256(body).digest()
                         h = digest.hex()
-                        rows.append((seq, stream, version, p.event_id, p.type_name, body, h))
+                        rows.append((seq, stream, version, event_id, type_name, body, h))
                         add_leaf(digest)
                         # the same dict becomes the envelope, its text fields typed again
                         record["event_id"] = new.event_id
-                        record["occurred_at"] = p.occurred_dt
+                        record["occurred_at"] = occurred_dt
                         record["recorded_at"] = recorded_dt
                         record["correlation_id"] = corr
                         record["causation_id"] = caus
