@@ -49,6 +49,7 @@ class _Dep:
     faces: int = 0
     discarded: int = 0
     purged: bool = False
+    refs_purged: int = 0
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
     engagements: int = 0
 
@@ -135,6 +136,7 @@ class Evidence:
                     alerts=sorted(rows, key=lambda r: r.raised_at),
                     engagements=d.engagements,
                     watchlist_purged=d.purged,
+                    refs_purged=d.refs_purged,
                 )
             )
         return out
@@ -279,6 +281,7 @@ def fold_log(envelopes: Iterable[Envelope], zone_of: dict[str, str]) -> Evidence
             dep_id = str(p.get("deployment_id"))
             if dep_id in deps:
                 deps[dep_id].purged = True
+                deps[dep_id].refs_purged += int(p.get("refs_purged", 0))
     return Evidence(deps, started, analysed, count, zone_of)
 
 

@@ -629,6 +629,7 @@ async def _evidence(
         "chain_verified": result.ok,
         "telemetry_privacy_problems": len(span_problems) + len(metric_problems),
         "watchlist_purged": all(s.watchlist_purged for s in sections),
+        "biometric_refs_purged": sum(s.refs_purged for s in sections),
         "data_dir": str(data_dir),
         "report": str(path),
         "seconds": opts.seconds,

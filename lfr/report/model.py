@@ -90,7 +90,8 @@ class DeploymentSection(_Model):
     frames_discarded: int = 0
     alerts: list[AlertRow] = Field(default_factory=list)
     engagements: int = 0
-    watchlist_purged: bool = False
+    watchlist_purged: bool = Field(default=False, description="a BiometricPurged was recorded")
+    refs_purged: int = Field(default=0, description="biometric references it says were erased")
     non_match_similarity: SimilarityHistogram | None = None
 
     @property

@@ -80,7 +80,7 @@ def similarity(report: TransparencyReport) -> bytes:
             fill=True,
             color="#95a5a6",
             alpha=0.8,
-            label=f"closest non-match per face ({int(counts.sum())} faces)",
+            label=f"faces below the threshold: closest entry ({int(counts.sum())} faces)",
         )
     matches = [a.similarity for a in report.alerts]
     if matches:

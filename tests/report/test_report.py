@@ -104,7 +104,7 @@ def test_report_renders_every_section(tmp_path):
         "Supt A. Smith (1234)",
         "4,321",
         "verified",
-        "deleted after the deployment",
+        "purge recorded after the deployment",
         "5 of 5",
         "6,800",
     ):
