@@ -2,10 +2,11 @@
 
 import typer
 
-from lfr.bench import actors, cameras, log, vision
+from lfr.bench import actors, alerts, cameras, log, vision
 
 app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
 app.command("log")(log.command)
 app.command("actors")(actors.command)
 app.command("vision")(vision.command)
 app.command("cameras")(cameras.command)
+app.command("alerts")(alerts.command)
