@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from pathlib import Path
 import aiomqtt
 import anyio
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 
@@ -62,6 +62,14 @@ _STATUS: dict[str, int] = {
     "ConfigError": 500,
     "ModelError": 503,
 }
+
+
+#: The officer app loads only its own files; images arrive as blob: URLs fetched with a token.
+_APP_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+    "script-src 'self'; style-src 'self'; worker-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
 
 
 def status_for(exc: BaseException) -> int:
@@ -137,6 +145,17 @@ def create_app(
         if isinstance(getattr(exc, "code", None), str):
             body["code"] = exc.code  # type: ignore[attr-defined]
         return JSONResponse(body, status_code=code, headers=headers)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.url.path.startswith("/app"):
+            response.headers.setdefault("Content-Security-Policy", _APP_CSP)
+        return response
 
     for module in (zones, patrols, alerts, watchlists, audit, system):
         app.include_router(module.router)

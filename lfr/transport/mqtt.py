@@ -227,7 +227,10 @@ class MqttPublisher:
                 self.delivered[out.key] = now
                 out.done.set()
                 if self._on_delivered is not None:
-                    await self._on_delivered(out, now)
+                    try:
+                        await self._on_delivered(out, now)
+                    except Exception:  # a bookkeeping hook must not stop delivery
+                        log.exception("on_delivered hook failed for %s", out.key)
             self._drained.set()
             self._wakeup = anyio.Event()
             if not self._queue:
