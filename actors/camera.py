@@ -27,7 +27,13 @@ import anyio
 
 from actors.messages import Arm, CameraReady, CameraStatus, Disarm, GetStatus, MatchReported, Settle
 from lfr.clock import Clock
-from lfr.kernel import EventSourcedActor, LatestSlot, MailboxFullError, Registry
+from lfr.kernel import (
+    CommandRejected,
+    EventSourcedActor,
+    LatestSlot,
+    MailboxFullError,
+    Registry,
+)
 from lfr.store.base import EventStore
 from lfr.telemetry import metrics
 from lfr.video.errors import EndOfStream, SourceOpenError, StreamInterrupted
@@ -215,7 +221,18 @@ class CameraActor(EventSourcedActor[CameraState]):
             return
         async with self._busy:
             if current is None or current.watchlist_version != arm.watchlist_version:
-                self._gallery = await self.load_gallery(arm.watchlist_version)
+                try:
+                    gallery = await self.load_gallery(arm.watchlist_version)
+                except Exception as exc:
+                    # Fail safe: a camera that cannot load its watchlist stays disarmed.
+                    self._arming = self._gallery = None
+                    raise CommandRejected(
+                        self.name,
+                        "gallery_unavailable",
+                        f"cannot load watchlist {arm.watchlist_version!r} "
+                        f"({type(exc).__name__}); the camera stays disarmed",
+                    ) from exc
+                self._gallery = gallery
             if current is None or current.deployment_id != arm.deployment_id:
                 if self._decider is not None and current is not None:
                     await self._record(self._decider.flush(), current, self.clock.now())

@@ -42,7 +42,7 @@ from actors.zone_rules import Deployment, ZoneState
 from lfr.alerts import AlertNotice, AlertSink
 from lfr.catalog import EntryInfo, WatchlistCatalog
 from lfr.clock import Clock
-from lfr.kernel import EventSourcedActor, KernelError, Registry
+from lfr.kernel import CommandRejected, EventSourcedActor, KernelError, Registry
 from lfr.store.base import EventStore
 from lfr.telemetry import current_traceparent, metrics
 from schemas.events import (
@@ -284,7 +284,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
                 return
             try:
                 await ref.ask(message, timeout_s=timeout)
-            except KernelError as exc:
+            except (KernelError, CommandRejected) as exc:
                 # A camera that crashed restarts disarmed and asks us again (CameraReady).
                 log.warning("%s: %s did not confirm %s: %s", self.name, camera, message, exc)
 

@@ -290,6 +290,18 @@ def decide_authorise(
             "watchlist_unknown",
             f"watchlist version {cmd.watchlist_version!r} was never published; publish it first",
         )
+    used = [
+        d.deployment_id
+        for d in state.deployments.values()
+        if d.watchlist_version == published.version
+    ]
+    if used:
+        raise _reject(
+            state,
+            "watchlist_used",
+            f"watchlist {cmd.watchlist_version!r} belongs to deployment {used[0]}: a watchlist "
+            "is bespoke to one deployment and deleted after it; publish a fresh version",
+        )
     if published.published_at < cmd.starts_at - MAX_WATCHLIST_AGE:
         raise _reject(
             state,

@@ -22,6 +22,7 @@ class ScriptedFrameSource:
     With `script` (an iterable of who-is-in-frame tuples) the frames are queued up front;
     `interval_s` paces `recv()` on the given clock (0: as fast as asked). `end()` makes
     `recv()` raise `EndOfStream` once the queue is empty; with `loop=True` a script repeats.
+    `first_index` numbers the frames (tests give each camera its own range).
     """
 
     def __init__(
@@ -34,6 +35,7 @@ class ScriptedFrameSource:
         fps: float = 10.0,
         size: tuple[int, int] = (48, 64),
         loop: bool = False,
+        first_index: int = 0,
     ) -> None:
         self.info = SourceInfo(url=url, codec="scripted", width=size[1], height=size[0], fps=fps)
         self._script = [tuple(s) for s in script]
@@ -47,7 +49,8 @@ class ScriptedFrameSource:
         self._closed = False
         self._changed: anyio.Event | None = None
         self._consumed: anyio.Event | None = None
-        self.index = 0
+        self.first_index = first_index
+        self.index = first_index
 
     def push(self, *truth: str) -> None:
         """Queue one frame showing `truth` (names; prefix `lowq:` for a face below quality)."""
@@ -97,7 +100,7 @@ class ScriptedFrameSource:
         frame = Frame(
             image=np.zeros((h, w, 3), dtype=np.uint8),
             index=self.index,
-            pts_s=self.index / self._fps,
+            pts_s=(self.index - self.first_index) / self._fps,
             captured_at=self._clock.now(),
             decoded_ns=time.monotonic_ns(),
             truth=truth,
@@ -108,3 +111,8 @@ class ScriptedFrameSource:
     async def aclose(self) -> None:
         self._closed = True
         self._wake()
+
+    def reopen(self) -> ScriptedFrameSource:
+        """Open again after `aclose` (a restarted camera reconnecting); the queue is kept."""
+        self._closed = False
+        return self

@@ -80,6 +80,9 @@ class InMemoryWatchlists:
         return gallery
 
     async def published(self, version: str) -> PublishedWatchlist | None:
+        """None also once purged: a deleted watchlist can arm nothing."""
+        if version in self.purged:
+            return None
         return self._published.get(version)
 
     async def entry(self, version: str, entry_id: str) -> EntryInfo | None:

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+import anyio
+
 from actors.system import Site, SiteParts, running_site
 from lfr.alerts import InMemoryAlertSink
 from lfr.clock import ManualClock
@@ -15,6 +17,7 @@ from lfr.store.base import EventStore
 from lfr.store.memory import InMemoryEventStore
 from lfr.testing import InMemoryWatchlists, ScriptedFrameSource, ScriptedRecogniser
 
+FRAME_RANGE = 1_000_000  # camera k numbers its frames from k * FRAME_RANGE
 WATCHLIST = {"alice": "Alice A. (wanted, ref 123)", "bob": "Bob B. (missing person)"}
 
 SITE = {
@@ -46,7 +49,8 @@ class Harness:
         """Show `who` to `camera` and wait until the camera has dealt with the frame."""
         source = self.sources[camera]
         source.push(*who)
-        await source.wait_consumed()
+        with anyio.fail_after(5):
+            await source.wait_consumed()
         await self.site.settle_camera(camera)
 
     async def settle(self) -> None:
@@ -74,13 +78,20 @@ class Harness:
 
 @asynccontextmanager
 async def harness(
-    config: dict | None = None, *, store: EventStore | None = None
+    config: dict | None = None,
+    *,
+    store: EventStore | None = None,
+    recogniser: ScriptedRecogniser | None = None,
+    clock: ManualClock | None = None,
 ) -> AsyncIterator[Harness]:
     cfg = SiteConfig.model_validate(config or SITE)
-    clock = ManualClock()
+    clock = clock or ManualClock()
     store = store or InMemoryEventStore(clock=clock)
-    sources = {c.id: ScriptedFrameSource(f"scripted://{c.id}", clock=clock) for c in cfg.cameras}
-    recogniser = ScriptedRecogniser()
+    sources = {
+        c.id: ScriptedFrameSource(f"scripted://{c.id}", clock=clock, first_index=i * FRAME_RANGE)
+        for i, c in enumerate(cfg.cameras)
+    }
+    recogniser = recogniser or ScriptedRecogniser()
     watchlists = InMemoryWatchlists()
     watchlists.publish("wl-1", WATCHLIST, published_at=clock.now() - timedelta(hours=1))
     sink = InMemoryAlertSink()
@@ -88,7 +99,7 @@ async def harness(
         store=store,
         catalog=watchlists,
         recogniser=recogniser,
-        source_factory=lambda cam: sources[cam.id],
+        source_factory=lambda cam: sources[cam.id].reopen(),
         clock=clock,
         sink=sink,
         ask_timeout_s=5.0,

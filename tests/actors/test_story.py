@@ -105,4 +105,8 @@ async def test_deployment_rules_reject_with_reasons() -> None:
         await h.deploy()
         with pytest.raises(CommandRejected) as err:
             await h.deploy()
+        assert err.value.code == "watchlist_used"  # bespoke to one deployment
+        h.watchlists.publish("wl-2", {"alice": "Alice"}, published_at=now)
+        with pytest.raises(CommandRejected) as err:
+            await h.deploy(watchlist_version="wl-2")
         assert err.value.code == "deployment_overlap"
