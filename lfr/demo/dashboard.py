@@ -164,13 +164,13 @@ class RichUI:
         for name, c in v.cameras.items():
             cams.add_row(name, c.zone, str(c.analysed), f"{c.fps:.1f}", str(c.dropped))
         alerts = Table(title="alerts", expand=True)
-        for col in ("alert", "zone", "camera", "watchlist entry", "sim.", "latency", "state"):
+        for col in ("alert", "zone", "camera", "watchlist entry", "sim.", "since capture", "state"):
             alerts.add_column(col)
         for a in list(v.alerts.values())[-8:]:
             style = {"engaged": "green", "false alert": "red"}.get(a.state, "yellow")
             lat = f"{a.latency_ms:.0f} ms" if a.latency_ms is not None else "-"
             alerts.add_row(
-                a.alert_id[:8],
+                a.alert_id.removeprefix("alert-")[:8],
                 a.zone,
                 a.camera,
                 a.label,

@@ -91,7 +91,7 @@ class OfficerDesk:
         try:
             await self._review(patrol, alert, traceparent)
         except LfrError as exc:  # a refused command is the site's answer, not a crash
-            self.log_line(f"{patrol.callsign}: alert {alert.alert_id[:8]}: {exc}")
+            self.log_line(f"{patrol.callsign}: alert {_short(alert.alert_id)}: {exc}")
 
     async def _review(self, patrol: Patrol, alert: AlertMessage, traceparent: str | None) -> None:
         now = datetime.now(UTC)
@@ -122,7 +122,7 @@ class OfficerDesk:
             )
             self.seen[alert.alert_id] = seen
             self.log_line(
-                f"{patrol.callsign} received alert {alert.alert_id[:8]} on {alert.camera}: "
+                f"{patrol.callsign} received alert {_short(alert.alert_id)} on {alert.camera}: "
                 f"{alert.subject_label} ({alert.similarity:.2f}), {latency:.0f} ms after capture"
             )
             await anyio.sleep(self.think_s)
@@ -155,4 +155,8 @@ class OfficerDesk:
                         note="demo: subject spoken to",
                     )
                 seen.state = "engaged"
-            self.log_line(f"{patrol.callsign} {seen.state} alert {alert.alert_id[:8]}")
+            self.log_line(f"{patrol.callsign} {seen.state} alert {_short(alert.alert_id)}")
+
+
+def _short(alert_id: str) -> str:
+    return alert_id.removeprefix("alert-")[:8]
