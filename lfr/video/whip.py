@@ -47,6 +47,10 @@ class WhipSource:
         self._left = False
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def publishing(self) -> bool:
         return self._track is not None
 
@@ -118,14 +122,19 @@ class WhipIngest:
         self._allowed = set(cameras) if cameras is not None else None
         self._max_fps = max_fps
         self._sources: dict[str, WhipSource] = {}
+        self._tracks: dict[str, Any] = {}  # camera -> the live publisher's video track
         self._sessions: dict[str, tuple[str, RTCPeerConnection]] = {}  # id -> (camera, pc)
         self.router = self._build_router()
 
     def source(self, camera: str) -> WhipSource:
-        """The `FrameSource` for `camera`, created on first use."""
+        """The `FrameSource` for `camera`: one per camera, a fresh one once it was closed
+        (a camera actor may close its source after a loss and ask for it again)."""
         src = self._sources.get(camera)
-        if src is None:
+        if src is None or src.closed:
             src = self._sources[camera] = WhipSource(camera, max_fps=self._max_fps)
+            track = self._tracks.get(camera)
+            if track is not None and getattr(track, "readyState", "live") == "live":
+                src.attach(track)
         return src
 
     async def publish(self, camera: str, offer_sdp: str) -> tuple[str, str]:
@@ -143,13 +152,13 @@ class WhipIngest:
         for sid, (cam, _) in list(self._sessions.items()):
             if cam == camera:
                 await self.end(sid)
-        source = self.source(camera)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
         @pc.on("track")
         def on_track(track: Any) -> None:
             if track.kind == "video":
-                source.attach(track)
+                self._tracks[camera] = track
+                self.source(camera).attach(track)
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -169,6 +178,7 @@ class WhipIngest:
         if entry is None:
             return False
         camera, pc = entry
+        self._tracks.pop(camera, None)
         source = self._sources.get(camera)
         if source is not None:
             source.detach()

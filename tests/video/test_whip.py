@@ -73,6 +73,10 @@ async def test_publisher_frames_reach_the_camera_source_and_delete_ends_them(
         with anyio.fail_after(10), pytest.raises(StreamInterrupted, match="publisher left"):
             while True:
                 await source.recv()
+        # A camera actor closes its source after a loss and asks again: it gets a live one.
+        await source.aclose()
+        again = ingest.source("ne-1")
+        assert again is not source and not again.closed and not again.publishing
     await pc.close()
     player.video.stop()
 
