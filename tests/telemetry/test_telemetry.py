@@ -171,3 +171,39 @@ def test_console_export_can_also_keep_spans_in_memory(tmp_path):
     t.shutdown()
     out.close()
     assert '"name": "both"' in (tmp_path / "spans.jsonl").read_text()
+
+
+def test_otlp_export_reaches_a_collector_over_http():
+    """A stand-in collector on loopback receives protobuf traces and metrics over OTLP/HTTP."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        t = setup_telemetry(TelemetryConfig(exporter="otlp", otlp_url=url))
+        with get_tracer("test").start_as_current_span("exported"):
+            metrics().frames_analysed("ne-1", "north-end")
+        t.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()
+    paths = {p for p, _, _ in received}
+    assert {"/v1/traces", "/v1/metrics"} <= paths
+    traces = [b for p, ct, b in received if p == "/v1/traces" and ct == "application/x-protobuf"]
+    assert any(b"exported" in b for b in traces)
