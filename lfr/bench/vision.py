@@ -330,6 +330,7 @@ def command(
         "intra_op_threads": threads,
         "model_pack": pipeline.models.name,
         "video": video.name,
+        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
     }
     say("analysing 1080p frames (tiled detection)")
     result["frame_1080p"] = _frame_costs(pipeline, images, repeats)
@@ -342,6 +343,7 @@ def command(
     result["lancedb_search_ms"] = _lance_cost(10_000, min(searches, 50))
     say("photos: lfr" + (" and face_recognition (slow)" if peer else ""))
     result["photos"] = _photos(pipeline, settings().faces_dir, peer, peer_upsample)
+    result["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
     if json_out:
         print_json(result)
     else:
