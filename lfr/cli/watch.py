@@ -165,6 +165,7 @@ async def _watch(
                     "similarity": round(match.candidate.similarity, 4),
                     "threshold": threshold,
                     "frame_time": match.frame_at.isoformat(),
+                    "stream_time_s": round(item.pts_s, 3) if item.pts_s is not None else None,
                     "track_id": match.track_id,
                     "face_size_px": match.face_size_px,
                     "latency_ms": round((time.monotonic_ns() - match.decoded_ns) / 1e6, 1),

@@ -71,6 +71,7 @@ class FrameDecided:
     decisions: Decisions
     latency_ms: float  # decode of this frame -> its decisions
     stage_ms: dict[str, float] = field(default_factory=dict)
+    pts_s: float | None = None  # the frame's time on the stream's clock (None: at the end)
 
 
 LoopOutput = StreamStarted | StreamLost | FrameDecided
@@ -246,5 +247,6 @@ class CameraLoop:
                 decisions=decisions,
                 latency_ms=latency,
                 stage_ms=dict(stage_ms or {}),
+                pts_s=frame.pts_s if frame is not None else None,
             )
         )
