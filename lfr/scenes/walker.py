@@ -26,6 +26,18 @@ class Sprite:
     bgr: Image
     alpha: npt.NDArray[np.float32]  # HxW in 0..1
     face: Box  # x, y, w, h inside the cut, at source scale
+    #: the cut halved, quartered, ... (area-averaged once), so each frame only needs a cheap
+    #: bilinear resize from the level just above the wanted size
+    levels: tuple[tuple[Image, npt.NDArray[np.float32]], ...] = ()
+
+    def level_for(self, scale: float) -> tuple[Image, npt.NDArray[np.float32], float]:
+        """The smallest level still at least `scale` times the cut, and its own scale."""
+        img, alpha, level_scale = self.bgr, self.alpha, 1.0
+        for lim, la in self.levels:
+            if level_scale / 2 < scale:
+                break
+            img, alpha, level_scale = lim, la, level_scale / 2
+        return img, alpha, level_scale
 
 
 def cut_sprite(photo: Image, face: Box) -> Sprite:
@@ -67,7 +79,25 @@ def cut_sprite(photo: Image, face: Box) -> Sprite:
     mask = np.minimum(mask, np.asarray(inside, np.uint8))
     k = max(3, (round(0.08 * fw * s) // 2) * 2 + 1)
     alpha = cv2.GaussianBlur(mask, (k, k), 0).astype(np.float32) / 255.0
-    return Sprite(np.ascontiguousarray(bgr), alpha, ((fx - x0) * s, (fy - y0) * s, fw * s, fh * s))
+    levels: list[tuple[Image, npt.NDArray[np.float32]]] = []
+    img: Image = np.ascontiguousarray(bgr, dtype=np.uint8)
+    a: npt.NDArray[np.float32] = alpha
+    while min(img.shape[:2]) >= 32:
+        img = np.asarray(
+            cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA),
+            np.uint8,
+        )
+        a = np.asarray(
+            cv2.resize(a, (a.shape[1] // 2, a.shape[0] // 2), interpolation=cv2.INTER_AREA),
+            np.float32,
+        )
+        levels.append((img, a))
+    return Sprite(
+        np.ascontiguousarray(bgr),
+        alpha,
+        ((fx - x0) * s, (fy - y0) * s, fw * s, fh * s),
+        tuple(levels),
+    )
 
 
 @dataclass(frozen=True)
@@ -128,8 +158,9 @@ def draw_walker(frame: Image, sprite: Sprite, m: WalkerMotion) -> tuple[int, int
     # the head-and-shoulders cut, scaled, turned, lit and blurred
     h0, w0 = sprite.bgr.shape[:2]
     w1, h1 = max(2, round(w0 * s)), max(2, round(h0 * s))
-    img = cv2.resize(sprite.bgr, (w1, h1), interpolation=cv2.INTER_AREA)
-    alpha = cv2.resize(sprite.alpha, (w1, h1), interpolation=cv2.INTER_LINEAR)
+    src, src_alpha, _ = sprite.level_for(s)
+    img = cv2.resize(src, (w1, h1), interpolation=cv2.INTER_LINEAR)
+    alpha = cv2.resize(src_alpha, (w1, h1), interpolation=cv2.INTER_LINEAR)
     if abs(m.yaw) > 0.02:  # a turn: one side recedes (narrower, shorter)
         d = 0.18 * abs(m.yaw)
         src = np.array([[0, 0], [w1, 0], [w1, h1], [0, h1]], np.float32)
