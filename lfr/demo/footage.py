@@ -20,7 +20,7 @@ from lfr.scenes.gallery import Box, FaceLocator, read_photo
 
 __all__ = ["default_cache_dir", "prepare_footage"]
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"  # bump when rendering changes
 
 
 def default_cache_dir() -> Path:
