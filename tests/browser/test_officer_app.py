@@ -77,6 +77,7 @@ async def test_two_officers_handle_an_alert_in_the_browser(browser, tmp_path):
     live = cv2.cvtColor(
         cv2.imdecode(np.frombuffer(live_jpg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB
     )
+    live = cv2.resize(live, (224, 224), interpolation=cv2.INTER_AREA)  # a face crop's size
     store = await SqliteEventStore.open(tmp_path / "events.sqlite", poll_s=0.05)
     vault = BiometricVault.for_data_dir(tmp_path)
     key = load_or_create_api_key(tmp_path)

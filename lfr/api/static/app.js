@@ -123,10 +123,19 @@ async function refreshAlert(id) {
   try { render(await (await api(`/api/alerts/${id}`)).json(), !state.cards.has(id)); } catch {}
 }
 
+function fromMessage(m) {
+  // an alert straight from MQTT: show it at once, then read its full state from the API
+  return { ...m, status: "raised", patrol_ids: [m.patrol_id], acknowledged_by: [], confirmed_by: [],
+    false_alert_by: [], engagement_officer: null, engagement_outcome: null };
+}
+
 function handle(type, data) {
   const msg = JSON.parse(data);
   if (type === "zone_state") showZone(msg);
-  else if (type === "alert" || type === "alert_update") refreshAlert(msg.alert_id);
+  else if (type === "alert") {
+    if (!state.cards.has(msg.alert_id)) render(fromMessage(msg));
+    refreshAlert(msg.alert_id);
+  } else if (type === "alert_update") refreshAlert(msg.alert_id);
 }
 
 async function openStream() {
