@@ -630,11 +630,18 @@ class SqliteEventStore:
 
         def _open() -> tuple[SqliteLog, SqliteLog]:
             existed = path.exists() and path.stat().st_size > 0
+            recorded = ""
             if existed:  # refuse a foreign or damaged file before creating anything
-                SqliteLog(path, read_only=True).close()
+                probe = SqliteLog(path, read_only=True)
+                recorded = probe.public_key_pem()
+                probe.close()
+                if recorded and not key_file.exists():
+                    raise StoreError(
+                        f"{key_file}: the key that signs {path} is missing; restore it from "
+                        "backup (a new key could not continue its signed checkpoints)"
+                    )
             key = ckpt.load_or_create_signing_key(key_file, create=True)
             writer = SqliteLog(path, signing_key=key, checkpoint_every=checkpoint_every)
-            recorded = writer.public_key_pem()
             mine = ckpt.public_key_pem(key.public_key())
             if existed and recorded and recorded != mine:
                 writer.close()

@@ -71,6 +71,9 @@ def test_missing_log_says_where_it_looked(tmp_path: Path) -> None:
 async def test_store_refuses_a_key_that_did_not_sign_the_log(tmp_path: Path) -> None:
     build_site(tmp_path, n=30)
     (tmp_path / "checkpoint_ed25519.pem").unlink()
+    with pytest.raises(StoreError, match="is missing; restore it"):
+        await open_store(tmp_path)
+    assert not (tmp_path / "checkpoint_ed25519.pem").exists()
     other = tmp_path / "elsewhere"
     other.mkdir()
     build_site(other, n=5)
