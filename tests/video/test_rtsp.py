@@ -127,3 +127,35 @@ async def test_refused_and_unknown_paths_are_interruptions_with_reasons(
     with pytest.raises(StreamInterrupted) as again:
         await missing.recv()
     assert again.value.retry_in_s == 2 * info.value.retry_in_s
+
+
+async def test_a_camera_that_hangs_mid_stream_times_out_and_recovers(
+    rtsp_server: RtspClipServer,
+) -> None:
+    import os
+    import signal
+
+    source = RtspSource(
+        rtsp_server.url("hamilton_short_clip.mp4"),
+        read_timeout_s=1.5,
+        open_timeout_s=3,
+        backoff=Backoff(first_s=0.2),
+        max_fps=5,
+    )
+    with anyio.fail_after(30):
+        await source.recv()
+        assert rtsp_server.pid is not None
+        os.kill(rtsp_server.pid, signal.SIGSTOP)  # the camera freezes: socket open, no data
+        try:
+            start = time.monotonic()
+            with pytest.raises(StreamInterrupted) as info:
+                for _ in range(200):  # frames already buffered come first
+                    await source.recv()
+            assert time.monotonic() - start < 6
+            assert "no data" in info.value.reason or "timed out" in info.value.reason.lower()
+        finally:
+            os.kill(rtsp_server.pid, signal.SIGCONT)
+        frame = await source.recv()  # reconnects once the camera answers again
+    assert frame.image.shape == (360, 640, 3)
+    assert source.connects == 2
+    await source.aclose()
