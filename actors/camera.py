@@ -28,6 +28,7 @@ import anyio
 from actors.messages import Arm, CameraReady, CameraStatus, Disarm, GetStatus, MatchReported, Settle
 from lfr.clock import Clock
 from lfr.kernel import (
+    ActorStoppedError,
     CommandRejected,
     EventSourcedActor,
     LatestSlot,
@@ -135,6 +136,7 @@ class CameraActor(EventSourcedActor[CameraState]):
         self._slot: LatestSlot[Frame] = LatestSlot()
         self._busy = anyio.Lock()
         self._in_hand = False
+        self._reading = False
         self._progress = anyio.Event()
         self._pending: _Pending | None = None
         self._sampler = RateSampler(self.settings.analyse_fps)
@@ -167,6 +169,8 @@ class CameraActor(EventSourcedActor[CameraState]):
                 zone.tell_nowait(CameraReady(self.camera))
             except MailboxFullError:
                 log.warning("%s: zone busy; it will arm this camera on its next change", self.name)
+            except ActorStoppedError:
+                pass  # the zone is (re)starting; its own start arms its cameras
 
     async def on_stop(self) -> None:
         with anyio.move_on_after(1.0):
@@ -194,7 +198,7 @@ class CameraActor(EventSourcedActor[CameraState]):
                     await self._flush_discards()
                 return self.status()
             case Settle():
-                while self._slot or self._in_hand or self._busy.locked():
+                while self._slot or self._in_hand or self._reading or self._busy.locked():
                     await self._progress.wait()
                 return self.status()
             case GetStatus():
@@ -277,35 +281,43 @@ class CameraActor(EventSourcedActor[CameraState]):
             except (EndOfStream, anyio.EndOfStream):
                 await self._stream_lost("end of stream", None)
                 return
-            if not started:
-                started = True
-                self.stream_up = True
-                info = source.info
-                await self.emit(
-                    [
-                        CameraStreamStarted(
-                            camera=self.camera,
-                            zone=self.zone,
-                            source=info.url,
-                            codec=info.codec,
-                            width=info.width,
-                            height=info.height,
-                            fps=info.fps,
-                        )
-                    ]
-                )
-            self.frames_received += 1
-            if self._arming is None or not self._sampler.due(frame.pts_s):
-                if self._arming is None:
-                    self.frames_ignored += 1
-                frame.image.fill(0)  # disarmed or not sampled: forgotten at once
+            self._reading = True
+            try:
+                started = await self._take_in(source, frame, started)
+            finally:
+                self._reading = False
                 self._signal()
-                continue
-            replaced = self._slot.put(frame)
-            if replaced is not None:
-                replaced.image.fill(0)
-                metrics().frames_dropped(self.camera, self.zone)
-            self._signal()
+
+    async def _take_in(self, source: FrameSource, frame: Frame, started: bool) -> bool:
+        """Record the stream's start once, then slot the frame (armed) or forget it."""
+        if not started:
+            started = True
+            self.stream_up = True
+            info = source.info
+            await self.emit(
+                [
+                    CameraStreamStarted(
+                        camera=self.camera,
+                        zone=self.zone,
+                        source=info.url,
+                        codec=info.codec,
+                        width=info.width,
+                        height=info.height,
+                        fps=info.fps,
+                    )
+                ]
+            )
+        self.frames_received += 1
+        if self._arming is None or not self._sampler.due(frame.pts_s):
+            if self._arming is None:
+                self.frames_ignored += 1
+            frame.image.fill(0)  # disarmed or not sampled: forgotten at once
+            return True
+        replaced = self._slot.put(frame)
+        if replaced is not None:
+            replaced.image.fill(0)
+            metrics().frames_dropped(self.camera, self.zone)
+        return True
 
     async def _stream_lost(self, reason: str, retry_in_s: float | None) -> None:
         self.stream_up = False

@@ -46,7 +46,14 @@ from actors.zone_rules import Deployment
 from lfr.alerts import AlertSink, InMemoryAlertSink
 from lfr.catalog import WatchlistCatalog
 from lfr.clock import Clock, SystemClock
-from lfr.kernel import ActorRef, Registry, RestartInfo, RestartPolicy, Supervisor
+from lfr.kernel import (
+    ActorRef,
+    ActorStoppedError,
+    Registry,
+    RestartInfo,
+    RestartPolicy,
+    Supervisor,
+)
 from lfr.site import CameraConfig, SiteConfig
 from lfr.store.base import EventStore
 from lfr.vision.types import Decider, FrameSource, Recogniser
@@ -189,7 +196,17 @@ class Site:
         return self.registry.lookup(name)
 
     async def _ask(self, name: str, message: object) -> Any:
-        return await self.ref(name).ask(message, timeout_s=self.parts.ask_timeout_s)
+        """Ask `name`; a letter refused while its subtree restarts was never handled, so it
+        is sent again until the ask timeout."""
+        ref = self.ref(name)
+        timeout = self.parts.ask_timeout_s
+        with anyio.move_on_after(timeout):
+            while True:
+                try:
+                    return await ref.ask(message, timeout_s=timeout)
+                except ActorStoppedError:
+                    await anyio.sleep(0.005)
+        raise ActorStoppedError(name)
 
     # --- commands -----------------------------------------------------------------------------
 
