@@ -245,6 +245,15 @@ class SqliteLog:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="lfr-sqlite-insert")
         return self._pool
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one consistent state of the log, even while a writer appends."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()

@@ -55,7 +55,16 @@ def verify_log(
     public_key: Ed25519PublicKey | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> VerifyResult:
-    """Check `log` end to end (see the module docstring)."""
+    """Check `log` end to end (see the module docstring), on one snapshot of it."""
+    with log.snapshot():
+        return _verify(log, public_key, progress)
+
+
+def _verify(
+    log: SqliteLog,
+    public_key: Ed25519PublicKey | None,
+    progress: Callable[[int], None] | None,
+) -> VerifyResult:
     result = VerifyResult(path=str(log.path))
     if public_key is not None:
         result.key_source = "given public key"
