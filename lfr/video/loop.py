@@ -133,9 +133,27 @@ class CameraLoop:
         self._sampler = RateSampler(fps)
         self._slot: LatestSlot[Frame] = LatestSlot()
         self._final: StreamLost | None = None
+        self._busy = anyio.Lock()
         if getattr(source, "max_fps", "absent") is None:
             # PyAV sources convert only the frames they keep to RGB: the big saving at 1080p.
             source.max_fps = fps  # type: ignore[attr-defined]
+
+    async def rearm(
+        self, gallery: Gallery | None, threshold: float, decider: Decider | None = None
+    ) -> Decisions:
+        """Swap the gallery (None: disarm), threshold and decider between two frames.
+
+        Waits for the frame in analysis, if any, so nothing decided under the old setting
+        comes after this returns; returns what the old decider still held (its open tracks
+        closed), for the owner to record before the change.
+        """
+        async with self._busy:
+            rest = self.decider.flush()
+            self.gallery = gallery
+            self.threshold = threshold
+            if decider is not None:
+                self.decider = decider
+            return rest
 
     async def run(
         self,
@@ -211,22 +229,23 @@ class CameraLoop:
                 frame = await self._slot.get()
             except EndOfStream:
                 return
-            gallery = self.gallery
-            if gallery is None:
-                frame.image.fill(0)
-                continue
-            try:
-                analysis = await anyio.to_thread.run_sync(
-                    self.recogniser.analyse, frame, gallery, limiter=self._limiter
-                )
-                decisions = self.decider.decide(frame, analysis, self.threshold)
-            finally:
-                frame.image.fill(0)  # the frame's pixels end here
-            self.stats.frames_analysed += 1
-            self.stats.faces_seen += analysis.faces_seen
-            done = time.monotonic_ns()
-            self.stats.latency_ms.append((done - frame.decoded_ns) / 1e6)
-            await self._emit_decided(emit, frame, decisions, done, analysis.stage_ms)
+            async with self._busy:
+                gallery = self.gallery
+                if gallery is None:
+                    frame.image.fill(0)
+                    continue
+                try:
+                    analysis = await anyio.to_thread.run_sync(
+                        self.recogniser.analyse, frame, gallery, limiter=self._limiter
+                    )
+                    decisions = self.decider.decide(frame, analysis, self.threshold)
+                finally:
+                    frame.image.fill(0)  # the frame's pixels end here
+                self.stats.frames_analysed += 1
+                self.stats.faces_seen += analysis.faces_seen
+                done = time.monotonic_ns()
+                self.stats.latency_ms.append((done - frame.decoded_ns) / 1e6)
+                await self._emit_decided(emit, frame, decisions, done, analysis.stage_ms)
 
     async def _emit_decided(
         self,

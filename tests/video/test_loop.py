@@ -106,3 +106,39 @@ async def test_unreadable_file_is_a_stream_lost_not_a_crash(tmp_path: Path) -> N
     out = await run_loop(loop)
     assert len(out) == 1 and isinstance(out[0], StreamLost)
     assert "bad.mp4" in out[0].reason and out[0].retry_in_s is None
+
+
+async def test_rearm_swaps_gallery_and_decider_between_frames(hamilton: Path) -> None:
+    def script(frame: Frame):
+        x = 100 + 3 * frame.index
+        return [face((x, 50, x + 60, 110), person=1, similarity=0.3, entry="someone")]
+
+    rec = ScriptedRecogniser(script)
+    loop = CameraLoop(
+        FileSource(hamilton, realtime=True, loop=True),
+        rec,
+        TrackingDecider("a"),
+        gallery=None,
+        threshold=0.5,
+    )
+    decided: list[FrameDecided] = []
+
+    async def emit(item: LoopOutput) -> None:
+        if isinstance(item, FrameDecided):
+            decided.append(item)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            await tg.start(loop.run, emit)
+            await anyio.sleep(0.5)
+            assert rec.calls == 0  # disarmed: frames read, never analysed
+            rest = await loop.rearm(EmptyGallery(), 0.5, TrackingDecider("b"))
+            assert rest.matches == [] and rest.discarded.tracks_closed == 0
+            await anyio.sleep(0.6)
+            assert rec.calls >= 3
+            rest = await loop.rearm(None, 0.5)  # disarm: the open track ends as a count
+            assert rest.discarded.tracks_closed == 1
+            calls, seen = rec.calls, len(decided)
+            await anyio.sleep(0.4)
+            assert rec.calls == calls and len(decided) == seen  # nothing after disarm
+            tg.cancel_scope.cancel()
