@@ -18,6 +18,7 @@ from lfr.errors import ConfigError
 __all__ = [
     "AlertsConfig",
     "CameraConfig",
+    "MqttSiteConfig",
     "PatrolConfig",
     "SiteConfig",
     "StoreConfig",
@@ -84,6 +85,17 @@ class VisionConfig(_Base):
     crop_vault: bool = Field(default=True, description="store match crops encrypted")
 
 
+class MqttSiteConfig(_Base):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    protocol: Literal["5", "3.1.1"] = "5"
+    username: str | None = None
+    password_env: str | None = Field(
+        default=None, description="name of the environment variable holding the password"
+    )
+    tls: bool = False
+
+
 class SiteConfig(_Base):
     name: Slug = "town-centre"
     title: str | None = None
@@ -94,6 +106,9 @@ class SiteConfig(_Base):
     supervision: SupervisionConfig = SupervisionConfig()
     store: StoreConfig = StoreConfig()
     vision: VisionConfig = VisionConfig()
+    mqtt: MqttSiteConfig | None = Field(
+        default=None, description="alerts to officers over MQTT; absent: alerts are only logged"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SiteConfig:
