@@ -104,9 +104,11 @@ class LoopStats:
 class CameraLoop:
     """Runs one camera until its source ends or the caller cancels.
 
-    `gallery` and `threshold` are read for every frame, so the owner may swap them while
-    running (a new watchlist version, `ThresholdChanged`); with `gallery=None` frames are
-    read but not analysed (a disarmed zone).
+    `await tg.start(loop.run, emit)`; `emit` receives `StreamStarted`, `StreamLost` and one
+    `FrameDecided` per analysed frame, in order. With `gallery=None` frames are read but not
+    analysed (a disarmed zone); `rearm()` arms, disarms or changes the watchlist, threshold
+    or decider between two frames. Pass one `limiter` shared by all cameras (as many tokens
+    as cores) so analyses never oversubscribe the CPU.
     """
 
     def __init__(
