@@ -413,19 +413,20 @@ class SqliteLog:
         return found
 
     def _already_stored(
-        self, stream: str, prepared: Sequence[_Prepared]
-    ) -> tuple[list[Envelope], list[_Prepared]]:
+        self, stream: str, events: Sequence[NewEvent]
+    ) -> tuple[list[Envelope], list[NewEvent]]:
         """Split a batch into envelopes already stored (same content) and new events."""
-        found = self._lookup([p.event_id for p in prepared])
+        found = self._lookup([str(e.event_id) for e in events])
         stored: list[Envelope] = []
-        fresh: list[_Prepared] = []
-        for p in prepared:
-            hit = found.get(p.event_id)
+        fresh: list[NewEvent] = []
+        for e in events:
+            hit = found.get(str(e.event_id))
             if hit is None:
-                fresh.append(p)
+                fresh.append(e)
                 continue
             seq, body, h = hit
             rec = self._decode(seq, body, h)
+            p = _prepare(e)
             if (
                 rec["stream"] != stream
                 or rec["type"] != p.type_name
@@ -443,19 +444,18 @@ class SqliteLog:
             raise StoreError(f"{self.path}: opened read-only")
         if not events:
             return []
-        prepared = [_prepare(e) for e in events]
-        seen: dict[str, _Prepared] = {}
-        for p in prepared:
-            twin = seen.setdefault(p.event_id, p)
-            if twin is not p:
-                if twin != p:
-                    raise IdempotencyError(p.event_id, 0)
-        if len(seen) != len(prepared):
-            prepared = list(seen.values())
-        return self._append_prepared(stream, prepared, expected_version)
+        batch = list(events)
+        if len({e.event_id for e in batch}) != len(batch):  # the same event twice in a batch
+            seen: dict[uuid.UUID, NewEvent] = {}
+            for e in batch:
+                twin = seen.setdefault(e.event_id, e)
+                if twin is not e and twin != e:
+                    raise IdempotencyError(str(e.event_id), 0)
+            batch = list(seen.values())
+        return self._append_new(stream, batch, expected_version)
 
-    def _append_prepared(
-        self, stream: str, prepared: list[_Prepared], expected_version: int | None
+    def _append_new(
+        self, stream: str, batch: list[NewEvent], expected_version: int | None
     ) -> list[Envelope]:
         c = self._conn
         try:
@@ -465,7 +465,7 @@ class SqliteLog:
         try:
             version = self.stream_version(stream)
             if expected_version is not None and version != expected_version:
-                stored, fresh = self._already_stored(stream, prepared)
+                stored, fresh = self._already_stored(stream, batch)
                 if not fresh:
                     c.execute("ROLLBACK")
                     return stored
@@ -484,19 +484,22 @@ class SqliteLog:
             try:
                 # Chunks pipeline: SQLite inserts chunk k (releasing the GIL inside each step)
                 # while this thread encodes and hashes chunk k+1. One transaction throughout.
-                for start in range(0, len(prepared), _CHUNK):
+                for start in range(0, len(batch), _CHUNK):
                     rows: list[tuple[Any, ...]] = []
-                    for (
-                        new,
-                        event_id,
-                        type_name,
-                        schema_version,
-                        occurred_text,
-                        occurred_dt,
-                        payload,
-                    ) in prepared[start : start + _CHUNK]:
+                    for new in batch[start : start + _CHUNK]:
                         seq += 1
                         version += 1
+                        event = new.event
+                        occurred_dt = new.occurred_at
+                        if occurred_dt.tzinfo is UTC:
+                            occurred_text = occurred_dt.isoformat(timespec="microseconds")
+                        else:
+                            occurred_text = format_time(occurred_dt)
+                            occurred_dt = datetime.fromisoformat(occurred_text)
+                        event_id = str(new.event_id)
+                        type_name = type(event).__name__
+                        schema_version = event.SCHEMA_VERSION
+                        payload = event.__pydantic_serializer__.to_python(event, mode="json")
                         corr = new.correlation_id
                         caus = new.causation_id
                         record: dict[str, Any] = {
@@ -530,7 +533,7 @@ class SqliteLog:
                         prev = h
                     if pending is not None:
                         pending.result()
-                    if len(prepared) <= _CHUNK:
+                    if len(batch) <= _CHUNK:
                         c.executemany(_INSERT, rows)
                     else:
                         pending = self._inserter().submit(c.executemany, _INSERT, rows)
@@ -542,12 +545,12 @@ class SqliteLog:
                     with contextlib.suppress(sqlite3.Error):
                         pending.result()
                 c.execute("ROLLBACK")
-                stored, fresh = self._already_stored(stream, prepared)
+                stored, fresh = self._already_stored(stream, batch)
                 if not fresh:
                     return stored
-                if len(fresh) == len(prepared):
+                if len(fresh) == len(batch):
                     raise
-                return stored + self._append_prepared(stream, fresh, expected_version)
+                return stored + self._append_new(stream, fresh, expected_version)
             except BaseException:
                 if pending is not None:
                     with contextlib.suppress(BaseException):
