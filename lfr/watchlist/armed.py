@@ -74,13 +74,14 @@ class ArmedWatchlist:
             return []
         if len(self) == 0:
             return [None] * len(embeddings)
-        scores = np.asarray(embeddings, dtype=np.float32) @ self._matrix.T
-        best = np.argmax(scores, axis=1)
-        out: list[Candidate | None] = [
-            Candidate(self.entry_ids[j], self.labels[j], float(scores[i, j]))
-            for i, j in enumerate(best.tolist())
-        ]
-        scores.fill(0)
+        out: list[Candidate | None] = []
+        # one matrix-vector product per face: with a handful of faces this beats a
+        # matrix-matrix product, which wakes every BLAS thread and fights onnxruntime's
+        for probe in np.asarray(embeddings, dtype=np.float32):
+            scores = self._matrix @ probe
+            j = int(np.argmax(scores))
+            out.append(Candidate(self.entry_ids[j], self.labels[j], float(scores[j])))
+            scores.fill(0)
         return out
 
     def scores(self, embeddings: Vector) -> Vector:
