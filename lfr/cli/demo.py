@@ -11,7 +11,7 @@ import typer
 
 def command(
     seconds: Annotated[
-        float, typer.Option("--seconds", min=10.0, help="how long the cameras run (scenario time)")
+        float, typer.Option("--seconds", min=20.0, help="how long the cameras run (scenario time)")
     ] = 60.0,
     data_dir: Annotated[
         Path | None,

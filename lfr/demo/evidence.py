@@ -59,10 +59,11 @@ class Evidence:
     """Everything the report and the `--json` line need, folded from the log."""
 
     deployments: dict[str, _Dep]
-    stream_started: dict[str, datetime]  # camera -> first CameraStreamStarted
+    stream_started: dict[str, datetime]  # camera -> when its clip began (see clip_origins)
     analysed_at: list[tuple[str, datetime, datetime, int]]  # camera, from, to, frames
     events: int
     zone_of: dict[str, str]
+    first_frame_at: dict[str, datetime] = field(default_factory=dict)  # first StreamStarted
 
     def armed_periods(self, zone: str, until: datetime) -> list[tuple[datetime, datetime]]:
         out = []
@@ -169,7 +170,12 @@ class Evidence:
             start = self.stream_started.get(clip.name)
             if start is None:
                 continue
-            periods = self.armed_periods(self.zone_of[clip.name], until)
+            live = self.first_frame_at.get(clip.name, start)
+            periods = [
+                (max(p0, live), p1)
+                for p0, p1 in self.armed_periods(self.zone_of[clip.name], until)
+                if p1 > live
+            ]
             for a in clip.appearances:
                 if not a.watchlisted:
                     continue
@@ -282,7 +288,7 @@ def fold_log(envelopes: Iterable[Envelope], zone_of: dict[str, str]) -> Evidence
             if dep_id in deps:
                 deps[dep_id].purged = True
                 deps[dep_id].refs_purged += int(p.get("refs_purged", 0))
-    return Evidence(deps, started, analysed, count, zone_of)
+    return Evidence(deps, dict(started), analysed, count, zone_of, first_frame_at=dict(started))
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

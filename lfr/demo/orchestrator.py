@@ -31,7 +31,7 @@ from lfr.demo.evidence import clip_origins, fold_log, percentile
 from lfr.demo.footage import prepare_footage
 from lfr.demo.officers import AlertSeen, OfficerDesk, Patrol
 from lfr.demo.parts import FrameSpans, ScoreTally, TracedSink
-from lfr.demo.scenario import CAMERAS, ZONES, Scenario, plan_scenario
+from lfr.demo.scenario import CAMERAS, MIN_SECONDS, ZONES, Scenario, plan_scenario
 from lfr.errors import ConfigError
 from lfr.report import TransparencyReport, Verification, write_report
 from lfr.scenes import SceneManifest, load_gallery
@@ -197,6 +197,11 @@ async def run_demo(
     :raises ConfigError: a bad option or gallery, with what to change.
     """
     started = time.monotonic()
+    if opts.seconds < MIN_SECONDS:
+        raise ConfigError(
+            f"--seconds {opts.seconds:g} is too short: the scenario needs at least "
+            f"{MIN_SECONDS:g} s (walks before and after a patrol leaves)"
+        )
     data_dir = _fresh_data_dir(opts)
     view = ui.view
     view.total_s = opts.seconds

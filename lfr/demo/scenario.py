@@ -17,7 +17,7 @@ import numpy as np
 from lfr.demo.cast import Cast
 from lfr.scenes import ClipSpec, WalkerSpec, crowd
 
-__all__ = ["CAMERAS", "ZONES", "Scenario", "plan_scenario"]
+__all__ = ["CAMERAS", "MIN_SECONDS", "ZONES", "Scenario", "plan_scenario"]
 
 #: zone id -> (display name, cameras)
 ZONES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -25,6 +25,8 @@ ZONES: dict[str, tuple[str, tuple[str, ...]]] = {
     "london-road": ("London Road", ("lr-1", "lr-2")),
 }
 CAMERAS: dict[str, str] = {cam: zone for zone, (_, cams) in ZONES.items() for cam in cams}
+MIN_SECONDS = 20.0
+_SETTLE_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,17 @@ def _subject_walk(
 def plan_scenario(
     cast: Cast, *, seconds: float, seed: int, width: int = 1280, height: int = 720
 ) -> Scenario:
-    """Clip specs for the four cameras: subjects at set times, passers-by at random."""
+    """Clip specs for the four cameras: subjects at set times, passers-by at random.
+
+    :raises ConfigError: `seconds` below `MIN_SECONDS` (no room for the time line).
+    """
+    if seconds < MIN_SECONDS:
+        from lfr.errors import ConfigError
+
+        raise ConfigError(
+            f"--seconds {seconds:g} is too short: the scenario needs at least "
+            f"{MIN_SECONDS:g} s (walks before and after a patrol leaves)"
+        )
     t = seconds
     checkout = round(0.55 * t, 1)
     dur = min(6.5, 0.2 * t)
@@ -93,12 +105,13 @@ def plan_scenario(
             _subject_walk(f"subject-{i}{suffix}", m.walk_photo, m.identity, start, dur, x0, x1)
         )
 
-    add("ne-1", 0, 0.12 * t, 0.35, 0.5)
+    early = max(0.1 * t, _SETTLE_S)  # cameras connect and arm in the first seconds
+    add("ne-1", 0, max(0.12 * t, _SETTLE_S), 0.35, 0.5)
     add("ne-2", 1, 0.32 * t, 0.6, 0.45)  # seen by both North End cameras: one alert
     add("ne-1", 1, 0.32 * t + 1.0, 0.55, 0.7, "-b")
     add("ne-1", 2, min(0.62 * t, t - dur - 0.5), 0.4, 0.3)  # North End still armed
-    add("lr-1", 3, 0.1 * t, 0.45, 0.6)
-    add("lr-2", 4, max(0.1 * t, checkout - dur - 0.25 * t), 0.5, 0.35)
+    add("lr-1", 3, early, 0.45, 0.6)
+    add("lr-2", 4, max(early, checkout - dur - 0.25 * t), 0.5, 0.35)
     add("lr-1", 5, min(checkout + 0.12 * t, t - dur - 0.5), 0.5, 0.6)  # disarmed: not analysed
     rng = np.random.default_rng(seed)
     clips = []

@@ -170,3 +170,21 @@ def test_refuses_a_used_data_dir(tmp_path):
     (tmp_path / "old.txt").write_text("x")
     with pytest.raises(ConfigError, match="not empty"):
         anyio.run(run_demo, DemoOptions(data_dir=tmp_path), PlainUI(quiet=True))
+
+
+def test_refuses_too_short_a_scenario(tmp_path):
+    with pytest.raises(ConfigError, match="at least 20"):
+        anyio.run(run_demo, DemoOptions(seconds=5, data_dir=tmp_path / "d"), PlainUI(quiet=True))
+
+
+def test_a_gallery_without_enough_people_says_what_to_add(tmp_path):
+    import shutil
+
+    from lfr.config import settings
+
+    gallery = tmp_path / "gallery"
+    for person in ("Barack_Obama", "Joe_Biden"):
+        shutil.copytree(settings().faces_dir / person, gallery / person)
+    opts = DemoOptions(seconds=20, data_dir=tmp_path / "d", gallery=gallery)
+    with pytest.raises(ConfigError, match="two or more clear photos"):
+        anyio.run(run_demo, opts, PlainUI(quiet=True))
