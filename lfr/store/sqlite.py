@@ -383,6 +383,19 @@ class SqliteLog:
         ).fetchone()
         return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
 
+    def _recorded_at(self, tail_seq: int) -> str:
+        """Now, but never before the newest event's `recorded_at`: recording times follow seq
+        even if the clock steps back, so "the log as it stood at T" is a prefix."""
+        now = format_time(datetime.now(UTC))
+        if tail_seq == 0:
+            return now
+        body = self._conn.execute("SELECT body FROM events WHERE seq=?", (tail_seq,)).fetchone()
+        try:
+            last = str(orjson.loads(body[0])["recorded_at"])
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise CorruptLogError(self.path, "the newest event is unreadable", tail_seq) from exc
+        return max(now, last)
+
     def _load_frontier(self, size: int) -> MerkleFrontier:
         if self._frontier is not None and self._frontier.size == size:
             return self._frontier
@@ -472,7 +485,7 @@ class SqliteLog:
                 raise ConcurrencyError(stream, expected_version, version)
             seq, prev = self._tail()
             frontier = self._load_frontier(seq).copy()
-            recorded_at = format_time(datetime.now(UTC))
+            recorded_at = self._recorded_at(seq)
             envelopes: list[Envelope] = []
             recorded_dt = datetime.fromisoformat(recorded_at)
             adopt = adopt_envelope_dict
