@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 
 from lfr.api.ports import SiteCommands, Verdict
 from lfr.errors import LfrError
-from lfr.telemetry import get_tracer, span_from_traceparent
+from lfr.telemetry import get_tracer, metrics, span_from_traceparent
 from lfr.transport.mqtt import MqttConfig, subscribe
 from schemas.messages import AlertMessage
 
@@ -121,6 +121,7 @@ class OfficerDesk:
                 latency,
             )
             self.seen[alert.alert_id] = seen
+            metrics().alert_delivered_ms(alert.zone, alert.camera, latency)
             self.log_line(
                 f"{patrol.callsign} received alert {_short(alert.alert_id)} on {alert.camera}: "
                 f"{alert.subject_label} ({alert.similarity:.2f}), {latency:.0f} ms after capture"

@@ -35,7 +35,7 @@ from lfr.demo.scenario import CAMERAS, MIN_SECONDS, ZONES, Scenario, plan_scenar
 from lfr.errors import ConfigError
 from lfr.report import TransparencyReport, Verification, write_report
 from lfr.scenes import SceneManifest, load_gallery
-from lfr.telemetry import Telemetry, TelemetryConfig, setup_telemetry
+from lfr.telemetry import Telemetry, TelemetryConfig, metrics, setup_telemetry
 from lfr.telemetry.privacy import metric_label_breaches, span_breaches
 from schemas.envelope import NewEvent
 from schemas.events import WatchlistEntryAdded, WatchlistPublished
@@ -488,6 +488,7 @@ async def _refresh(ui: DemoUI, site: Any, tel: Telemetry, seen: dict[str, AlertS
             rate = (analysed - crow.analysed) / (now - crow.sampled_at)
             crow.fps = 0.6 * crow.fps + 0.4 * rate
         crow.sampled_at = now
+        metrics().analysed_fps(cam, crow.zone, crow.fps)
         crow.analysed = analysed
         crow.dropped = int(c.get("dropped", 0))
     for a in seen.values():

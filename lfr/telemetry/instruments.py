@@ -66,7 +66,13 @@ class Metrics:
         self._alert_latency_ms = meter.create_histogram(
             "lfr.alert.latency",
             unit="ms",
-            description="frame decoded to alert delivered over MQTT",
+            description="match recorded to alert dispatched to patrols (in the zone)",
+            explicit_bucket_boundaries_advisory=list(LATENCY_BUCKETS_MS),
+        )
+        self._alert_delivered_ms = meter.create_histogram(
+            "lfr.alert.delivery",
+            unit="ms",
+            description="capture of the alert's frame to the alert on an officer's device",
             explicit_bucket_boundaries_advisory=list(LATENCY_BUCKETS_MS),
         )
         self._alerts = meter.create_counter(
@@ -94,6 +100,9 @@ class Metrics:
 
     def alert_latency_ms(self, zone: str, camera: str, ms: float) -> None:
         self._alert_latency_ms.record(ms, {"zone": zone, "camera": camera})
+
+    def alert_delivered_ms(self, zone: str, camera: str, ms: float) -> None:
+        self._alert_delivered_ms.record(ms, {"zone": zone, "camera": camera})
 
     def alert_raised(self, zone: str, camera: str) -> None:
         self._alerts.add(1, {"zone": zone, "camera": camera})

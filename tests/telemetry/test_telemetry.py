@@ -101,6 +101,7 @@ def test_metrics_carry_only_place_labels(telemetry):
     m.stage_ms("detect", 12.5, camera="ne-1")
     m.alert_latency_ms("north-end", "ne-1", 180.0)
     m.alert_raised("north-end", "ne-1")
+    m.alert_delivered_ms("north-end", "ne-1", 210.0)
     data = telemetry.metric_reader.get_metrics_data()
     points = {}
     for rm in data.resource_metrics:
@@ -113,6 +114,7 @@ def test_metrics_carry_only_place_labels(telemetry):
     assert points["lfr.camera.analysed_fps"][1].value == 4.5
     assert points["lfr.kernel.mailbox.depth"][0] == {"actor": "zone:north-end"}
     assert points["lfr.alert.latency"][1].sum == 180.0
+    assert points["lfr.alert.delivery"][1].sum == 210.0
     assert metric_label_breaches(data, ["Jane Doe"]) == []
 
 
