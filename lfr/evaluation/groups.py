@@ -69,20 +69,28 @@ def group_figures(
         if len(m):
             fmrs[group] = figures["fmr_at_threshold"]
     ratio: float | None = None
+    at_least: float | None = None
     note = None
     if len(fmrs) >= 2:
         low, high = min(fmrs.values()), max(fmrs.values())
         if low > 0:
-            ratio = high / low
+            ratio = at_least = high / low
         elif high == 0:
-            ratio = 1.0
+            ratio = at_least = 1.0
             note = "no false match in any group at this threshold"
         else:
-            note = "a group has no false match at this threshold: the ratio is unbounded"
+            # a group with 0 of n false matches has FMR below 3/n (95%, rule of three)
+            zero = [per_group[g]["pairs_impostor"] for g, f in fmrs.items() if f == 0]
+            at_least = high / (3.0 / max(zero))
+            note = (
+                "a group has no false match at this threshold: the ratio is unbounded; "
+                "max_fmr_ratio_at_least uses the rule-of-three bound 3/n for that group"
+            )
     return {
         "threshold": threshold,
         "groups": per_group,
         "max_fmr_ratio": ratio,
+        "max_fmr_ratio_at_least": at_least,
         "max_fmr_ratio_note": note,
         "unassigned_identities": sorted(set(faces.identities) - set(groups)),
     }
