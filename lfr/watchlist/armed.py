@@ -108,12 +108,15 @@ class LanceGallery:
         rows = len(self)
         if rows < min_rows:
             return False
+        from lancedb.index import IvfPq
+
         self._table.create_index(
-            metric="cosine",
-            vector_column_name="vector",
-            index_type="IVF_PQ",
-            num_partitions=max(1, int(rows**0.5)),
-            num_sub_vectors=64,
+            "vector",
+            config=IvfPq(
+                distance_type="cosine",
+                num_partitions=max(1, int(rows**0.5)),
+                num_sub_vectors=64,
+            ),
         )
         return True
 

@@ -124,3 +124,25 @@ def test_empty_armed_watchlist_finds_nobody():
     armed = ArmedWatchlist.from_entries([])
     assert len(armed) == 0
     assert armed.search(np.ones((2, 512), np.float32)) == [None, None]
+
+
+def test_lancedb_ann_index_serves_large_lists(store: WatchlistStore):
+    """An IVF_PQ index (for lists too large to hold in memory) still finds the right entry."""
+    rng = np.random.default_rng(5)
+    n = 1500
+    m = rng.normal(size=(n, 512)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    expires = datetime.now(UTC) + timedelta(days=1)
+    for start in range(0, n, 500):
+        rows = [
+            WatchlistEntry(f"e-{i}", f"P {i}", "suspect", "b", "s", "a", expires, m[i])
+            for i in range(start, start + 500)
+        ]
+        store._table("entries").add(store._rows(rows))
+    store.publish("Insp 2")
+    gallery = store.lance_gallery()
+    assert len(gallery) == n
+    assert gallery.ensure_index(min_rows=1000)
+    probes = m[:10] + rng.normal(scale=0.02, size=(10, 512)).astype(np.float32)
+    found = gallery.search(probes)
+    assert sum(c is not None and c.entry_id == f"e-{i}" for i, c in enumerate(found)) >= 9
