@@ -206,6 +206,18 @@ class Evidence:
         )
         return gt, walked, walked_disarmed
 
+    def frames_captured_while_disarmed(
+        self, analysed: dict[str, list[datetime]], until: datetime, slack_s: float = 0.1
+    ) -> int:
+        """Analysed frames (as the analysis path saw them) captured outside every armed period
+        of their camera's zone: an independent check of the log's own counts."""
+        n = 0
+        slack = timedelta(seconds=slack_s)
+        for camera, times in analysed.items():
+            periods = self.armed_periods(self.zone_of.get(camera, ""), until)
+            n += sum(not any(p0 - slack <= t <= p1 + slack for p0, p1 in periods) for t in times)
+        return n
+
     def frames_analysed_while_disarmed(self, until: datetime, slack_s: float = 0.5) -> int:
         """Frames whose analysis window lies outside every armed period of their zone."""
         n = 0

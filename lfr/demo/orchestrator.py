@@ -246,6 +246,7 @@ async def _run(
 
     seen: dict[str, AlertSeen] = {}
     decided_at: dict[tuple[str, str], datetime] = {}
+    analysed: dict[str, list[datetime]] = {}
     ui.phase("model pack")
     await anyio.to_thread.run_sync(lambda: pull_pack(settings().model_dir, progress=ui.log))
     pipeline = await anyio.to_thread.run_sync(FacePipeline.shared)
@@ -305,7 +306,7 @@ async def _run(
                     source_factory=lambda cam: RtspSource(cam.source),
                     sink=TracedSink(cast_sink(AlertSink, MqttAlertSink(publisher))),
                     decider_factory=lambda cam: FrameSpans(
-                        TrackingDecider(cam.id), cam.id, cam.zone, decided_at
+                        TrackingDecider(cam.id), cam.id, cam.zone, decided_at, analysed
                     ),
                     vault=vault,
                 )
@@ -336,6 +337,7 @@ async def _run(
         started=started,
         site_started=judge.site_started,
         decided_at=decided_at,
+        analysed=analysed,
     )
 
 
@@ -539,6 +541,7 @@ async def _evidence(
     started: float,
     site_started: datetime,
     decided_at: dict[tuple[str, str], datetime],
+    analysed: dict[str, list[datetime]],
 ) -> dict[str, Any]:
     from lfr.store.sqlite import SqliteLog
     from lfr.store.verify import verify_log
@@ -562,6 +565,9 @@ async def _evidence(
         if a.ground_truth == "true"
     }
     gt, walked, walked_disarmed = ev.ground_truth(manifest, until, alerted)
+    observed = ev.frames_captured_while_disarmed(analysed, until)
+    if observed > gt.frames_analysed_while_disarmed:
+        gt = gt.model_copy(update={"frames_analysed_while_disarmed": observed})
 
     def verify() -> Any:
         log = SqliteLog(log_path, read_only=True)
@@ -623,6 +629,7 @@ async def _evidence(
         "subjects_alerted": gt.subjects_alerted,
         "subjects_walked_while_disarmed": gt.subjects_walked_while_disarmed,
         "frames_analysed_while_disarmed": gt.frames_analysed_while_disarmed,
+        "frames_seen_by_analysis": sum(len(v) for v in analysed.values()),
         "engagements": sum(s.engagements for s in sections),
         "latency_ms_p50": percentile(lat, 50),
         "latency_ms_p95": percentile(lat, 95),

@@ -108,12 +108,15 @@ class FrameSpans:
         camera: str,
         zone: str,
         decided_at: dict[tuple[str, str], datetime] | None = None,
+        analysed: dict[str, list[datetime]] | None = None,
     ) -> None:
         self.inner = inner
         self.camera = camera
         self.zone = zone
         #: (camera, track id) -> capture time of the frame whose analysis decided the match
         self.decided_at = decided_at if decided_at is not None else {}
+        #: camera -> capture time of every frame analysed (checked against armed periods)
+        self.analysed = analysed if analysed is not None else {}
         self._span: Span | None = None
         self._token: object | None = None
         self._matched = False
@@ -136,6 +139,7 @@ class FrameSpans:
         if self._matched:  # the previous frame's match has been recorded by now
             self._end()
             self._start()
+        self.analysed.setdefault(self.camera, []).append(frame.captured_at)
         decisions = self.inner.decide(frame, analysis, threshold)
         for m in decisions.matches:
             self.decided_at[(self.camera, m.track_id or "")] = frame.captured_at

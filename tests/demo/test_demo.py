@@ -35,6 +35,8 @@ def _assert_invariants(result: dict) -> None:
     assert result["watchlist_purged"] is True
     assert result["telemetry_privacy_problems"] == 0
     assert result["frames_analysed"] >= result["frames_discarded"] > 0
+    # the log's evidence counts exactly the frames the analysis path saw
+    assert result["frames_seen_by_analysis"] == result["frames_analysed"]
     assert result["faces_seen"] > 0
     # the target is p95 <= 500 ms on a quiet 2-core box; CI boxes are shared
     assert result["latency_ms_p95"] is not None and result["latency_ms_p95"] < 1500

@@ -216,3 +216,10 @@ async def test_an_alert_for_someone_not_there_is_false_and_late_frames_are_caugh
 def test_a_camera_that_came_up_late_is_timed_from_its_own_start():
     late = clip_origins({"lr-1": at(10.0)}, at(0.0))
     assert late["lr-1"] == at(10.0) - timedelta(seconds=1.2)
+
+
+async def test_frames_seen_by_the_analysis_path_are_checked_against_armed_periods():
+    ev = fold_log(await _log(), ZONE_OF)
+    inside = [at(5.0), at(19.9)]
+    assert ev.frames_captured_while_disarmed({"lr-1": inside}, at(40)) == 0
+    assert ev.frames_captured_while_disarmed({"lr-1": [*inside, at(0.0), at(21.0)]}, at(40)) == 2
