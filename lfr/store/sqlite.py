@@ -17,7 +17,6 @@ import hashlib
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -86,7 +85,7 @@ _INSERT = (
     "INSERT INTO events (seq, stream, stream_version, event_id, type, body, hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_CHUNK = 256
+_CHUNK = 1000
 
 
 def _sql_str(value: str) -> str:
@@ -152,7 +151,6 @@ class SqliteLog:
             self._conn.execute("PRAGMA synchronous=FULL")
         self.log_id = self._meta("log_id")
         self._frontier: MerkleFrontier | None = None
-        self._pool: ThreadPoolExecutor | None = None
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -240,11 +238,6 @@ class SqliteLog:
         """The public key recorded in the log at creation (empty if it never had one)."""
         return self._meta("public_key")
 
-    def _inserter(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="lfr-sqlite-insert")
-        return self._pool
-
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """Reads inside see one consistent state of the log, even while a writer appends."""
@@ -255,8 +248,6 @@ class SqliteLog:
             self._conn.execute("COMMIT")
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
         self._conn.close()
 
     # --- reading ------------------------------------------------------------------------------
@@ -493,10 +484,10 @@ class SqliteLog:
             sort = orjson.OPT_SORT_KEYS
             sha256 = hashlib.sha256
             add_leaf = frontier.append_digest
-            pending: Future[Any] | None = None
             try:
-                # Chunks pipeline: SQLite inserts chunk k (releasing the GIL inside each step)
-                # while this thread encodes and hashes chunk k+1. One transaction throughout.
+                # Encode and insert in chunks (bounded memory), all in one transaction. (A
+                # second thread inserting chunk k while this one encodes k+1 does not pay in
+                # CPython: the encoder holds the GIL the inserter needs between its steps.)
                 for start in range(0, len(batch), _CHUNK):
                     rows: list[tuple[Any, ...]] = []
                     for new in batch[start : start + _CHUNK]:
@@ -544,19 +535,8 @@ class SqliteLog:
                         record["hash"] = h
                         envelopes.append(adopt(record))
                         prev = h
-                    if pending is not None:
-                        pending.result()
-                    if len(batch) <= _CHUNK:
-                        c.executemany(_INSERT, rows)
-                    else:
-                        pending = self._inserter().submit(c.executemany, _INSERT, rows)
-                if pending is not None:
-                    pending.result()
-                    pending = None
+                    c.executemany(_INSERT, rows)
             except sqlite3.IntegrityError:
-                if pending is not None:
-                    with contextlib.suppress(sqlite3.Error):
-                        pending.result()
                 c.execute("ROLLBACK")
                 stored, fresh = self._already_stored(stream, batch)
                 if not fresh:
@@ -564,11 +544,6 @@ class SqliteLog:
                 if len(fresh) == len(batch):
                     raise
                 return stored + self._append_new(stream, fresh, expected_version)
-            except BaseException:
-                if pending is not None:
-                    with contextlib.suppress(BaseException):
-                        pending.result()
-                raise
             first_seq = envelopes[0].seq
             boundary = (
                 self._key is not None
