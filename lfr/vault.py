@@ -201,7 +201,13 @@ class BiometricVault:
             (_fmt(_now()), reason, blob_id),
         )
         self._overwrite(self._path(blob_id))
+        self._forget_old_pages()
         return True
+
+    def _forget_old_pages(self) -> None:
+        """The WAL still holds the page as it was, key included: fold it into the database
+        (whose freed space `secure_delete` zeroes) and truncate the WAL."""
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @staticmethod
     def _overwrite(path: Path) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,7 +40,13 @@ async def test_each_record_has_its_own_key(vault) -> None:
 
 async def test_shred_erases_for_good(vault, tmp_path: Path) -> None:
     ref = await vault.put(CROP, "watchlist_image")
+    db = tmp_path / "vault" / "keys.sqlite"
+    conn = sqlite3.connect(db)
+    (key,) = conn.execute("SELECT key FROM keys WHERE blob_id=?", (ref.blob_id,)).fetchone()
+    conn.close()
     assert await vault.shred(ref) is True
+    for f in (db, db.with_name("keys.sqlite-wal")):
+        assert not f.exists() or key not in f.read_bytes(), f"key still in {f.name}"
     assert await vault.shred(ref) is False
     with pytest.raises(BlobShreddedError, match="shredded at"):
         await vault.get(ref)
