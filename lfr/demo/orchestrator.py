@@ -32,7 +32,7 @@ from lfr.demo.footage import prepare_footage
 from lfr.demo.officers import AlertSeen, OfficerDesk, Patrol
 from lfr.demo.parts import FrameSpans, ScoreTally, TracedSink
 from lfr.demo.scenario import CAMERAS, MIN_SECONDS, ZONES, Scenario, plan_scenario
-from lfr.errors import ConfigError
+from lfr.errors import ConfigError, LfrError
 from lfr.report import TransparencyReport, Verification, write_report
 from lfr.scenes import SceneManifest, load_gallery
 from lfr.telemetry import Telemetry, TelemetryConfig, metrics, setup_telemetry
@@ -449,10 +449,17 @@ async def _scenario(
 
 
 def _ended(status: Any) -> bool:
-    deps = getattr(status, "deployments", None)
-    if deps is None:
-        return not getattr(status, "armed", False)
-    return all(getattr(d, "ended", False) or getattr(d, "status", "") == "ended" for d in deps)
+    """Every deployment of the zone ended and its watchlist purge recorded."""
+    return all(d.ended and d.purged for d in status.deployments)
+
+
+def _zone_reason(status: Any) -> str:
+    if status.armed_deployment is not None:
+        return "patrol on duty"
+    live = [d for d in status.deployments if not d.ended]
+    if live:
+        return "no patrol on duty" if not status.patrols_on_duty else "outside the window"
+    return "deployment ended" if status.deployments else "not authorised"
 
 
 async def _stream_starts(store: Any) -> dict[str, datetime]:
@@ -468,19 +475,11 @@ async def _refresh(ui: DemoUI, site: Any, tel: Telemetry, seen: dict[str, AlertS
     for zone, row in view.zones.items():
         try:
             st = await site.zone_status(zone)
-        except Exception:  # a status is decoration; the log is the truth
+        except LfrError:  # a status is decoration; the log is the truth
             continue
-        row.armed = bool(getattr(st, "armed", False))
-        row.patrols = tuple(getattr(st, "patrols_on_duty", ()) or ())
-        row.reason = (
-            "patrol on duty"
-            if row.armed
-            else (
-                "no patrol on duty"
-                if getattr(st, "deployment_id", None) or row.patrols == ()
-                else "not authorised"
-            )
-        )
+        row.armed = st.armed_deployment is not None
+        row.patrols = tuple(st.patrols_on_duty)
+        row.reason = _zone_reason(st)
     counters = _camera_counters(tel)
     now = time.monotonic()
     for cam, crow in view.cameras.items():

@@ -48,27 +48,33 @@ def traced_run(tmp_path_factory, scene_cache):
     data_dir = tmp_path_factory.mktemp("demo") / "data"
     tel = setup_telemetry(TelemetryConfig(exporter="memory"))
     opts = DemoOptions(seconds=SECONDS, data_dir=data_dir, scene_cache=scene_cache)
+    ui = PlainUI(quiet=True)
     try:
-        result = anyio.run(
-            lambda: run_demo(opts, PlainUI(quiet=True), telemetry=tel), backend="asyncio"
-        )
+        result = anyio.run(lambda: run_demo(opts, ui, telemetry=tel), backend="asyncio")
         tel.force_flush()
         spans = tel.finished_spans()
         metrics = tel.metric_reader.get_metrics_data()
     finally:
         tel.shutdown()
-    return result, spans, metrics, data_dir
+    return result, spans, metrics, data_dir, ui
 
 
 def test_scenario_invariants(traced_run):
-    result, _, _, data_dir = traced_run
+    result, _, _, data_dir, ui = traced_run
     _assert_invariants(result)
     assert (data_dir / "report.html").read_text().count("deployment <code>") == 2
     assert (data_dir / "scenes" / "manifest.json").exists()
+    # what the dashboard showed last: both deployments over, every camera analysed frames
+    assert {z: (r.armed, r.reason) for z, r in ui.view.zones.items()} == {
+        "north-end": (False, "deployment ended"),
+        "london-road": (False, "deployment ended"),
+    }
+    assert all(c.analysed > 0 for c in ui.view.cameras.values())
+    assert {a.state for a in ui.view.alerts.values()} == {"engaged"}
 
 
 def test_one_connected_trace_from_frame_to_acknowledgement(traced_run):
-    result, spans, _, data_dir = traced_run
+    result, spans, _, data_dir, _ = traced_run
     by_trace = defaultdict(list)
     for s in spans:
         by_trace[s.context.trace_id].append(s)
@@ -111,7 +117,7 @@ def test_one_connected_trace_from_frame_to_acknowledgement(traced_run):
 
 
 def test_no_biometric_value_or_passer_by_in_telemetry(traced_run):
-    _, spans, metrics, data_dir = traced_run
+    _, spans, metrics, data_dir, _ = traced_run
     manifest = SceneManifest.read(data_dir / "scenes" / "manifest.json")
     passers = {a.identity for c in manifest.clips for a in c.appearances if not a.watchlisted}
     names = sorted(passers | {p.replace("_", " ") for p in passers})
