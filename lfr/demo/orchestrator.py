@@ -33,7 +33,7 @@ from lfr.demo.officers import AlertSeen, OfficerDesk, Patrol
 from lfr.demo.parts import FrameSpans, ScoreTally, TracedSink
 from lfr.demo.scenario import CAMERAS, MIN_SECONDS, ZONES, Scenario, plan_scenario
 from lfr.errors import ConfigError, LfrError
-from lfr.report import TransparencyReport, Verification, write_report
+from lfr.report import SimilarityHistogram, TransparencyReport, Verification, write_report
 from lfr.scenes import SceneManifest, load_gallery
 from lfr.telemetry import Telemetry, TelemetryConfig, metrics, setup_telemetry
 from lfr.telemetry.privacy import metric_label_breaches, span_breaches
@@ -247,6 +247,7 @@ async def _run(
     seen: dict[str, AlertSeen] = {}
     decided_at: dict[tuple[str, str], datetime] = {}
     analysed: dict[str, list[datetime]] = {}
+    below: dict[str, list[float]] = {}
     ui.phase("model pack")
     await anyio.to_thread.run_sync(lambda: pull_pack(settings().model_dir, progress=ui.log))
     pipeline = await anyio.to_thread.run_sync(FacePipeline.shared)
@@ -287,7 +288,7 @@ async def _run(
         wstore, version, label_to_identity = await _enrol_watchlist(
             data_dir, pipeline, cast, store, ui.log
         )
-        tally = ScoreTally(pipeline, opts.threshold)
+        tally = ScoreTally(pipeline)
         system = importlib.import_module(SYSTEM_MODULE)
         ui.phase("broker, cameras, site")
         async with EmbeddedBroker(EmbeddedBrokerConfig(tcp_port=0, ws_port=None)) as broker:
@@ -306,7 +307,7 @@ async def _run(
                     source_factory=lambda cam: RtspSource(cam.source),
                     sink=TracedSink(cast_sink(AlertSink, MqttAlertSink(publisher))),
                     decider_factory=lambda cam: FrameSpans(
-                        TrackingDecider(cam.id), cam.id, cam.zone, decided_at, analysed
+                        TrackingDecider(cam.id), cam.id, cam.zone, decided_at, analysed, below
                     ),
                     vault=vault,
                 )
@@ -338,6 +339,7 @@ async def _run(
         site_started=judge.site_started,
         decided_at=decided_at,
         analysed=analysed,
+        below=below,
     )
 
 
@@ -541,6 +543,7 @@ async def _evidence(
     site_started: datetime,
     decided_at: dict[tuple[str, str], datetime],
     analysed: dict[str, list[datetime]],
+    below: dict[str, list[float]],
 ) -> dict[str, Any]:
     from lfr.store.sqlite import SqliteLog
     from lfr.store.verify import verify_log
@@ -553,9 +556,15 @@ async def _evidence(
     best_frame = {k: v.latency_ms for k, v in desk_seen.items()}
     zone_names = {z: t for z, (t, _) in ZONES.items()}
     sections = ev.sections(manifest, zone_names, until, latency, label_to_identity)
-    sections = [
-        s.model_copy(update={"non_match_similarity": tally.histogram()}) if i == 0 else s
-        for i, s in enumerate(sections)
+    sections = [  # one deployment per zone here, so a zone's cameras are its deployment's
+        s.model_copy(
+            update={
+                "non_match_similarity": SimilarityHistogram.of(
+                    [v for cam in s.cameras for v in below.get(cam, [])]
+                )
+            }
+        )
+        for s in sections
     ]
     alerted = {
         label_to_identity.get(a.subject_label, "")

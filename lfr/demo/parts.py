@@ -1,7 +1,6 @@
 """Demo-side adapters around the site's seams (no replacement of any component):
 
-- `ScoreTally` wraps the `Recogniser` to count, in fixed bins, the closest watchlist
-  similarity of faces that did *not* match: numbers only, for the report's threshold plot.
+- `ScoreTally` wraps the `Recogniser` to time analyses and the wait before them.
 - `TracedSink` wraps the `AlertSink` so the MQTT publish is a span of the alert's trace and
   the officer's device continues from it.
 - `FrameSpans` wraps the `Decider` so each analysed frame has a `camera.frame` span that is
@@ -23,7 +22,6 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from lfr.alerts import AlertNotice, AlertSink, Channel
-from lfr.report import SimilarityHistogram
 from lfr.telemetry import current_traceparent, get_tracer, span_from_traceparent
 from lfr.vision.types import Decider, Decisions, Frame, FrameAnalysis, Gallery, Recogniser
 
@@ -33,14 +31,12 @@ _tracer = get_tracer("lfr.demo")
 
 
 class ScoreTally:
-    """A `Recogniser` that passes analyses through, bins non-match similarities and times
-    each analysis (and how long its frame waited for it)."""
+    """A `Recogniser` that passes analyses through and times each one (and how long its
+    frame waited for it)."""
 
-    def __init__(self, inner: Recogniser, threshold: float) -> None:
+    def __init__(self, inner: Recogniser) -> None:
         self.inner = inner
-        self.threshold = threshold
         self._lock = threading.Lock()
-        self._scores: list[float] = []
         self.wait_ms: list[float] = []  # frame decoded -> analysis began (sampling, queueing)
         self.analyse_ms: list[float] = []
 
@@ -51,19 +47,7 @@ class ScoreTally:
         with self._lock:
             self.wait_ms.append((begin - frame.decoded_ns) / 1e6)
             self.analyse_ms.append((end - begin) / 1e6)
-        below = [
-            round(f.best.similarity, 2)
-            for f in analysis.faces
-            if f.best is not None and f.best.similarity < self.threshold
-        ]
-        if below:
-            with self._lock:
-                self._scores.extend(below)
         return analysis
-
-    def histogram(self) -> SimilarityHistogram:
-        with self._lock:
-            return SimilarityHistogram.of(self._scores)
 
 
 class TracedSink:
@@ -94,7 +78,9 @@ class TracedSink:
 
 class FrameSpans:
     """A `Decider` that keeps a `camera.frame` span current in the camera's analysis task,
-    and notes when the frame that decided each match was captured (for latency).
+    notes when the frame that decided each match was captured (for latency), when each
+    analysed frame was captured (against armed periods) and the closest watchlist similarity
+    of faces below the threshold (numbers only, binned for the report's threshold plot).
 
     The span for frame N+1 starts when frame N has been decided (so it is current while
     N+1 waits and is analysed); a frame that matched keeps its span current until the next
@@ -109,6 +95,7 @@ class FrameSpans:
         zone: str,
         decided_at: dict[tuple[str, str], datetime] | None = None,
         analysed: dict[str, list[datetime]] | None = None,
+        below: dict[str, list[float]] | None = None,
     ) -> None:
         self.inner = inner
         self.camera = camera
@@ -117,6 +104,8 @@ class FrameSpans:
         self.decided_at = decided_at if decided_at is not None else {}
         #: camera -> capture time of every frame analysed (checked against armed periods)
         self.analysed = analysed if analysed is not None else {}
+        #: camera -> best watchlist similarity of each face below the threshold (2 decimals)
+        self.below = below if below is not None else {}
         self._span: Span | None = None
         self._token: object | None = None
         self._matched = False
@@ -140,6 +129,11 @@ class FrameSpans:
             self._end()
             self._start()
         self.analysed.setdefault(self.camera, []).append(frame.captured_at)
+        self.below.setdefault(self.camera, []).extend(
+            round(f.best.similarity, 2)
+            for f in analysis.faces
+            if f.best is not None and f.best.similarity < threshold
+        )
         decisions = self.inner.decide(frame, analysis, threshold)
         for m in decisions.matches:
             self.decided_at[(self.camera, m.track_id or "")] = frame.captured_at

@@ -64,6 +64,10 @@ def test_scenario_invariants(traced_run):
     _assert_invariants(result)
     assert (data_dir / "report.html").read_text().count("deployment <code>") == 2
     assert (data_dir / "scenes" / "manifest.json").exists()
+    report = json.loads((data_dir / "report.json").read_text())
+    for dep in report["deployments"]:  # closest similarities of faces below the threshold
+        assert sum(dep["non_match_similarity"]["counts"]) > 0
+        assert all(a["similarity"] >= dep["threshold"] for a in dep["alerts"])
     # what the dashboard showed last: both deployments over, every camera analysed frames
     assert {z: (r.armed, r.reason) for z, r in ui.view.zones.items()} == {
         "north-end": (False, "deployment ended"),
