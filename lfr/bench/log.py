@@ -298,116 +298,128 @@ def _singles(n: int) -> list[tuple[str, NewEvent]]:
     ]
 
 
-async def _bench_lfr(
-    target: Path, batches: list[Batch], singles: list[tuple[str, NewEvent]]
-) -> dict[str, Any]:
-    from lfr.projections import ViewDb
-    from lfr.store import open_store
-    from lfr.store.sqlite import LOG_FILE, SqliteLog
+class _Lfr:
+    """lfr's side: the async store, then a replay into the views."""
 
-    n = sum(len(e) for _, e in batches)
-    _progress(f"lfr: appending {n} events in batches, then {len(singles)} one by one")
-    store = await open_store(target)
-    t = time.perf_counter()
-    for stream, events in batches:
-        await store.append(stream, events)
-    batched_s = time.perf_counter() - t
-    t = time.perf_counter()
-    for stream, ne in singles:
-        await store.append(stream, [ne])
-    single_s = time.perf_counter() - t
-    await store.aclose()
+    def __init__(self, target: Path) -> None:
+        from lfr.store.sqlite import LOG_FILE
 
-    _progress("lfr: replaying the log into the alert and audit views")
-    log = SqliteLog(target / LOG_FILE, read_only=True)
-    views = ViewDb(target / "views.sqlite", source=str(target / LOG_FILE))
-    t = time.perf_counter()
-    pos = 0
-    while records := log.read_records(from_seq=pos + 1, limit=20_000, with_hash=False):
-        pos = views.apply(records)
-    replay_s = time.perf_counter() - t
-    counts = views.deployments(with_timeline=False)[0].counts.model_dump()
-    state = views.state_hash()
-    views.close()
-    checkpoints = len(log.checkpoints())
-    log.close()
-    return {
-        "append_batched_eps": _rate(n, batched_s),
-        "append_single_eps": _rate(len(singles), single_s),
-        "replay_eps": _rate(pos, replay_s),
-        "replayed_events": pos,
-        "checkpoints": checkpoints,
-        "views_state_hash": state,
-        "counts_first_deployment": counts,
-    }
+        self.target = target
+        self.log_path = target / LOG_FILE
+        self.replayed = 0
+
+    async def open(self) -> None:
+        from lfr.store import open_store
+
+        self.store = await open_store(self.target)
+
+    async def append(self, batches: list[Batch]) -> None:
+        for stream, events in batches:
+            await self.store.append(stream, events)
+
+    async def append_singles(self, singles: list[tuple[str, NewEvent]]) -> None:
+        for stream, ne in singles:
+            await self.store.append(stream, [ne])
+
+    async def close_store(self) -> None:
+        await self.store.aclose()
+
+    def open_replay(self) -> None:
+        from lfr.projections import ViewDb
+        from lfr.store.sqlite import SqliteLog
+
+        self.log = SqliteLog(self.log_path, read_only=True)
+        self.views = ViewDb(self.target / "views.sqlite", source=str(self.log_path))
+
+    def replay_chunk(self, limit: int) -> int:
+        """Read and project the next `limit` events; how many there were."""
+        records = self.log.read_records(from_seq=self.replayed + 1, limit=limit, with_hash=False)
+        if records:
+            self.replayed = self.views.apply(records)
+        return len(records)
+
+    def finish(self) -> dict[str, Any]:
+        out = {
+            "replayed_events": self.replayed,
+            "checkpoints": len(self.log.checkpoints()),
+            "views_state_hash": self.views.state_hash(),
+            "counts_first_deployment": self.views.deployments(with_timeline=False)[
+                0
+            ].counts.model_dump(),
+        }
+        self.views.close()
+        self.log.close()
+        return out
 
 
-def _bench_peer(
-    where: Path, batches: list[Batch], singles: list[tuple[str, NewEvent]]
-) -> dict[str, Any]:
-    """The same work on `eventsourcing` (SQLite application recorder, JSON transcoder)."""
-    import uuid
-    from dataclasses import dataclass
+class _Peer:
+    """The same work on `eventsourcing`: its SQLite application recorder (one aggregate per
+    stream, JSON transcoder), replayed through its notification log into the same views."""
 
-    from eventsourcing.domain import DomainEvent
-    from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, UUIDAsHex
-    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-    from eventsourcing.utils import register_topic
+    def __init__(self, where: Path) -> None:
+        import uuid
+        from dataclasses import dataclass
 
-    from lfr.projections import ViewDb
+        from eventsourcing.domain import DomainEvent
+        from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, UUIDAsHex
+        from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+        from eventsourcing.utils import register_topic
 
-    @dataclass(frozen=True)
-    class LoggedEvent(DomainEvent):
-        type: str
-        schema_version: int
-        payload: dict[str, Any]
+        from lfr.projections import ViewDb
 
-    register_topic("lfr.bench.log:LoggedEvent", LoggedEvent)
-    LoggedEvent.__module__ = "lfr.bench.log"
-    LoggedEvent.__qualname__ = "LoggedEvent"
+        @dataclass(frozen=True)
+        class LoggedEvent(DomainEvent):
+            type: str
+            schema_version: int
+            payload: dict[str, Any]
 
-    transcoder = JSONTranscoder()
-    transcoder.register(UUIDAsHex())
-    transcoder.register(DatetimeAsISO())
-    mapper: Mapper[uuid.UUID] = Mapper(transcoder=transcoder)
-    datastore = SQLiteDatastore(str(where / "peer.sqlite"))
-    recorder = SQLiteApplicationRecorder(datastore)
-    recorder.create_table()
-    versions: dict[str, int] = {}
+        LoggedEvent.__module__ = __name__
+        LoggedEvent.__qualname__ = "LoggedEvent"
+        register_topic(f"{__name__}:LoggedEvent", LoggedEvent)
+        self._cls = LoggedEvent
+        self._uuid5 = uuid.uuid5
+        self._ns = uuid.NAMESPACE_URL
+        transcoder = JSONTranscoder()
+        transcoder.register(UUIDAsHex())
+        transcoder.register(DatetimeAsISO())
+        self.mapper: Mapper[uuid.UUID] = Mapper(transcoder=transcoder)
+        self.datastore = SQLiteDatastore(str(where / "peer.sqlite"))
+        self.recorder = SQLiteApplicationRecorder(self.datastore)
+        self.recorder.create_table()
+        self.views = ViewDb(where / "peer-views.sqlite")
+        self.versions: dict[str, int] = {}
+        self.next_note = 1
+        self.replayed = 0
 
-    def to_stored(stream: str, ne: NewEvent) -> Any:
-        version = versions.get(stream, 0) + 1
-        versions[stream] = version
-        ev = LoggedEvent(
-            originator_id=uuid.uuid5(uuid.NAMESPACE_URL, stream),
+    def _stored(self, stream: str, ne: NewEvent) -> Any:
+        version = self.versions.get(stream, 0) + 1
+        self.versions[stream] = version
+        event = self._cls(
+            originator_id=self._uuid5(self._ns, stream),
             originator_version=version,
             timestamp=ne.occurred_at,
             type=ne.type,
             schema_version=ne.schema_version,
             payload=ne.event.model_dump(mode="json"),
         )
-        return mapper.to_stored_event(ev)
+        return self.mapper.to_stored_event(event)
 
-    n = sum(len(e) for _, e in batches)
-    _progress("peer (eventsourcing): appending, then replaying the same events")
-    t = time.perf_counter()
-    for stream, events in batches:
-        recorder.insert_events([to_stored(stream, ne) for ne in events])
-    batched_s = time.perf_counter() - t
-    t = time.perf_counter()
-    for stream, ne in singles:
-        recorder.insert_events([to_stored(stream, ne)])
-    single_s = time.perf_counter() - t
+    def append(self, batches: list[Batch]) -> None:
+        for stream, events in batches:
+            self.recorder.insert_events([self._stored(stream, ne) for ne in events])
 
-    views = ViewDb(where / "peer-views.sqlite")
-    t = time.perf_counter()
-    start = 1
-    total = 0
-    while notes := recorder.select_notifications(start, 20_000):
+    def append_singles(self, singles: list[tuple[str, NewEvent]]) -> None:
+        for stream, ne in singles:
+            self.recorder.insert_events([self._stored(stream, ne)])
+
+    def replay_chunk(self, limit: int) -> int:
+        notes = self.recorder.select_notifications(self.next_note, limit)
+        if not notes:
+            return 0
         records = []
         for note in notes:
-            ev = mapper.to_domain_event(note)
-            assert isinstance(ev, LoggedEvent)
+            ev = self.mapper.to_domain_event(note)
+            assert isinstance(ev, self._cls)
             records.append(
                 {
                     "seq": note.id,
@@ -419,50 +431,116 @@ def _bench_peer(
                     "payload": ev.payload,
                 }
             )
-        views.apply(records)
-        total += len(records)
-        start = notes[-1].id + 1
-    replay_s = time.perf_counter() - t
-    views.close()
-    datastore.close()
-    return {
-        "peer_append_batched_eps": _rate(n, batched_s),
-        "peer_append_single_eps": _rate(len(singles), single_s),
-        "peer_replay_eps": _rate(total, replay_s),
-    }
+        self.views.apply(records)
+        self.next_note = notes[-1].id + 1
+        self.replayed += len(records)
+        return len(records)
+
+    def close(self) -> None:
+        self.views.close()
+        self.datastore.close()
+
+
+class _Clock:
+    """Seconds spent per (side, phase), summed over the interleaved rounds."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+        self._t = 0.0
+
+    def start(self) -> None:
+        self._t = time.perf_counter()
+
+    def stop(self, key: str) -> None:
+        self.spent[key] = self.spent.get(key, 0.0) + time.perf_counter() - self._t
 
 
 async def run_bench(
     target: Path, scratch: Path, *, events: int, single: int, batch: int, peer: bool
 ) -> dict[str, Any]:
-    """Run both sides on identical events; the lfr log is left in `target`."""
+    """Both sides on identical events, interleaved round by round so that a busy machine
+    slows both alike; the lfr log is left in `target`."""
     import os
     import sqlite3
 
-    import anyio
+    from anyio import to_thread
 
     _progress(f"generating {events} synthetic events")
     batches = list(synthetic_log(events, batch=batch))
     singles = _singles(single)
+    n = sum(len(e) for _, e in batches)
+    lfr = _Lfr(target)
+    await lfr.open()
+    other: _Peer | None = None
+    if peer:
+        (scratch / "peer").mkdir(parents=True, exist_ok=True)
+        other = _Peer(scratch / "peer")
+    clock = _Clock()
+    rounds = 8
+    _progress(f"appending {n} events in batches of {batch}, then {len(singles)} one by one")
+    for r in range(rounds):
+        part = batches[r * len(batches) // rounds : (r + 1) * len(batches) // rounds]
+        clock.start()
+        await lfr.append(part)
+        clock.stop("append_batched")
+        if other is not None:
+            clock.start()
+            await to_thread.run_sync(other.append, part)
+            clock.stop("peer_append_batched")
+    for r in range(rounds):
+        part_s = singles[r * len(singles) // rounds : (r + 1) * len(singles) // rounds]
+        clock.start()
+        await lfr.append_singles(part_s)
+        clock.stop("append_single")
+        if other is not None:
+            clock.start()
+            await to_thread.run_sync(other.append_singles, part_s)
+            clock.stop("peer_append_single")
+    await lfr.close_store()
+
+    _progress("replaying both logs into the alert and audit views")
+    lfr.open_replay()
+    chunk = 20_000
+    while True:
+        clock.start()
+        got = lfr.replay_chunk(chunk)
+        clock.stop("replay")
+        if other is not None:
+            clock.start()
+            got += other.replay_chunk(chunk)
+            clock.stop("peer_replay")
+        if not got:
+            break
     result: dict[str, Any] = {
-        "events": sum(len(e) for _, e in batches),
+        "events": n,
         "single_events": len(singles),
         "batch": batch,
-        "durability": "WAL, synchronous=FULL (fsync per commit)",
+        "durability": "WAL, synchronous=FULL (fsync per commit), both sides",
+        "method": f"lfr and peer interleaved in {rounds} rounds per phase",
         "nproc": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "sqlite": sqlite3.sqlite_version,
         "data_dir": str(target),
+        "append_batched_eps": _rate(n, clock.spent["append_batched"]),
+        "append_single_eps": _rate(len(singles), clock.spent["append_single"]),
+        "replay_eps": _rate(lfr.replayed, clock.spent["replay"]),
     }
-    result.update(await _bench_lfr(target, batches, singles))
-    if peer:
-        import eventsourcing
-
-        peer_dir = scratch / "peer"
-        peer_dir.mkdir(parents=True, exist_ok=True)
-        result.update(
-            await anyio.to_thread.run_sync(lambda: _bench_peer(peer_dir, batches, singles))
-        )
-        result["peer"] = f"eventsourcing {getattr(eventsourcing, '__version__', '9')}"
+    result.update(lfr.finish())
+    if other is not None:
+        result["peer"] = "eventsourcing " + _peer_version()
+        result["peer_append_batched_eps"] = _rate(n, clock.spent["peer_append_batched"])
+        result["peer_append_single_eps"] = _rate(len(singles), clock.spent["peer_append_single"])
+        result["peer_replay_eps"] = _rate(other.replayed, clock.spent["peer_replay"])
+        other.close()
         for key in ("append_batched_eps", "append_single_eps", "replay_eps"):
             result[f"x_peer_{key}"] = round(result[key] / result[f"peer_{key}"], 2)
     return result
+
+
+def _peer_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eventsourcing")
+    except PackageNotFoundError:
+        return "?"
