@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import anyio
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import TypeAdapter
 
 from lfr.store import checkpoint as ckpt
 from lfr.store.base import (
@@ -127,6 +128,13 @@ def _prepare(new: NewEvent) -> _Prepared:
 
 
 _tuple_new = tuple.__new__
+_UUID_LIST: TypeAdapter[list[uuid.UUID]] = TypeAdapter(list[uuid.UUID])
+
+
+def _uuid_texts(ids: list[uuid.UUID]) -> list[str]:
+    """`[str(i) for i in ids]`, in one call into pydantic-core (a fifth of the cost)."""
+    out: list[str] = _UUID_LIST.dump_python(ids, mode="json")
+    return out
 
 
 class SqliteLog:
@@ -490,7 +498,9 @@ class SqliteLog:
                 # CPython: the encoder holds the GIL the inserter needs between its steps.)
                 for start in range(0, len(batch), _CHUNK):
                     rows: list[tuple[Any, ...]] = []
-                    for new in batch[start : start + _CHUNK]:
+                    chunk = batch[start : start + _CHUNK]
+                    ids = _uuid_texts([new.event_id for new in chunk])
+                    for new, event_id in zip(chunk, ids, strict=True):
                         seq += 1
                         version += 1
                         event = new.event
@@ -500,7 +510,6 @@ class SqliteLog:
                         else:
                             occurred_text = format_time(occurred_dt)
                             occurred_dt = datetime.fromisoformat(occurred_text)
-                        event_id = str(new.event_id)
                         type_name = type(event).__name__
                         schema_version = event.SCHEMA_VERSION
                         payload = event.__pydantic_serializer__.to_python(event, mode="json")
