@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,9 @@ async def test_config_selects_the_engine(tmp_path: Path) -> None:
     )
     assert isinstance(sqlite_store, SqliteEventStore)
     await sqlite_store.aclose()
+    tag = uuid.uuid4().hex[:10]
     cfg = StoreConfigAdapter.validate_python(
-        {"engine": "nats", "stream_name": "LFRTEST_CFG", "prefix": "lfrtest.cfg"}
+        {"engine": "nats", "stream_name": f"LFRTEST_CFG_{tag}", "prefix": f"lfrtest.cfg{tag}"}
     )
     nats_store = await open_configured_store(cfg)
     try:
