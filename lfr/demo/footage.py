@@ -8,6 +8,7 @@ starts streaming at once. The manifest beside them is the ground truth.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,10 +74,26 @@ async def prepare_footage(
         done += 1
         progress(f"rendered {spec.name} ({done}/{len(located.clips)}, {spec.seconds:.0f} s)")
 
-    progress(f"rendering {len(located.clips)} street scenes ({scenario.seconds:.0f} s each)")
+    progress(
+        f"rendering {len(located.clips)} street scenes ({scenario.seconds:.0f} s each, "
+        f"{workers} at a time; cached for the next run)"
+    )
+    begun = time.monotonic()
+
+    async def heartbeat() -> None:
+        while True:
+            await anyio.sleep(10)
+            progress(
+                f"still rendering: {done}/{len(located.clips)} done, "
+                f"{time.monotonic() - begun:.0f} s so far"
+            )
+
     async with anyio.create_task_group() as tg:
-        for spec in located.clips:
-            tg.start_soon(one, spec)
+        tg.start_soon(heartbeat)
+        async with anyio.create_task_group() as clips_tg:
+            for spec in located.clips:
+                clips_tg.start_soon(one, spec)
+        tg.cancel_scope.cancel()
     manifest = SceneManifest(
         gallery=str(gallery_root), clips=[clips[c.name] for c in located.clips]
     )
