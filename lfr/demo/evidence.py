@@ -48,6 +48,7 @@ class _Dep:
     frames: int = 0
     faces: int = 0
     discarded: int = 0
+    by_camera: dict[str, int] = field(default_factory=dict)
     purged: bool = False
     refs_purged: int = 0
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -134,6 +135,7 @@ class Evidence:
                     frames_analysed=d.frames,
                     faces_scanned=d.faces,
                     frames_discarded=d.discarded,
+                    frames_by_camera=dict(sorted(d.by_camera.items())),
                     alerts=sorted(rows, key=lambda r: r.raised_at),
                     engagements=d.engagements,
                     watchlist_purged=d.purged,
@@ -257,6 +259,7 @@ def fold_log(envelopes: Iterable[Envelope], zone_of: dict[str, str]) -> Evidence
             d = deps[str(p["deployment_id"])]
             frames = int(p.get("frames", 1))
             d.frames += frames
+            d.by_camera[str(p["camera"])] = d.by_camera.get(str(p["camera"]), 0) + frames
             d.discarded += frames
             d.faces += int(p.get("faces_seen", 0))
             w0 = p.get("window_start")
@@ -273,6 +276,7 @@ def fold_log(envelopes: Iterable[Envelope], zone_of: dict[str, str]) -> Evidence
             d = deps[str(p["deployment_id"])]
             d.frames += 1
             d.faces += 1
+            d.by_camera[str(p["camera"])] = d.by_camera.get(str(p["camera"]), 0) + 1
             fa = datetime.fromisoformat(str(p["frame_at"]))
             analysed.append((str(p["camera"]), fa, fa, 1))
         elif t == "AlertRaised" and p["deployment_id"] in deps:

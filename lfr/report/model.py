@@ -88,6 +88,7 @@ class DeploymentSection(_Model):
     frames_analysed: int = 0
     faces_scanned: int = 0
     frames_discarded: int = 0
+    frames_by_camera: dict[str, int] = Field(default_factory=dict)
     alerts: list[AlertRow] = Field(default_factory=list)
     engagements: int = 0
     watchlist_purged: bool = Field(default=False, description="a BiometricPurged was recorded")
