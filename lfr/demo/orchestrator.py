@@ -30,7 +30,7 @@ from lfr.demo.dashboard import AlertRow, CameraRow, DemoUI, ZoneRow
 from lfr.demo.evidence import clip_origins, fold_log, percentile
 from lfr.demo.footage import prepare_footage
 from lfr.demo.officers import AlertSeen, OfficerDesk, Patrol
-from lfr.demo.parts import FrameSpans, ScoreTally, TracedSink
+from lfr.demo.parts import FrameSpans, TimedRecogniser, TracedSink
 from lfr.demo.scenario import CAMERAS, MIN_SECONDS, ZONES, Scenario, plan_scenario
 from lfr.errors import ConfigError, LfrError
 from lfr.report import SimilarityHistogram, TransparencyReport, Verification, write_report
@@ -288,7 +288,7 @@ async def _run(
         wstore, version, label_to_identity = await _enrol_watchlist(
             data_dir, pipeline, cast, store, ui.log
         )
-        tally = ScoreTally(pipeline)
+        tally = TimedRecogniser(pipeline)
         system = importlib.import_module(SYSTEM_MODULE)
         ui.phase("broker, cameras, site")
         async with EmbeddedBroker(EmbeddedBrokerConfig(tcp_port=0, ws_port=None)) as broker:
@@ -537,7 +537,7 @@ async def _evidence(
     label_to_identity: dict[str, str],
     *,
     desk_seen: dict[str, Any],
-    tally: ScoreTally,
+    tally: TimedRecogniser,
     tel: Telemetry,
     started: float,
     site_started: datetime,

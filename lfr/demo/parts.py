@@ -1,6 +1,6 @@
 """Demo-side adapters around the site's seams (no replacement of any component):
 
-- `ScoreTally` wraps the `Recogniser` to time analyses and the wait before them.
+- `TimedRecogniser` wraps the `Recogniser` to time analyses and the wait before them.
 - `TracedSink` wraps the `AlertSink` so the MQTT publish is a span of the alert's trace and
   the officer's device continues from it.
 - `FrameSpans` wraps the `Decider` so each analysed frame has a `camera.frame` span that is
@@ -25,12 +25,12 @@ from lfr.alerts import AlertNotice, AlertSink, Channel
 from lfr.telemetry import current_traceparent, get_tracer, span_from_traceparent
 from lfr.vision.types import Decider, Decisions, Frame, FrameAnalysis, Gallery, Recogniser
 
-__all__ = ["FrameSpans", "ScoreTally", "TracedSink"]
+__all__ = ["FrameSpans", "TimedRecogniser", "TracedSink"]
 
 _tracer = get_tracer("lfr.demo")
 
 
-class ScoreTally:
+class TimedRecogniser:
     """A `Recogniser` that passes analyses through and times each one (and how long its
     frame waited for it)."""
 
