@@ -43,6 +43,7 @@ from schemas.events import WatchlistEntryAdded, WatchlistPublished
 __all__ = ["DemoOptions", "run_demo"]
 
 SYSTEM_MODULE = "actors.system"
+SOURCES_MODULE = "actors.sources"
 WATCHLIST = "town-centre-lfr"
 PATROLS = (
     Patrol("p-ne-1", "north-end", ("PC 1101", "PC 1102"), "NE-Alpha"),
@@ -233,12 +234,12 @@ async def _run(
 ) -> dict[str, Any]:
     from lfr.alerts import AlertSink
     from lfr.catalog import WatchlistStoreCatalog
+    from lfr.clock import SystemClock
     from lfr.store.sqlite import LOG_FILE, open_store
     from lfr.transport.broker import EmbeddedBroker, EmbeddedBrokerConfig
     from lfr.transport.mqtt import MqttConfig, MqttPublisher
     from lfr.transport.sink import EventRelay, MqttAlertSink
     from lfr.vault import BiometricVault
-    from lfr.video.rtsp import RtspSource
     from lfr.video.rtsp_server import RtspClipServer
     from lfr.video.tracker import TrackingDecider
     from lfr.vision.pack import pull_pack
@@ -290,6 +291,7 @@ async def _run(
         )
         tally = TimedRecogniser(pipeline)
         system = importlib.import_module(SYSTEM_MODULE)
+        sources = importlib.import_module(SOURCES_MODULE)
         ui.phase("broker, cameras, site")
         async with EmbeddedBroker(EmbeddedBrokerConfig(tcp_port=0, ws_port=None)) as broker:
             mqtt = MqttConfig(
@@ -299,13 +301,17 @@ async def _run(
             async with RtspClipServer(footage) as rtsp, anyio.create_task_group() as tg:
                 await tg.start(publisher.run)
                 await tg.start(EventRelay(store, publisher).run)
+                mqtt_sink = MqttAlertSink(publisher, store=store)
+                await tg.start(mqtt_sink.run_late_deliveries)
+                clock = SystemClock()
                 urls = {c: rtsp.url(f"{c}.mp4", loop=True) for c in CAMERAS}
                 parts = system.SiteParts(
                     store=store,
                     catalog=WatchlistStoreCatalog(wstore),
                     recogniser=tally,
-                    source_factory=lambda cam: RtspSource(cam.source),
-                    sink=TracedSink(cast_sink(AlertSink, MqttAlertSink(publisher))),
+                    source_factory=lambda cam: sources.open_source(cam, clock),
+                    clock=clock,
+                    sink=TracedSink(cast_sink(AlertSink, mqtt_sink)),
                     decider_factory=lambda cam: FrameSpans(
                         TrackingDecider(cam.id), cam.id, cam.zone, decided_at, analysed, below
                     ),
