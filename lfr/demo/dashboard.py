@@ -39,6 +39,7 @@ class CameraRow:
     dropped: int = 0
     fps: float = 0.0
     sampled_at: float = 0.0
+    mailbox: int = 0
 
 
 @dataclass
@@ -157,12 +158,12 @@ class RichUI:
             state = Text("ARMED", style="bold green") if z.armed else Text("disarmed", style="red")
             zones.add_row(z.title, state, z.reason, ", ".join(z.patrols) or "-")
         cams = Table(title="cameras", expand=True)
-        for col in ("camera", "zone", "analysed", "fps", "dropped"):
-            cams.add_column(
-                col, justify="right" if col in ("analysed", "fps", "dropped") else "left"
-            )
+        for col in ("camera", "zone", "analysed", "fps", "dropped", "mailbox"):
+            cams.add_column(col, justify="left" if col in ("camera", "zone") else "right")
         for name, c in v.cameras.items():
-            cams.add_row(name, c.zone, str(c.analysed), f"{c.fps:.1f}", str(c.dropped))
+            cams.add_row(
+                name, c.zone, str(c.analysed), f"{c.fps:.1f}", str(c.dropped), str(c.mailbox)
+            )
         alerts = Table(title="alerts", expand=True)
         for col in ("alert", "zone", "camera", "watchlist entry", "sim.", "since capture", "state"):
             alerts.add_column(col)

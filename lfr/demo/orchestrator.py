@@ -488,6 +488,12 @@ async def _refresh(ui: DemoUI, site: Any, tel: Telemetry, seen: dict[str, AlertS
         row.armed = st.armed_deployment is not None
         row.patrols = tuple(st.patrols_on_duty)
         row.reason = _zone_reason(st)
+    for name in site.registry.names():  # sampled here; the kernel keeps no time series
+        ref = site.registry.get(name)
+        if ref is not None:
+            metrics().mailbox_depth(name, ref.depth)
+            if name.startswith("camera:") and name[7:] in view.cameras:
+                view.cameras[name[7:]].mailbox = ref.depth
     counters = _camera_counters(tel)
     now = time.monotonic()
     for cam, crow in view.cameras.items():

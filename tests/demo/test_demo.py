@@ -200,3 +200,19 @@ def test_a_gallery_without_enough_people_says_what_to_add(tmp_path):
     opts = DemoOptions(seconds=20, data_dir=tmp_path / "d", gallery=gallery)
     with pytest.raises(ConfigError, match="two or more clear photos"):
         anyio.run(run_demo, opts, PlainUI(quiet=True))
+
+
+def test_metrics_cover_analysis_drops_mailboxes_and_latency(traced_run):
+    result, _, metrics, _, _ = traced_run
+    points: dict[str, list] = defaultdict(list)
+    for rm in metrics.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                points[m.name].extend(m.data.data_points)
+    analysed = {p.attributes["camera"]: p.value for p in points["lfr.camera.frames.analysed"]}
+    assert set(analysed) == {"ne-1", "ne-2", "lr-1", "lr-2"}
+    assert sum(analysed.values()) == result["frames_analysed"]
+    assert {p.attributes["camera"] for p in points["lfr.camera.analysed_fps"]} == set(analysed)
+    actors = {p.attributes["actor"] for p in points["lfr.kernel.mailbox.depth"]}
+    assert {"zone:north-end", "camera:ne-1", "patrol:p-lr-1"} <= actors
+    assert sum(p.count for p in points["lfr.alert.delivery"]) == result["alerts"]
