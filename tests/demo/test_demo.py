@@ -175,6 +175,27 @@ def test_cli_json_line_and_exit_status(tmp_path, scene_cache):
         assert key in result
     _assert_invariants(result)
     assert "lfr audit verify" in proc.stderr
+    # what the demo leaves is what `lfr audit` reads
+    for args in (["verify"], ["export"]):
+        audit = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from lfr.cli import main; main()",
+                "audit",
+                *args,
+                "--data-dir",
+                str(tmp_path / "data"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert audit.returncode == 0, audit.stderr[-2000:]
+        if args == ["export"]:
+            assert len(audit.stdout.strip().splitlines()) == result["events"]
     assert (tmp_path / "data" / "telemetry.jsonl").stat().st_size > 0
 
 
