@@ -55,7 +55,10 @@ def command(
 ) -> None:
     """Run the demo: generated street scenes on four RTSP cameras in two zones, a supervisor,
     three patrols, officers on MQTT, a patrol leaving, the deployments ending; then the
-    transparency report (report.html) and the log's verification."""
+    transparency report (report.html) and the log's verification.
+
+    Exits 2 when a check fails: a watchlisted walker not alerted, a false alert, a frame
+    analysed while disarmed, or a log that does not verify."""
     import anyio
 
     from lfr.cli._common import fail, print_json
