@@ -57,8 +57,7 @@ def command(
     three patrols, officers on MQTT, a patrol leaving, the deployments ending; then the
     transparency report (report.html) and the log's verification.
 
-    Exits 2 when a check fails: a watchlisted walker not alerted, a false alert, a frame
-    analysed while disarmed, or a log that does not verify."""
+    Exits 2 if a check fails: missed subject, false alert, analysis while disarmed, bad log."""
     import anyio
 
     from lfr.cli._common import fail, print_json
