@@ -101,7 +101,7 @@ def similarity(report: TransparencyReport) -> bytes:
     ax.set_ylabel("faces (log scale)")
     ax.set_title("Similarity of alerts and of the closest non-matches")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="center right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax.text(0.5, 0.5, "no faces compared", ha="center", transform=ax.transAxes)
     return _png(fig)
