@@ -429,7 +429,7 @@ class CameraActor(EventSourcedActor[CameraState]):
             deployment_id=arming.deployment_id,
             watchlist_version=arming.watchlist_version,
             entry_id=decision.candidate.entry_id,
-            similarity=decision.candidate.similarity,
+            similarity=min(1.0, max(-1.0, float(decision.candidate.similarity))),  # f32 cosine
             threshold=arming.threshold,
             track_id=decision.track_id,
             frame_at=decision.frame_at,

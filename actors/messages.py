@@ -29,6 +29,7 @@ __all__ = [
     "CheckOut",
     "Disarm",
     "GetStatus",
+    "Heartbeat",
     "MatchReported",
     "PatrolDuty",
     "RecordEngagement",
@@ -173,6 +174,13 @@ class Tick:
 
     what: str
     key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Camera/patrol -> zone: still alive (liveness only, nothing recorded)."""
+
+    sender: str
 
 
 @dataclass(frozen=True, slots=True)

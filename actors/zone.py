@@ -34,6 +34,7 @@ from actors.messages import (
     ChangeThreshold,
     Disarm,
     GetStatus,
+    Heartbeat,
     MatchReported,
     PatrolDuty,
     Tick,
@@ -107,6 +108,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
         self._last_seen: dict[str, datetime] = {}
         self._latencies: deque[float] = deque(maxlen=10_000)
         self._raised: dict[str, AlertRaised] = {}
+        self.heard_from: dict[str, datetime] = {}
         super().__init__(f"zone:{zone}", store=store, clock=clock)
 
     def initial_state(self) -> ZoneState:
@@ -161,6 +163,9 @@ class ZoneActor(EventSourcedActor[ZoneState]):
     async def handle(self, message: object) -> Any:
         now = self.clock.now()
         match message:
+            case Heartbeat():
+                self.heard_from[message.sender] = now
+                return None
             case MatchReported():
                 await self._on_match(message, now)
                 return None

@@ -32,6 +32,7 @@ from lfr.kernel.errors import (
     MailboxFullError,
 )
 from lfr.kernel.mailbox import Letter, Mailbox, MailboxClosed, Reply
+from lfr.kernel.tracing import tracing_active
 from lfr.telemetry import current_traceparent, get_tracer, span_from_traceparent
 
 __all__ = ["Actor", "ActorCell", "ActorRef", "Crash", "Stop"]
@@ -50,6 +51,10 @@ class Crash:
 @dataclass(frozen=True, slots=True)
 class Stop:
     """Ask the receiving actor to stop normally (it is not restarted)."""
+
+
+def _traceparent() -> str | None:
+    return current_traceparent() if tracing_active() else None
 
 
 class ActorRef:
@@ -79,7 +84,7 @@ class ActorRef:
         :raises ActorStoppedError: the actor is gone.
         """
         try:
-            await self._mailbox.send.send(Letter(message, None, current_traceparent()))
+            await self._mailbox.send.send(Letter(message, None, _traceparent()))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
             raise ActorStoppedError(self.name) from exc
 
@@ -90,7 +95,7 @@ class ActorRef:
         :raises ActorStoppedError: the actor is gone.
         """
         try:
-            self._mailbox.send.send_nowait(Letter(message, None, current_traceparent()))
+            self._mailbox.send.send_nowait(Letter(message, None, _traceparent()))
         except anyio.WouldBlock as exc:
             raise MailboxFullError(self.name, self._mailbox.capacity) from exc
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
@@ -107,7 +112,7 @@ class ActorRef:
         reply = Reply()
         try:
             with anyio.fail_after(timeout_s):
-                await self._mailbox.send.send(Letter(message, reply, current_traceparent()))
+                await self._mailbox.send.send(Letter(message, reply, _traceparent()))
                 return await reply.wait()
         except TimeoutError as exc:
             raise AskTimeoutError(self.name, type(message).__name__, timeout_s) from exc
@@ -184,8 +189,10 @@ class Actor:
     # --- kernel side -------------------------------------------------------------------------
 
     async def _deliver(self, letter: Letter) -> None:
-        message = letter.message
-        kind = type(message).__name__
+        if not tracing_active():
+            await self._handle_letter(letter)
+            return
+        kind = type(letter.message).__name__
         with span_from_traceparent(
             _tracer,
             f"{self.name} handle {kind}",
@@ -193,27 +200,32 @@ class Actor:
             kind=SpanKind.CONSUMER,
             attributes={"lfr.actor": self.name, "lfr.message": kind},
         ):
-            try:
-                if isinstance(message, Crash):
-                    raise InjectedCrash(self.name, message.reason)
-                if isinstance(message, Stop):
-                    self.stopping = True
-                    result: Any = None
+            await self._handle_letter(letter)
+
+    async def _handle_letter(self, letter: Letter) -> None:
+        message = letter.message
+        kind = type(message).__name__
+        try:
+            if isinstance(message, Crash):
+                raise InjectedCrash(self.name, message.reason)
+            if isinstance(message, Stop):
+                self.stopping = True
+                result: Any = None
+            else:
+                result = await self.handle(message)
+        except CommandRejected as exc:
+            if letter.reply is not None:
+                letter.reply.set_error(exc)
+            else:
+                log.warning("%s rejected %s: %s", self.name, kind, exc.reason)
+            return
+        except BaseException as exc:
+            if letter.reply is not None:
+                if isinstance(exc, Exception):
+                    letter.reply.set_error(ActorCrashedError(self.name, type(exc).__name__))
                 else:
-                    result = await self.handle(message)
-            except CommandRejected as exc:
-                if letter.reply is not None:
-                    letter.reply.set_error(exc)
-                else:
-                    log.warning("%s rejected %s: %s", self.name, kind, exc.reason)
-                return
-            except BaseException as exc:
-                if letter.reply is not None:
-                    if isinstance(exc, Exception):
-                        letter.reply.set_error(ActorCrashedError(self.name, type(exc).__name__))
-                    else:
-                        letter.reply.set_error(ActorStoppedError(self.name))
-                raise
+                    letter.reply.set_error(ActorStoppedError(self.name))
+            raise
         if letter.reply is not None:
             letter.reply.set_result(result)
 
