@@ -34,7 +34,7 @@ class InMemoryEventStore:
         self._log: list[Envelope] = []
         self._streams: dict[str, list[Envelope]] = {}
         self._by_id: dict[str, Envelope] = {}
-        self._appended = anyio.Event()
+        self._appended: anyio.Event | None = None  # made in the loop, on first wait
         self._closed = False
 
     def _check_open(self) -> None:
@@ -116,8 +116,9 @@ class InMemoryEventStore:
             records.append(env)
             self._by_id[event_id] = env
             out.append(env)
-        event, self._appended = self._appended, anyio.Event()
-        event.set()
+        if self._appended is not None:
+            self._appended.set()
+            self._appended = None
         return out
 
     async def read_stream(self, stream: str, *, from_version: int = 1) -> list[Envelope]:
@@ -135,6 +136,8 @@ class InMemoryEventStore:
     async def subscribe(self, *, from_seq: int = 1) -> AsyncIterator[Envelope]:
         next_seq = from_seq
         while not self._closed:
+            if self._appended is None:
+                self._appended = anyio.Event()
             waiter = self._appended
             batch = self._log[next_seq - 1 :]
             for env in batch:
@@ -155,6 +158,13 @@ class InMemoryEventStore:
         """The whole log, synchronously (tests and the hypothesis machine)."""
         return list(self._log)
 
+    def reopened(self) -> InMemoryEventStore:
+        """A new handle on the same log (what reopening a file is for a durable engine)."""
+        other = InMemoryEventStore(clock=self._clock)
+        other._log, other._streams, other._by_id = self._log, self._streams, self._by_id
+        return other
+
     async def aclose(self) -> None:
         self._closed = True
-        self._appended.set()
+        if self._appended is not None:
+            self._appended.set()
