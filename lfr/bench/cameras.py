@@ -105,7 +105,9 @@ async def _run_load(
     for i in range(n):
         source = RtspSource(url, read_timeout_s=10, open_timeout_s=20)
         decider = TrackingDecider(f"bench-{i}")
-        recogniser: Any = TrackingRecogniser(pipeline, decider) if analyse else _NoAnalysis()
+        recogniser: Any = (
+            TrackingRecogniser(pipeline, decider, camera=f"bench-{i}") if analyse else _NoAnalysis()
+        )
         loops.append(
             CameraLoop(
                 source,

@@ -15,6 +15,7 @@ shared and thread-safe. Crops and embeddings live only in the returned analysis.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import cast
 
@@ -51,6 +52,8 @@ class TrackingRecogniser:
         self.scan_interval_ns = int(scan_interval_s * 1e9)
         self.region_scale = region_scale
         self._last_scan_ns: int | None = None
+        self._rng = random.Random(camera)
+        self._next_interval_ns = self.scan_interval_ns
         self._previous_grey: Image | None = None
         self.motion_gating = motion_gating
         self.tiles_scanned = 0
@@ -75,11 +78,14 @@ class TrackingRecogniser:
         regions = self.decider.regions(now)
         full = (
             self._last_scan_ns is None
-            or now - self._last_scan_ns >= self.scan_interval_ns
+            or now - self._last_scan_ns >= self._next_interval_ns
             or now < self._last_scan_ns  # the clock went back: a new stream
         )
         if full:
             self._last_scan_ns = now
+            # Jitter the interval so cameras started together do not all scan on one frame
+            # (a burst of full scans makes every camera drop a frame at once).
+            self._next_interval_ns = int(self.scan_interval_ns * self._rng.uniform(0.75, 1.25))
             self.full_scans += 1
             detections = self._scan(image, clock)
             if regions:  # still people in tiles without motion stay followed
