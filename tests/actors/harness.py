@@ -83,6 +83,7 @@ async def harness(
     store: EventStore | None = None,
     recogniser: ScriptedRecogniser | None = None,
     clock: ManualClock | None = None,
+    vault: object | None = None,
 ) -> AsyncIterator[Harness]:
     cfg = SiteConfig.model_validate(config or SITE)
     clock = clock or ManualClock()
@@ -102,6 +103,7 @@ async def harness(
         source_factory=lambda cam: sources[cam.id].reopen(),
         clock=clock,
         sink=sink,
+        vault=vault,  # type: ignore[arg-type]
         ask_timeout_s=5.0,
     )
     async with running_site(cfg, parts) as site:
