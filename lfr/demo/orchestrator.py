@@ -442,7 +442,7 @@ async def _scenario(
         if elapsed >= opts.seconds + 0.5:
             break
         await anyio.sleep(0.5)
-    ui.phase("deployments end, watchlist purged")
+    ui.phase("deployments end, watchlist purge")
     with anyio.move_on_after(15):
         while True:
             statuses = [await site.zone_status(z) for z in ZONES]

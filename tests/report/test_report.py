@@ -68,6 +68,7 @@ def sample_report() -> TransparencyReport:
                 alerts=alerts,
                 engagements=1,
                 watchlist_purged=True,
+                refs_purged=7,
                 non_match_similarity=SimilarityHistogram.of(
                     list(rng.normal(0.05, 0.08, 3000).clip(-0.2, 0.45))
                 ),
@@ -104,7 +105,7 @@ def test_report_renders_every_section(tmp_path):
         "Supt A. Smith (1234)",
         "4,321",
         "verified",
-        "purge recorded after the deployment",
+        "purge recorded after the deployment</span> (7 biometric reference(s) erased)",
         "5 of 5",
         "6,800",
     ):
@@ -118,6 +119,14 @@ def test_report_renders_every_section(tmp_path):
         raw = base64.b64decode(html.unescape(b))
         assert raw[:8] == b"\x89PNG\r\n\x1a\n"
         (tmp_path / f"figure-{i}.png").write_bytes(raw)
+
+
+def test_a_purge_that_erased_nothing_is_not_shown_as_done():
+    report = sample_report()
+    deps = [d.model_copy(update={"refs_purged": 0}) for d in report.deployments]
+    text = render_html(report.model_copy(update={"deployments": deps}))
+    assert "erased no stored biometric reference" in text
+    assert "purge recorded after the deployment</span> (" not in text
 
 
 def test_failed_verification_is_loud():
