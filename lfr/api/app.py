@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 
+from lfr.api.audit_log import AuditLog
 from lfr.api.auth import Role, TokenVerifier, require
 from lfr.api.board import Board
 from lfr.api.context import ApiContext, BlobReader
@@ -31,6 +32,7 @@ from lfr.api.push import PushService, VapidKey
 from lfr.api.routes import alerts, audit, patrols, system, watchlists, zones
 from lfr.errors import ANY_LFR_ERROR
 from lfr.store.base import EventStore
+from lfr.store.sqlite import SqliteEventStore
 from lfr.transport.mqtt import MqttConfig, MqttPublisher, subscribe
 from schemas.messages import AlertMessage
 
@@ -92,9 +94,13 @@ def create_app(
     push: PushService | None = None,
     whip_router: APIRouter | None = None,
     web_push_relay: bool = True,
+    audit_log: AuditLog | None = None,
 ) -> FastAPI:
     """Build the API. `mqtt` is how the API itself subscribes (live stream, Web Push relay);
-    `publisher` is the site's publisher, read for delivery times and health."""
+    `publisher` is the site's publisher, read for delivery times and health; `audit_log`
+    (default: the SQLite store's file) serves verification and signed inclusion proofs."""
+    if audit_log is None and isinstance(store, SqliteEventStore):
+        audit_log = AuditLog(store.path, sign_checkpoint=store.checkpoint)
     push = push or PushService(
         VapidKey.load_or_create(data_dir), path=Path(data_dir) / "push_subscriptions.json"
     )
@@ -108,6 +114,7 @@ def create_app(
         vault=vault,
         mqtt=mqtt,
         publisher=publisher,
+        audit_log=audit_log,
         started_at=datetime.now(UTC),
     )
 

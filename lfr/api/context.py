@@ -8,6 +8,7 @@ from typing import Protocol
 
 from fastapi import HTTPException, Request, status
 
+from lfr.api.audit_log import AuditLog
 from lfr.api.auth import Principal, Role, TokenVerifier
 from lfr.api.board import AlertState, Board
 from lfr.api.ports import SiteCommands, WatchlistService
@@ -36,6 +37,7 @@ class ApiContext:
     vault: BlobReader | None = None
     mqtt: MqttConfig | None = None
     publisher: MqttPublisher | None = None
+    audit_log: AuditLog | None = None
     started_at: datetime | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -46,6 +48,15 @@ class ApiContext:
                 detail="this API runs without a site (read-only): start it with `lfr serve`",
             )
         return self.site
+
+    def require_audit_log(self) -> AuditLog:
+        if self.audit_log is None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail="this site's log is not a SQLite log with signed checkpoints: verify "
+                "and prove it with the tools of its store",
+            )
+        return self.audit_log
 
     def patrol_of(self, principal: Principal) -> str | None:
         """The officer's patrol: from their token, else the on-duty patrol naming them."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -13,7 +13,6 @@ from schemas.events import WatchlistCategory
 __all__ = [
     "AdjudicateRequest",
     "AlertView",
-    "AuditReport",
     "AuthoriseRequest",
     "CancelRequest",
     "CheckInRequest",
@@ -26,6 +25,7 @@ __all__ = [
     "PublishedWatchlist",
     "PushSubscription",
     "RemoveEntryRequest",
+    "SignedCheckpoint",
     "VerifyResult",
     "WatchlistEntryRequest",
     "ZoneView",
@@ -168,31 +168,42 @@ class PublishedWatchlist(BaseModel):
 
 
 class VerifyResult(BaseModel):
+    """What `lfr audit verify --json` reports (the same code), less the server's file path."""
+
     ok: bool
-    events: int
-    last_hash: str
-    problem: str | None = None
+    events: int = Field(description="events verified before the first problem (all if ok)")
+    checkpoints_verified: int
+    last_checkpoint: int = Field(description="tree size of the last verified checkpoint")
+    unsigned_tail: int = Field(description="newest events not yet in a signed checkpoint")
+    key_id: str | None
+    key_source: str
     first_bad_seq: int | None = None
+    problem: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class SignedCheckpoint(BaseModel):
+    """The log's size and Merkle root, signed with the site's Ed25519 key."""
+
+    log_id: str
+    tree_size: int
+    root: str
+    last_hash: str
+    signed_at: str
+    key_id: str
+    signature: str
 
 
 class InclusionProof(BaseModel):
-    seq: int
-    event_hash: str
+    """The document `lfr audit proof` writes: check it offline with
+    `lfr audit check-proof FILE --public-key K`."""
+
+    format: Literal["lfr.inclusion-proof.v1"]
+    envelope: dict[str, Any] = Field(description="the event exactly as hashed, with its hash")
+    leaf_index: int
     tree_size: int
-    root: str
     path: list[str]
-
-
-class AuditReport(BaseModel):
-    events: int
-    by_type: dict[str, int]
-    deployments: int
-    frames_discarded: int
-    faces_discarded: int
-    alerts: int
-    confirmed_alerts: int
-    false_alerts: int
-    engagements: int
+    checkpoint: SignedCheckpoint
 
 
 class PushKeys(_Body):

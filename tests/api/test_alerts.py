@@ -144,23 +144,3 @@ async def test_zone_state_says_why(api):
             "updated_at": zones[0]["updated_at"],
         }
     ]
-
-
-async def test_audit_verify_proof_and_report(api):
-    await setup(api)
-    aud = api.headers(Role.AUDITOR)
-    v = (await api.client.get("/api/audit/verify", headers=aud)).json()
-    assert v["ok"] and v["events"] == await api.store.last_seq()
-    p = (await api.client.get("/api/audit/proof/2", headers=aud)).json()
-    from lfr.store import hashchain
-
-    assert hashchain.verify_inclusion(
-        hashchain.leaf_hash(p["event_hash"]),
-        1,
-        p["tree_size"],
-        [bytes.fromhex(h) for h in p["path"]],
-        bytes.fromhex(p["root"]),
-    )
-    rep = (await api.client.get("/api/audit/report", headers=aud)).json()
-    assert rep["alerts"] == 1 and rep["deployments"] == 1
-    assert (await api.client.get("/api/audit/proof/999", headers=aud)).status_code == 404

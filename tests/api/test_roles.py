@@ -62,7 +62,7 @@ MATRIX = [
     ("DELETE", "/api/watchlists/{watchlist}/entries/{entry_id}", {"reason": "arrested"}, (W,)),
     ("GET", "/api/audit/export", None, (A,)),
     ("GET", "/api/audit/verify", None, (A,)),
-    ("GET", "/api/audit/proof/{seq}", None, (A,)),
+    ("GET", "/api/audit/proof/{event_id}", None, (A,)),
     ("GET", "/api/audit/report", None, (A, S)),
     ("GET", "/api/health", None, (E,)),
     ("GET", "/api/push/vapid-public-key", None, ALL),
@@ -99,7 +99,7 @@ async def _setup(api):
         "kind": "crop",
         "watchlist": "default",
         "entry_id": "e-1",
-        "seq": "1",
+        "event_id": str((await api.store.read_all(limit=1))[0].event_id),
         "camera": "ne-1",
         "session_id": "s-1",
     }

@@ -1,28 +1,29 @@
-"""Audit: export the log, verify its hash chain, prove one event's inclusion, and the
-transparency report. Read-only; auditors (and supervisors for the report)."""
+"""Audit: export the log, verify it, prove one event's inclusion, and the audit report.
+
+Verification, proofs and the report run the same code as `lfr audit verify`, `lfr audit
+proof` and `lfr audit replay`, so what an auditor fetches here checks offline with the CLI.
+Read-only; auditors (and supervisors for the report).
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
+from lfr.api.audit_log import EventNotFoundError, NotProvableError, replay_report
 from lfr.api.auth import Principal, Role, require
 from lfr.api.context import ctx_of
-from lfr.api.models import ERROR_RESPONSES, AuditReport, InclusionProof, VerifyResult
-from lfr.store import hashchain
+from lfr.api.models import ERROR_RESPONSES, InclusionProof, VerifyResult
 from schemas.envelope import Envelope
+from schemas.views import AuditReport
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 ReportReader = Annotated[Principal, Depends(require(Role.AUDITOR, Role.SUPERVISOR))]
-
-
-async def _all(request: Request) -> list[Envelope]:
-    return await ctx_of(request).store.read_all()
 
 
 @router.get("/export", summary="Envelopes of the log in seq order (page with from_seq/limit)")
@@ -35,86 +36,47 @@ async def export(
     return await ctx_of(request).store.read_all(from_seq=from_seq, limit=limit)
 
 
-def _verify(envelopes: list[Envelope]) -> VerifyResult:
-    prev = hashchain.GENESIS_HASH
-    for i, env in enumerate(envelopes, start=1):
-        if env.seq != i:
-            return VerifyResult(
-                ok=False, events=i - 1, last_hash=prev, problem="gap in seq", first_bad_seq=i
-            )
-        if env.prev_hash != prev:
-            return VerifyResult(
-                ok=False,
-                events=i - 1,
-                last_hash=prev,
-                problem="prev_hash does not link to the previous event",
-                first_bad_seq=env.seq,
-            )
-        body = hashchain.canonical_body(hashchain.record_of_envelope(env))
-        if hashchain.body_hash(body) != env.hash:
-            return VerifyResult(
-                ok=False,
-                events=i - 1,
-                last_hash=prev,
-                problem="hash does not match the envelope's content",
-                first_bad_seq=env.seq,
-            )
-        prev = env.hash
-    return VerifyResult(ok=True, events=len(envelopes), last_hash=prev)
-
-
-@router.get("/verify", summary="Recompute the hash chain from the first event")
+@router.get(
+    "/verify", summary="Check the hash chain, every row and every signed checkpoint (CLI's code)"
+)
 async def verify(request: Request, _: Auditor) -> VerifyResult:
-    envelopes = await _all(request)
-    return await anyio.to_thread.run_sync(_verify, envelopes)
+    result = await ctx_of(request).require_audit_log().verify()
+    body = result.to_dict()
+    body.pop("path")  # the server's file system is none of the caller's business
+    return VerifyResult.model_validate(body)
 
 
-@router.get("/proof/{seq}", summary="RFC 9162 inclusion proof of one event in the whole log")
+@router.get(
+    "/proof/{event_id}",
+    summary="Inclusion proof of one event against a signed checkpoint (as `lfr audit proof`)",
+)
 async def proof(
-    request: Request, seq: Annotated[int, Path(ge=1, le=2**62)], _: Auditor
+    request: Request, event_id: Annotated[uuid.UUID, Path()], _: Auditor
 ) -> InclusionProof:
-    envelopes = await _all(request)
-    if seq > len(envelopes):
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail=f"no event {seq}: the log holds {len(envelopes)}"
-        )
-
-    def build() -> InclusionProof:
-        leaves = [hashchain.leaf_hash(e.hash) for e in envelopes]
-        path = hashchain.inclusion_path(leaves, seq - 1)
-        return InclusionProof(
-            seq=seq,
-            event_hash=envelopes[seq - 1].hash,
-            tree_size=len(leaves),
-            root=hashchain.merkle_root(leaves).hex(),
-            path=[p.hex() for p in path],
-        )
-
-    return await anyio.to_thread.run_sync(build)
+    try:
+        doc = await ctx_of(request).require_audit_log().proof(str(event_id))
+    except EventNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except NotProvableError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return InclusionProof.model_validate(doc)
 
 
-@router.get("/report", summary="Transparency report: deployments, discards, alerts, outcomes")
-async def report(request: Request, _: ReportReader) -> AuditReport:
-    envelopes = await _all(request)
-    by_type = Counter(e.type for e in envelopes)
-    frames = faces = confirmed = false = 0
-    for e in envelopes:
-        if e.type == "FrameDiscarded":
-            frames += int(e.payload.get("frames", 1))
-            faces += int(e.payload.get("faces_seen", 0))
-        elif e.type == "AlertAdjudicated":
-            if e.payload.get("verdict") == "confirmed":
-                confirmed += 1
-            else:
-                false += 1
-    return AuditReport(
-        events=len(envelopes),
-        by_type=dict(sorted(by_type.items())),
-        deployments=by_type["DeploymentAuthorised"],
-        frames_discarded=frames,
-        faces_discarded=faces,
-        alerts=by_type["AlertRaised"],
-        confirmed_alerts=confirmed,
-        false_alerts=false,
-        engagements=by_type["EngagementRecorded"],
-    )
+@router.get("/report", summary="The audit view rebuilt from the log (as `lfr audit replay`)")
+async def report(
+    request: Request,
+    _: ReportReader,
+    until: Annotated[
+        datetime | None,
+        Query(description="the view as it stood at this time (ISO 8601; default: now)"),
+    ] = None,
+) -> AuditReport:
+    if until is not None:
+        try:
+            until = until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
+        except OverflowError as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=f"until {until.isoformat()} is out of range in UTC",
+            ) from exc
+    return await replay_report(ctx_of(request).store, until=until)

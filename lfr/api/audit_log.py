@@ -1,0 +1,116 @@
+"""The audit routes' access to the log: the same code as `lfr audit` (verify, proof, replay).
+
+Each call opens the SQLite log read-only in a worker thread, exactly as the CLI does, so an
+inclusion proof fetched over HTTP is byte-for-byte the document `lfr audit proof` writes and
+passes `lfr audit check-proof FILE --public-key K`. A proof needs a signed checkpoint covering
+the event: when the event is newer than the last one, the site's store signs one at once
+(a checkpoint adds a signature over what the log already holds; it changes no event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from lfr.projections import ViewDb
+from lfr.store.base import EventStore, StoreError
+from lfr.store.hashchain import format_time, record_of_envelope
+from lfr.store.proof import make_proof
+from lfr.store.sqlite import SqliteLog
+from lfr.store.verify import VerifyResult, verify_log
+from schemas.views import AuditReport
+
+__all__ = ["AuditLog", "EventNotFoundError", "NotProvableError", "replay_report"]
+
+_BATCH = 20_000
+
+
+class EventNotFoundError(StoreError):
+    """The log holds no event with that id."""
+
+
+class NotProvableError(StoreError):
+    """No signed checkpoint covers the event and none can be signed here."""
+
+
+class AuditLog:
+    """The site's SQLite log at `path`; `sign_checkpoint` is the live store's (if any)."""
+
+    def __init__(
+        self, path: Path, *, sign_checkpoint: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self._sign_checkpoint = sign_checkpoint
+
+    def _with_log(self, fn: Callable[[SqliteLog], Any]) -> Any:
+        log = SqliteLog(self.path, read_only=True)
+        try:
+            return fn(log)
+        finally:
+            log.close()
+
+    async def verify(self) -> VerifyResult:
+        """`lfr audit verify`: chain, rows and signed checkpoints (key recorded in the log)."""
+        result: VerifyResult = await anyio.to_thread.run_sync(self._with_log, verify_log)
+        return result
+
+    async def proof(self, event_id: str) -> dict[str, Any]:
+        """`lfr audit proof EVENT_ID`, signing a checkpoint first when none covers the event.
+
+        :raises EventNotFoundError: no such event.
+        :raises NotProvableError: no checkpoint covers it and this API cannot sign one.
+        """
+
+        def attempt(log: SqliteLog) -> dict[str, Any] | None:
+            if log.find_event(event_id) is None:
+                raise EventNotFoundError(f"no event {event_id} in the log")
+            try:
+                return make_proof(log, event_id)
+            except StoreError:
+                return None  # not yet covered by a signed checkpoint
+
+        doc: dict[str, Any] | None = await anyio.to_thread.run_sync(self._with_log, attempt)
+        if doc is None and self._sign_checkpoint is not None:
+            await self._sign_checkpoint()
+            doc = await anyio.to_thread.run_sync(self._with_log, attempt)
+        if doc is None:
+            raise NotProvableError(
+                f"event {event_id} is not yet in a signed checkpoint and this API does not "
+                "write the log: try again once the site has signed one"
+            )
+        return doc
+
+
+async def _records(store: EventStore, from_seq: int) -> list[dict[str, Any]]:
+    fast = getattr(store, "read_records", None)  # the SQLite store's raw path
+    if fast is not None:
+        records: list[dict[str, Any]] = await fast(from_seq=from_seq, limit=_BATCH)
+        return records
+    return [record_of_envelope(e) for e in await store.read_all(from_seq=from_seq, limit=_BATCH)]
+
+
+async def replay_report(store: EventStore, *, until: datetime | None = None) -> AuditReport:
+    """`lfr audit replay --json`: the audit view rebuilt in memory from the log alone; with
+    `until`, only events recorded at or before that time count."""
+    limit = format_time(until) if until is not None else None
+    views = ViewDb(":memory:", source="event log")
+    limiter = anyio.CapacityLimiter(1)
+    try:
+        pos = 0
+        while records := await _records(store, pos + 1):
+            if limit is not None and records[-1]["recorded_at"] > limit:
+                # one writer records in seq order: the log as it stood then is a prefix
+                records = [r for r in records if r["recorded_at"] <= limit]
+                await anyio.to_thread.run_sync(views.apply, records, limiter=limiter)
+                break
+            pos = await anyio.to_thread.run_sync(views.apply, records, limiter=limiter)
+        report: AuditReport = await anyio.to_thread.run_sync(
+            lambda: views.report(as_of=until), limiter=limiter
+        )
+        return report
+    finally:
+        views.close()
