@@ -39,12 +39,16 @@ class AlertMessage(_Message):
     threshold: float = Field(gt=0.0, le=1.0)
     frame_at: datetime = Field(description="capture time of the frame that matched")
     raised_at: datetime
-    expires_at: datetime = Field(description="after this the alert is stale (MQTT expiry too)")
+    expires_at: datetime = Field(
+        description="after this the alert is stale: an MQTT 5 broker expires it, a client of "
+        "an MQTT 3.1.1 broker must drop it itself"
+    )
     crop_url: str | None = Field(default=None, description="API path of the live capture")
     reference_url: str | None = Field(default=None, description="API path of the watchlist photo")
     escalation_level: int = Field(default=0, ge=0)
     traceparent: str | None = Field(
-        default=None, description="W3C trace context (also an MQTT 5 user property)"
+        default=None,
+        description="W3C trace context (also an MQTT 5 user property; the only carrier on 3.1.1)",
     )
 
 

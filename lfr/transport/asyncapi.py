@@ -50,7 +50,10 @@ def build_document() -> dict[str, Any]:
             "payload": {"$ref": f"#/components/schemas/{model_name}"},
             "headers": {
                 "type": "object",
-                "description": "MQTT 5 user properties",
+                "description": (
+                    "MQTT 5 user properties; an MQTT 3.1.1 broker (the embedded one) has none, "
+                    "and the payload's traceparent field carries the same value"
+                ),
                 "properties": {
                     "traceparent": {
                         "type": "string",
@@ -111,7 +114,13 @@ def build_document() -> dict[str, Any]:
                 "host": "127.0.0.1:1883",
                 "protocol": "mqtt",
                 "protocolVersion": "3.1.1",
-                "description": "in-process amqtt broker (lfr serve without a broker configured)",
+                "description": (
+                    "in-process amqtt broker (lfr serve without a broker configured). MQTT "
+                    "3.1.1 only: no message expiry and no user properties, so alerts carry "
+                    "expires_at and traceparent in the payload and a client drops an alert "
+                    "past expires_at itself; the broker keeps an offline session for "
+                    "sessionExpiryInterval seconds"
+                ),
                 "bindings": copy.deepcopy(server_binding),
             },
             "embeddedWebSocket": {

@@ -7,8 +7,12 @@ therefore at-least-once; clients de-duplicate on `alert_id`. `on_delivered` tell
 (the alert view's wiring) which message reached the broker and when.
 
 MQTT 5 (Mosquitto) gets message expiry on alerts, `traceparent` as a user property, content
-type and session expiry; MQTT 3.1.1 (the embedded amqtt broker) gets the same payload, which
-also carries `traceparent` and `expires_at`, so a client can honour both.
+type and session expiry. The embedded amqtt broker speaks MQTT 3.1.1 only (amqtt 0.12 has no
+MQTT 5; it is on its roadmap), which has no properties, so the publisher degrades explicitly:
+the payload always carries `traceparent` and the alert's `expires_at`, the broker's own
+`session_expiry_interval` keeps an offline officer's session, and `subscribe` reads trace
+context and remaining lifetime from the payload when the broker sent no properties. A 3.1.1
+client must therefore drop an alert past `expires_at` itself (the MQTT 5 broker does it).
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class MqttConfig:
     client_id: str = "lfr-publisher"
     session_expiry_s: int = 12 * 3600
     alert_expiry_s: int = ALERT_EXPIRY_S
+    #: an alert delivered late (after an outage) still lives this long on the broker
+    min_alert_expiry_s: int = 30
     publish_timeout_s: float = 5.0
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 5.0
@@ -90,6 +96,9 @@ class Outbound:
 
 @dataclass(frozen=True)
 class ReceivedMessage:
+    """A decoded message; `traceparent` and `expiry_s` come from the MQTT 5 properties, or
+    from the payload (`traceparent`, an alert's `expires_at`) when the broker speaks 3.1.1."""
+
     topic: str
     message: Message
     retain: bool
@@ -151,6 +160,9 @@ class MqttPublisher:
     async def publish(self, message: Message, *, traceparent: str | None = None) -> Outbound:
         """Queue `message` for delivery and return at once (never blocks on the broker)."""
         tp = traceparent or getattr(message, "traceparent", None)
+        if tp and not isinstance(message, ZoneStateMessage) and message.traceparent is None:
+            # MQTT 3.1.1 has no user properties: the payload must carry the trace context
+            message = message.model_copy(update={"traceparent": tp})
         out = Outbound(
             message=message,
             topic=self.topics.for_message(message),
@@ -186,6 +198,12 @@ class MqttPublisher:
                     self.connected = True
                     delay = self.config.reconnect_min_s
                     log.info("mqtt connected to %s:%s", self.config.host, self.config.port)
+                    if self.config.protocol != "5" and not started:
+                        log.info(
+                            "MQTT %s broker: no message expiry or user properties; alerts "
+                            "carry traceparent and expires_at in the payload instead",
+                            self.config.protocol,
+                        )
                     if not started:
                         started = True
                         task_status.started()
@@ -244,17 +262,17 @@ class MqttPublisher:
         props.ContentType = "application/json"
         if out.traceparent:
             props.UserProperty = [("traceparent", out.traceparent)]
-        expiry = _expiry_s(out.message, self.config.alert_expiry_s)
+        expiry = _expiry_s(out.message, self.config.alert_expiry_s, self.config.min_alert_expiry_s)
         if expiry is not None:
             props.MessageExpiryInterval = expiry
         return props
 
 
-def _expiry_s(message: Message, default: int) -> int | None:
-    """Remaining lifetime of an alert (at least 30 s, so a late delivery is still seen)."""
+def _expiry_s(message: Message, default: int, floor: int = 30) -> int | None:
+    """Remaining lifetime of an alert (at least `floor`, so a late delivery is still seen)."""
     if isinstance(message, AlertMessage):
         left = (message.expires_at - datetime.now(UTC)).total_seconds()
-        return max(30, math.ceil(left))
+        return max(floor, math.ceil(left))
     if isinstance(message, AlertUpdateMessage):
         return default
     return None
@@ -292,6 +310,10 @@ async def subscribe(
                         if k == "traceparent":
                             tp = v
                     expiry = getattr(m.properties, "MessageExpiryInterval", None)
+                if tp is None and not isinstance(decoded, ZoneStateMessage):
+                    tp = decoded.traceparent  # MQTT 3.1.1: the payload carries it
+                if expiry is None and isinstance(decoded, AlertMessage):
+                    expiry = math.ceil((decoded.expires_at - datetime.now(UTC)).total_seconds())
                 yield ReceivedMessage(
                     topic=m.topic.value,
                     message=decoded,
