@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
 
@@ -26,6 +26,9 @@ from schemas.events import (
     WatchlistEntryRemoved,
     WatchlistPublished,
 )
+
+if TYPE_CHECKING:
+    from lfr.vault import BiometricVault
 
 __all__ = [
     "EntryInfo",
@@ -126,19 +129,33 @@ class StoreWatchlistCatalog:
 
 
 class WatchlistStoreCatalog:
-    """The catalog over the LanceDB `lfr.watchlist.WatchlistStore` (blocking calls in a
-    worker thread). Galleries are cached per version and dropped on purge."""
+    """The catalog over LanceDB `lfr.watchlist.WatchlistStore`s, one per watchlist (blocking
+    calls in a worker thread). Galleries are cached per version and dropped on purge.
 
-    def __init__(self, store: Any) -> None:
-        self._store = store
+    A purge erases the version's frozen copy in every store that holds it and, given the
+    `vault`, shreds the reference photos no other version or live list still uses
+    (`WatchlistStore.purge_version` states the rule). A version is one deployment's
+    bespoke list: two deployments armed with the same version lose it when the first ends.
+    """
+
+    def __init__(self, *stores: Any, vault: BiometricVault | None = None) -> None:
+        if not stores:
+            raise ValueError("WatchlistStoreCatalog needs at least one WatchlistStore")
+        self._stores = stores
+        self._vault = vault
         self._galleries: dict[str, Gallery] = {}
 
-    async def _publication(self, version: str) -> Any | None:
-        pubs = await anyio.to_thread.run_sync(self._store.publications)
-        return next((p for p in pubs if p.version == version), None)
+    async def _holder(self, version: str) -> tuple[Any, Any] | tuple[None, None]:
+        """The store that published `version`, with its publication."""
+        for store in self._stores:
+            pubs = await anyio.to_thread.run_sync(store.publications)
+            pub = next((p for p in pubs if p.version == version), None)
+            if pub is not None:
+                return store, pub
+        return None, None
 
     async def published(self, version: str) -> PublishedWatchlist | None:
-        pub = await self._publication(version)
+        _, pub = await self._holder(version)
         if pub is None:
             return None
         return PublishedWatchlist(
@@ -146,7 +163,10 @@ class WatchlistStoreCatalog:
         )
 
     async def entry(self, version: str, entry_id: str) -> EntryInfo | None:
-        entries = await anyio.to_thread.run_sync(self._store.version_entries, version)
+        store, _ = await self._holder(version)
+        if store is None:
+            return None
+        entries = await anyio.to_thread.run_sync(store.version_entries, version)
         for e in entries:
             if e.entry_id == entry_id:
                 category: WatchlistCategory = e.category
@@ -157,18 +177,31 @@ class WatchlistStoreCatalog:
         cached = self._galleries.get(version)
         if cached is not None:
             return cached
-        loaded: Gallery = await anyio.to_thread.run_sync(self._store.load, version)
+        store, _ = await self._holder(version)
+        # an unknown version: the store says so (VersionNotFoundError)
+        store = store if store is not None else self._stores[0]
+        loaded: Gallery = await anyio.to_thread.run_sync(store.load, version)
         self._galleries[version] = loaded
         return loaded
 
     async def purge(self, version: str) -> int:
+        """Erase the version's templates and unshared photos; 0 once already purged."""
         self._galleries.pop(version, None)
-        purge = getattr(self._store, "purge_version", None)
-        if purge is not None:
-            return int(await anyio.to_thread.run_sync(purge, version))
-        # Honest count: the in-memory gallery is gone, but this store cannot delete a
-        # published version yet, so no stored reference was erased.
-        logging.getLogger(__name__).error(
-            "watchlist store has no purge_version(); version %s is still on disk", version
-        )
-        return 0
+        shred = self._shred if self._vault is not None else None
+        erased = 0
+        for store in self._stores:
+            erased += int(await anyio.to_thread.run_sync(store.purge_version, version, shred))
+        return erased
+
+    def _shred(self, blob_id: str) -> bool:
+        """Shred one photo from the purge's worker thread, through the vault's own limiter."""
+        from lfr.vault import BlobNotFoundError
+
+        assert self._vault is not None
+        try:
+            return anyio.from_thread.run(self._vault.shred, blob_id, "deployment ended")
+        except BlobNotFoundError:
+            logging.getLogger(__name__).warning(
+                "watchlist photo %s is not in this vault; nothing to shred", blob_id
+            )
+            return False

@@ -26,7 +26,11 @@ CATEGORIES: tuple[str, ...] = get_args(Category)
 
 @dataclass(slots=True, repr=False)
 class WatchlistEntry:
-    """One person on a watchlist, with an L2-normalised template embedding."""
+    """One person on a watchlist, with an L2-normalised template embedding.
+
+    `image_ref` is the vault blob id of the reference photo, when the vault holds one: the
+    store keeps it beside the template so purging a version can shred the photo too.
+    """
 
     entry_id: str
     label: str
@@ -38,6 +42,7 @@ class WatchlistEntry:
     embedding: npt.NDArray[np.float32]
     added_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     photos: int = 1
+    image_ref: str | None = None
 
     def __repr__(self) -> str:
         return f"WatchlistEntry(entry_id={self.entry_id!r}, label={self.label!r})"

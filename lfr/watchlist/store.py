@@ -2,13 +2,22 @@
 
 Entries are edited in one table; `publish` freezes the live (unexpired) entries under a
 content hash into another, and that version is what a deployment arms with: `load(version)`
-returns an `ArmedWatchlist` searched in memory. A published version is never changed.
+returns an `ArmedWatchlist` searched in memory. A published version is never changed, only
+purged whole once its deployment is over (`purge_version`).
+
+LanceDB keeps deleted rows in its data files and older table versions, so removing and
+purging rewrite the table and drop every older version: the bytes leave the disk, not only
+the listing. Writers on one directory take a per-directory lock; another process writing the
+same directory meanwhile is not supported.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +50,17 @@ _META = (
 )
 
 
+_LOCKS: dict[Path, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.RLock:
+    """One lock per LanceDB directory, shared by every `WatchlistStore` open on it: a purge
+    rewrites tables, and a reader or writer meanwhile would lose rows or read deleted files."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path.resolve(), threading.RLock())
+
+
 def default_store_path() -> Path:
     from lfr.config import settings
 
@@ -71,6 +91,7 @@ class WatchlistStore:
         self.name = name
         self.dim = dim
         self._db = lancedb.connect(str(self.path))
+        self._lock = _lock_for(self.path)
 
     # --- tables -------------------------------------------------------------------------
 
@@ -80,6 +101,7 @@ class WatchlistStore:
         fields = [pa.field(n, pa.string()) for n in _META]
         fields.append(pa.field("photos", pa.int32()))
         fields.append(pa.field("vector", pa.list_(pa.float32(), self.dim)))
+        fields.append(pa.field("image_ref", pa.string()))
         if version:
             fields.insert(0, pa.field("version", pa.string()))
         return pa.schema(fields)
@@ -87,9 +109,14 @@ class WatchlistStore:
     def _table(self, suffix: str) -> Any:
         name = f"{self.name}_{suffix}"
         try:
-            return self._db.open_table(name)
+            table = self._db.open_table(name)
         except (ValueError, FileNotFoundError):
             pass  # first use of this watchlist: create the table below
+        else:
+            if suffix != "publications" and "image_ref" not in table.schema.names:
+                # written before reference photos were kept beside the templates
+                table.add_columns({"image_ref": "CAST(NULL AS STRING)"})
+            return table
         import pyarrow as pa
 
         if suffix == "publications":
@@ -119,11 +146,13 @@ class WatchlistStore:
             else (np.zeros(0, np.float32))
         )
         columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), self.dim)
+        columns["image_ref"] = pa.array([e.image_ref for e in entries], pa.string())
         return pa.table(columns, schema=self._schema(version=version is not None))
 
     @staticmethod
     def _entries(table: Any) -> list[WatchlistEntry]:
         data = table.to_pydict()
+        refs = data.get("image_ref") or [None] * table.num_rows
         out = []
         for i in range(table.num_rows):
             out.append(
@@ -138,6 +167,7 @@ class WatchlistStore:
                     expires_at=datetime.fromisoformat(data["expires_at"][i]),
                     embedding=np.asarray(data["vector"][i], dtype=np.float32),
                     photos=int(data["photos"][i]),
+                    image_ref=refs[i],
                 )
             )
         return out
@@ -155,13 +185,31 @@ class WatchlistStore:
             )
         if entry.expires_at.tzinfo is None:
             raise WatchlistError("expires_at must carry a time zone")
-        table = self._table("entries")
-        if table.count_rows(f"entry_id = '{entry.entry_id}'"):
-            raise DuplicateEntryError(entry.entry_id, self.name)
-        table.add(self._rows([entry]))
+        if entry.image_ref is not None and not entry.image_ref.isalnum():
+            raise WatchlistError(f"image_ref {entry.image_ref!r} is not a vault blob id")
+        with self._lock:
+            table = self._table("entries")
+            if table.count_rows(f"entry_id = '{entry.entry_id}'"):
+                raise DuplicateEntryError(entry.entry_id, self.name)
+            table.add(self._rows([entry]))
+
+    def attach_image(self, entry_id: str, image_ref: str) -> None:
+        """Keep the vault blob id of the entry's reference photo beside its template, so a
+        purge can shred the photo with the last version holding the entry.
+
+        :raises EntryNotFoundError: no such entry. :raises WatchlistError: not a blob id.
+        """
+        if not image_ref.isalnum():
+            raise WatchlistError(f"image_ref {image_ref!r} is not a vault blob id")
+        with self._lock:
+            self.get(entry_id)  # a known id, so it is safe to quote below
+            self._table("entries").update(
+                where=f"entry_id = '{entry_id}'", values={"image_ref": image_ref}
+            )
 
     def entries(self, *, include_expired: bool = True) -> list[WatchlistEntry]:
-        found = self._entries(self._table("entries").to_arrow())
+        with self._lock:
+            found = self._entries(self._table("entries").to_arrow())
         if not include_expired:
             now = datetime.now(UTC)
             found = [e for e in found if not e.expired(now)]
@@ -174,13 +222,28 @@ class WatchlistStore:
         raise EntryNotFoundError(entry_id, self.name)
 
     def remove(self, entry_id: str) -> WatchlistEntry:
-        """Delete an entry from the editable list (published versions keep theirs).
+        """Delete an entry from the editable list, its template bytes included (published
+        versions keep theirs until purged; its photo is the caller's to shred).
 
         :raises EntryNotFoundError: no such entry.
         """
-        entry = self.get(entry_id)
-        self._table("entries").delete(f"entry_id = '{entry_id}'")
+        with self._lock:
+            entry = self.get(entry_id)
+            table = self._table("entries")
+            table.delete(f"entry_id = '{entry_id}'")
+            self._rewrite(table)
         return entry
+
+    def _rewrite(self, table: Any) -> None:
+        """Write the table's rows afresh and drop every older version of it: a LanceDB
+        delete only marks rows, and compaction keeps a file with few deletions, so this is
+        what takes deleted templates off the disk."""
+        table.add(table.to_arrow(), mode="overwrite")
+        with warnings.catch_warnings():
+            # cleanup_older_than=0 warns that concurrent readers of old versions fail; the
+            # directory lock keeps this process's readers out, and we want them gone
+            warnings.filterwarnings("ignore", r"optimize\(cleanup_older_than=0\)", UserWarning)
+            table.optimize(cleanup_older_than=timedelta(0))
 
     # --- versions -----------------------------------------------------------------------
 
@@ -190,6 +253,10 @@ class WatchlistStore:
         Publishing unchanged content again returns the existing version.
         :raises EmptyWatchlistError: nothing to publish.
         """
+        with self._lock:
+            return self._publish(published_by, valid_for)
+
+    def _publish(self, published_by: str, valid_for: timedelta) -> Publication:
         live = self.entries(include_expired=False)
         if not live:
             raise EmptyWatchlistError(self.name)
@@ -217,7 +284,8 @@ class WatchlistStore:
         return publication
 
     def publications(self) -> list[Publication]:
-        data = self._table("publications").to_arrow().to_pydict()
+        with self._lock:
+            data = self._table("publications").to_arrow().to_pydict()
         out = [
             Publication(
                 self.name,
@@ -242,13 +310,64 @@ class WatchlistStore:
         return version
 
     def version_entries(self, version: str | None = None) -> list[WatchlistEntry]:
-        version = self._version(version)
-        if "'" in version:
-            raise VersionNotFoundError(version, self.name)
-        rows = (
+        with self._lock:
+            version = self._version(version)
+            if "'" in version:
+                raise VersionNotFoundError(version, self.name)
+            rows = self._version_rows(version)
+        return sorted(self._entries(rows), key=lambda e: e.entry_id)
+
+    def _version_rows(self, version: str) -> Any:
+        return (
             self._table("published").search().where(f"version = '{version}'").limit(None)
         ).to_arrow()
-        return sorted(self._entries(rows), key=lambda e: e.entry_id)
+
+    def _gallery_table(self, version: str) -> str:
+        return f"{self.name}_v_{version.split(':')[-1][:16]}"
+
+    def purge_version(self, version: str, shred: Callable[[str], bool] | None = None) -> int:
+        """Delete a published version once the deployment armed with it is over; return how
+        many biometric references were erased (one per template, one per photo shredded).
+
+        "The watchlist is deleted" means the deployment's frozen copy: the version's template
+        rows (written out of the data files, older table versions dropped), its LanceDB
+        search table and its publication, so it can never be armed again. Each reference
+        photo the version holds is shredded through `shred` (`BiometricVault.shred_sync`)
+        unless another holder still uses it: the live list and every other published version
+        are holders, and an entry still in one keeps its template there and its photo, so a
+        later deployment can arm with it. An entry removed from the live list is erased for
+        good when the last version holding it is purged. A version already purged, or never
+        published, erases nothing: 0.
+        """
+        if "'" in version:
+            return 0
+        with self._lock:
+            published = self._table("published")
+            mine = self._entries(self._version_rows(version))
+            photos = {e.image_ref for e in mine if e.image_ref}
+            if photos:
+                others = self._table("entries").to_arrow().column("image_ref").to_pylist()
+                others += (
+                    published.search()
+                    .where(f"version != '{version}'")
+                    .select(["image_ref"])
+                    .limit(None)
+                    .to_arrow()
+                    .column("image_ref")
+                    .to_pylist()
+                )
+                photos -= set(others)
+            # photos first: if shredding fails, the rows are still here for the retry
+            shredded = sum(1 for ref in sorted(photos) if shred is not None and shred(ref))
+            self._table("publications").delete(f"version = '{version}'")
+            try:
+                self._db.drop_table(self._gallery_table(version))
+            except ValueError:
+                pass  # no LanceGallery was built for this version
+            if mine:
+                published.delete(f"version = '{version}'")
+                self._rewrite(published)
+            return len(mine) + shredded
 
     def load(self, version: str | None = None) -> ArmedWatchlist:
         """The published version (latest if None) in memory, checked against its hash.
@@ -256,8 +375,9 @@ class WatchlistStore:
         :raises VersionNotFoundError: no such version.
         :raises WatchlistError: the stored rows no longer hash to the version (tampering).
         """
-        version = self._version(version)
-        entries = self.version_entries(version)
+        with self._lock:
+            version = self._version(version)
+            entries = self.version_entries(version)
         actual = content_hash(entries)
         if actual != version:
             raise WatchlistError(
@@ -268,10 +388,11 @@ class WatchlistStore:
 
     def lance_gallery(self, version: str | None = None) -> LanceGallery:
         """Search a published version inside LanceDB (for lists too large for memory)."""
-        version = self._version(version)
-        table = self._db.create_table(
-            f"{self.name}_v_{version.split(':')[-1][:16]}",
-            data=self._rows(self.version_entries(version)),
-            mode="overwrite",
-        )
+        with self._lock:
+            version = self._version(version)
+            table = self._db.create_table(
+                self._gallery_table(version),
+                data=self._rows(self.version_entries(version)),
+                mode="overwrite",
+            )
         return LanceGallery(table, version)
