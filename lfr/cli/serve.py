@@ -1,26 +1,49 @@
 """`lfr serve`: the HTTP API, the officer app and the alert transport of one site.
 
-Without `--mqtt-host` it starts the embedded amqtt broker (TCP + WebSocket, loopback). With
-`--site-factory module:function` it also runs the site's actors: the function is called as
-`factory(store=..., sink=..., vault=..., data_dir=...)` and must return an async context
-manager yielding an object with the API's `SiteCommands` methods (e.g. a wrapper around
-`actors.system.running_site`). Without it the API is read-only (commands answer 409).
+Without a broker configured (`--mqtt-host`, or `[mqtt]` in the site config) it starts the
+embedded amqtt broker (TCP + WebSocket, loopback).
+
+With `--config site.toml` it also runs the site's actors, built as `lfr run` builds them,
+and the API writes through them: a supervisor authorises a deployment, an officer checks in,
+alerts reach officers over MQTT. `--site-factory module:function` replaces that wiring: the
+function is called as `factory(store=..., sink=..., vault=..., data_dir=...)` and must return
+an async context manager yielding an object with the API's `SiteCommands` methods. With
+neither, the API is read-only (commands answer 409).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from lfr.site import SiteConfig
+
 
 def command(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="site TOML (ops/site.example.toml): run its actors so the API can act",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="address the API listens on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API port (0: any free port)")] = 8080,
-    site: Annotated[str, typer.Option(help="site id, the MQTT topic prefix lfr/<site>/")] = "lfr",
+    site: Annotated[
+        str | None,
+        typer.Option(
+            help="site id, the MQTT topic prefix lfr/<site>/ (default: the config's name, else lfr)"
+        ),
+    ] = None,
     data_dir: Annotated[
-        Path | None, typer.Option(help="site data directory (default: LFR_DATA_DIR)")
+        Path | None,
+        typer.Option(help="site data directory (default: the config's, else LFR_DATA_DIR)"),
     ] = None,
     mqtt_host: Annotated[
         str | None, typer.Option(help="external broker (Mosquitto); default: embedded amqtt")
@@ -48,22 +71,35 @@ def command(
     from lfr.cli._common import err_console, fail
     from lfr.config import settings
     from lfr.errors import ANY_LFR_ERROR
+    from lfr.site import load_site_config
 
-    data = data_dir or settings().data_dir
+    try:
+        site_config = load_site_config(config) if config is not None else None
+    except ANY_LFR_ERROR as exc:
+        fail(str(exc))
+    if site_config is not None and site_config.store.engine != "sqlite":
+        fail(f"{config}: lfr serve keeps the event log in SQLite; set [store] engine = 'sqlite'")
+    data = (
+        data_dir
+        or (site_config.store.data_dir if site_config is not None else None)
+        or settings().data_dir
+    )
     try:
         anyio.run(
             _serve,
             _Options(
                 host=host,
                 port=port,
-                site=site,
+                site=site or (site_config.name if site_config is not None else "lfr"),
                 data_dir=Path(data),
+                site_config=site_config,
                 mqtt_host=mqtt_host,
                 mqtt_port=mqtt_port,
                 mqtt_username=mqtt_username,
                 mqtt_password=(
                     mqtt_password_file.read_text().strip() if mqtt_password_file else None
                 ),
+                mqtt_protocol="5",
                 mqtt_tls=mqtt_tls,
                 broker_port=broker_port,
                 broker_ws_port=broker_ws_port,
@@ -87,10 +123,12 @@ class _Options:
     port: int
     site: str
     data_dir: Path
+    site_config: SiteConfig | None
     mqtt_host: str | None
     mqtt_port: int
     mqtt_username: str | None
     mqtt_password: str | None
+    mqtt_protocol: str
     mqtt_tls: bool
     broker_port: int
     broker_ws_port: int
@@ -100,9 +138,62 @@ class _Options:
     oidc_audience: str | None
 
 
-async def _serve(opt: _Options) -> None:
+@asynccontextmanager
+async def config_site(
+    config: SiteConfig, *, store: Any, sink: Any, vault: Any, data_dir: Path
+) -> AsyncIterator[Any]:
+    """The actors of `config`, built as `lfr run` builds them (watchlists from
+    `<data_dir>/watchlist`, where the API enrols them); yields the running `actors.system.Site`.
+
+    `lfr` never imports `actors` (the layers forbid it), so the wiring is loaded by name, as
+    `lfr run` does.
+    """
     import importlib
-    from contextlib import AsyncExitStack
+
+    import anyio
+
+    from lfr.catalog import WatchlistStoreCatalog
+    from lfr.clock import SystemClock
+    from lfr.watchlist import WatchlistStore
+
+    runner = importlib.import_module("actors.runner")
+    system = importlib.import_module("actors.system")
+    sources = importlib.import_module("actors.sources")
+    clock = SystemClock()
+    watchlists = await anyio.to_thread.run_sync(WatchlistStore, data_dir / "watchlist")
+    recogniser = await anyio.to_thread.run_sync(runner._recogniser, config)
+    parts = system.SiteParts(
+        store=store,
+        catalog=WatchlistStoreCatalog(watchlists, vault=vault),
+        recogniser=recogniser,
+        source_factory=lambda cam: sources.open_source(cam, clock),
+        clock=clock,
+        sink=sink,
+        decider_factory=runner._decider_factory(config),
+        vault=vault if config.vision.crop_vault else None,
+    )
+    async with system.running_site(config, parts) as site:
+        yield site
+
+
+def _mqtt_from_site(config: SiteConfig) -> dict[str, Any]:
+    import os
+
+    m = config.mqtt
+    assert m is not None
+    return {
+        "mqtt_host": m.host,
+        "mqtt_port": m.port,
+        "mqtt_username": m.username,
+        "mqtt_password": os.environ.get(m.password_env) if m.password_env else None,
+        "mqtt_protocol": m.protocol,
+        "mqtt_tls": m.tls,
+    }
+
+
+async def _serve(opt: _Options) -> None:
+    import functools
+    import importlib
 
     import anyio
     import anyio.abc
@@ -126,10 +217,13 @@ async def _serve(opt: _Options) -> None:
     )
     key = load_or_create_api_key(opt.data_dir)
     verifier = TokenVerifier(auth, key.public_key())
+    if opt.mqtt_host is None and opt.site_config is not None and opt.site_config.mqtt:
+        opt.__dict__.update(_mqtt_from_site(opt.site_config))
     mqtt = (
         MqttConfig(
             host=opt.mqtt_host,
             port=opt.mqtt_port,
+            protocol="3.1.1" if opt.mqtt_protocol == "3.1.1" else "5",
             username=opt.mqtt_username,
             password=opt.mqtt_password,
             tls=opt.mqtt_tls,
@@ -140,7 +234,7 @@ async def _serve(opt: _Options) -> None:
     store = await SqliteEventStore.open(opt.data_dir / "events.sqlite")
     vault = await BiometricVault.open(opt.data_dir)
     try:
-        async with AsyncExitStack() as stack, anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg:
             alerts = await tg.start(
                 run_alert_services,
                 store,
@@ -153,6 +247,7 @@ async def _serve(opt: _Options) -> None:
                 ),
             )
             site = None
+            factory: Any = None
             if opt.site_factory:
                 module, _, name = opt.site_factory.partition(":")
                 try:
@@ -161,9 +256,18 @@ async def _serve(opt: _Options) -> None:
                     raise ConfigError(
                         f"--site-factory {opt.site_factory!r}: {exc}; give module:function"
                     ) from exc
-                site = await stack.enter_async_context(
-                    factory(store=store, sink=alerts.sink, vault=vault, data_dir=opt.data_dir)
-                )
+            elif opt.site_config is not None:
+                factory = functools.partial(config_site, opt.site_config)
+            if factory is not None:
+                made = factory(store=store, sink=alerts.sink, vault=vault, data_dir=opt.data_dir)
+
+                async def run_site(*, task_status: anyio.abc.TaskStatus[Any]) -> None:
+                    # entered and left in one task: the site's task group nests properly
+                    async with made as running:
+                        task_status.started(running)
+                        await anyio.sleep_forever()
+
+                site = await tg.start(run_site)
             app = create_app(
                 store=store,
                 verifier=verifier,
@@ -190,7 +294,7 @@ async def _serve(opt: _Options) -> None:
             )
             err_console.print(
                 f"lfr serving {url}/app/ (API {url}/docs), {broker}, topics lfr/{opt.site}/; "
-                f"{'read-only: no --site-factory' if site is None else 'site running'}"
+                f"{'read-only: no --config' if site is None else 'site running'}"
             )
     finally:
         vault.close()
