@@ -108,59 +108,69 @@ def _camera_counters(tel: Telemetry) -> dict[str, dict[str, float]]:
 
 async def _enrol_watchlist(
     data_dir: Path, pipeline: Any, cast: Cast, store: Any, log: Callable[[str], None]
-) -> tuple[Any, str, dict[str, str]]:
-    """Enrol the cast's subjects from their enrolment photos; record and publish the list."""
+) -> tuple[list[Any], dict[str, str], dict[str, str]]:
+    """Enrol the cast's subjects from their enrolment photos into one bespoke watchlist per
+    zone (criteria approved for that deployment, so each zone arms with its own version and
+    its purge erases that copy); record and publish them.
+
+    Returns the stores, the version per zone and the identity behind each label."""
     from lfr.watchlist import WatchlistEntry, WatchlistStore
     from lfr.watchlist.enrol import embed_photo
 
     now = datetime.now(UTC)
-    wstore = WatchlistStore(data_dir / "watchlist", name=WATCHLIST)
     label_to_identity: dict[str, str] = {}
-    events = []
-    for i, m in enumerate(cast.subjects):
-        vector = await anyio.to_thread.run_sync(embed_photo, pipeline, m.enrol_photo)
-        label = m.identity.replace("_", " ")
-        label_to_identity[label] = m.identity
-        entry = WatchlistEntry(
-            entry_id=f"wl-{i + 1:03d}",
-            label=label,
-            category=CATEGORIES[i % len(CATEGORIES)],
-            legal_basis="Warrant / court order on file (demo)",
-            image_source=f"custody image (demo gallery: {m.identity}/{m.enrol_photo.name})",
-            added_by="DS 4012 Watchlist Manager",
-            expires_at=now + timedelta(days=1),
-            embedding=vector,
-        )
-        await anyio.to_thread.run_sync(wstore.add, entry)
+    vectors = []
+    for m in cast.subjects:
+        vectors.append(await anyio.to_thread.run_sync(embed_photo, pipeline, m.enrol_photo))
+        label_to_identity[m.identity.replace("_", " ")] = m.identity
+    stores, versions = [], {}
+    for zone, (title, _) in ZONES.items():
+        name = f"{WATCHLIST}-{zone}"
+        wstore = WatchlistStore(data_dir / "watchlist", name=name)
+        events = []
+        for i, (m, vector) in enumerate(zip(cast.subjects, vectors, strict=True)):
+            entry = WatchlistEntry(
+                entry_id=f"wl-{i + 1:03d}",
+                label=m.identity.replace("_", " "),
+                category=CATEGORIES[i % len(CATEGORIES)],
+                legal_basis=f"Warrant / court order on file; criteria approved for {title} (demo)",
+                image_source=f"custody image (demo gallery: {m.identity}/{m.enrol_photo.name})",
+                added_by="DS 4012 Watchlist Manager",
+                expires_at=now + timedelta(days=1),
+                embedding=vector,
+            )
+            await anyio.to_thread.run_sync(wstore.add, entry)
+            events.append(
+                NewEvent(
+                    event=WatchlistEntryAdded(
+                        watchlist=name,
+                        entry_id=entry.entry_id,
+                        label=entry.label,
+                        category=entry.category,
+                        legal_basis=entry.legal_basis,
+                        image_source=entry.image_source,
+                        added_by=entry.added_by,
+                        expires_at=entry.expires_at,
+                    )
+                )
+            )
+        pub = await anyio.to_thread.run_sync(wstore.publish, "DS 4012 Watchlist Manager")
         events.append(
             NewEvent(
-                event=WatchlistEntryAdded(
-                    watchlist=WATCHLIST,
-                    entry_id=entry.entry_id,
-                    label=label,
-                    category=entry.category,
-                    legal_basis=entry.legal_basis,
-                    image_source=entry.image_source,
-                    added_by=entry.added_by,
-                    expires_at=entry.expires_at,
+                event=WatchlistPublished(
+                    watchlist=name,
+                    watchlist_version=pub.version,
+                    entries=pub.entries,
+                    published_by=pub.published_by,
+                    valid_until=pub.valid_until,
                 )
             )
         )
-    pub = await anyio.to_thread.run_sync(wstore.publish, "DS 4012 Watchlist Manager")
-    events.append(
-        NewEvent(
-            event=WatchlistPublished(
-                watchlist=WATCHLIST,
-                watchlist_version=pub.version,
-                entries=pub.entries,
-                published_by=pub.published_by,
-                valid_until=pub.valid_until,
-            )
-        )
-    )
-    await store.append(f"watchlist:{WATCHLIST}", events)
-    log(f"watchlist {WATCHLIST} published: {pub.entries} entries, version {pub.version[:12]}")
-    return wstore, pub.version, label_to_identity
+        await store.append(f"watchlist:{name}", events)
+        log(f"watchlist {name} published: {pub.entries} entries, version {pub.version[:12]}")
+        stores.append(wstore)
+        versions[zone] = pub.version
+    return stores, versions, label_to_identity
 
 
 def _site_config(urls: dict[str, str], analyse_fps: float, workers: int) -> Any:
@@ -286,7 +296,7 @@ async def _run(
     store = await open_store(data_dir)
     vault = await BiometricVault.open(data_dir)
     try:
-        wstore, version, label_to_identity = await _enrol_watchlist(
+        wstores, versions, label_to_identity = await _enrol_watchlist(
             data_dir, pipeline, cast, store, ui.log
         )
         tally = TimedRecogniser(pipeline)
@@ -307,7 +317,7 @@ async def _run(
                 urls = {c: rtsp.url(f"{c}.mp4", loop=True) for c in CAMERAS}
                 parts = system.SiteParts(
                     store=store,
-                    catalog=WatchlistStoreCatalog(wstore),
+                    catalog=WatchlistStoreCatalog(*wstores, vault=vault),
                     recogniser=tally,
                     source_factory=lambda cam: sources.open_source(cam, clock),
                     clock=clock,
@@ -322,7 +332,7 @@ async def _run(
                 async with system.running_site(
                     _site_config(urls, opts.analyse_fps, opts.workers), parts
                 ) as site:
-                    await _scenario(opts, ui, site, seen, tg, mqtt, version, scenario, tel, judge)
+                    await _scenario(opts, ui, site, seen, tg, mqtt, versions, scenario, tel, judge)
                 tg.cancel_scope.cancel()
         ui.phase("evidence")
         envelopes = await store.read_all()
@@ -380,7 +390,7 @@ async def _scenario(
     seen: dict[str, AlertSeen],
     tg: Any,
     mqtt: Any,
-    version: str,
+    versions: dict[str, str],
     scenario: Scenario,
     tel: Telemetry,
     judge: _Judge,
@@ -406,7 +416,7 @@ async def _scenario(
             zone,
             starts_at=t0 - timedelta(seconds=1),
             ends_at=ends_at,
-            watchlist_version=version,
+            watchlist_version=versions[zone],
             threshold=opts.threshold,
             legal_basis="Common law policing powers; DPA 2018 Part 3 s.35 (sensitive processing)",
             reason=f"{title}: violent crime and wanted offenders in the night-time economy; "
@@ -442,7 +452,7 @@ async def _scenario(
         if elapsed >= opts.seconds + 0.5:
             break
         await anyio.sleep(0.5)
-    ui.phase("deployments end, watchlist purge")
+    ui.phase("deployments end, their watchlists purged")
     with anyio.move_on_after(15):
         while True:
             statuses = [await site.zone_status(z) for z in ZONES]
@@ -663,6 +673,9 @@ async def _evidence(
         "telemetry_privacy_problems": len(span_problems) + len(metric_problems),
         "watchlist_purged": all(s.watchlist_purged for s in sections),
         "biometric_refs_purged": sum(s.refs_purged for s in sections),
+        # per deployment: the templates its BiometricPurged says were erased
+        "refs_purged": {s.deployment_id: s.refs_purged for s in sections},
+        "deployments_armed": sorted(s.deployment_id for s in sections if s.armed_periods),
         "data_dir": str(data_dir),
         "report": str(path),
         "seconds": opts.seconds,

@@ -33,6 +33,9 @@ def _assert_invariants(result: dict) -> None:
     assert result["frames_analysed_while_disarmed"] == 0
     assert result["subjects_walked_while_disarmed"] == 1  # London Road after its patrol left
     assert result["watchlist_purged"] is True
+    # both zones armed, each with its own version, and each purge erased stored templates
+    assert len(result["deployments_armed"]) == 2
+    assert all(result["refs_purged"][d] > 0 for d in result["deployments_armed"])
     assert result["telemetry_privacy_problems"] == 0
     assert result["frames_analysed"] >= result["frames_discarded"] > 0
     # the log's evidence counts exactly the frames the analysis path saw
@@ -65,6 +68,11 @@ def test_scenario_invariants(traced_run):
     assert (data_dir / "report.html").read_text().count("deployment <code>") == 2
     assert (data_dir / "scenes" / "manifest.json").exists()
     report = json.loads((data_dir / "report.json").read_text())
+    # every version's templates were erased from the store: one reference per entry
+    assert all(d["refs_purged"] == d["watchlist_size"] > 0 for d in report["deployments"])
+    assert len({d["watchlist_version"] for d in report["deployments"]}) == 2  # bespoke lists
+    html = (data_dir / "report.html").read_text()
+    assert "erased no stored biometric reference" not in html
     for dep in report["deployments"]:  # closest similarities of faces below the threshold
         assert sum(dep["non_match_similarity"]["counts"]) > 0
         assert all(a["similarity"] >= dep["threshold"] for a in dep["alerts"])
