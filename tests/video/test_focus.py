@@ -91,3 +91,45 @@ async def test_generated_street_clip_one_decision_per_person(
     ids = sorted(m.candidate.entry_id for d in decided for m in d.decisions.matches)
     assert ids == sorted(gallery.entry_ids)  # everyone once, nobody twice
     assert recogniser.decider.tracks_started == 3
+
+
+async def test_motion_gated_scan_finds_24_to_40_px_faces_walking_into_a_1080p_frame(
+    pipeline: FacePipeline, hamilton: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    import cv2
+    import numpy as np
+
+    from lfr.vision.image import read_image
+    from lfr.vision.types import Frame
+
+    face = read_image(settings().faces_dir / "John_Simm/1.jpg")
+    assert face is not None
+    empty = np.full((1080, 1920, 3), 90, np.uint8)
+    street = empty.copy()
+    places = []
+    for k, size in enumerate([24, 28, 32, 36, 40, 30]):
+        side = int(size * 1.5)
+        x, y = 120 + k * 300, 200 + (k % 3) * 280
+        street[y : y + side, x : x + side] = cv2.resize(
+            face, (side, side), interpolation=cv2.INTER_AREA
+        )
+        places.append((x + side / 2, y + side / 2))
+    recogniser = TrackingRecogniser(pipeline, camera="small")
+    gallery = await anyio.to_thread.run_sync(enrol_directory, pipeline, hamilton.parent / "refs")
+
+    def scan(image: np.ndarray, at_s: float) -> list[tuple[float, float, float, float]]:
+        frame = Frame(image.copy(), 0, at_s, datetime.now(UTC), 0)
+        analysis = recogniser.analyse(frame, gallery)
+        boxes = [f.box for f in analysis.faces]
+        analysis.forget()
+        return boxes
+
+    assert scan(empty, 0.0) == []  # the first scan: every tile, nothing there
+    assert recogniser.tiles_scanned == 0
+    boxes = scan(street, 2.0)  # the next scan: only the tiles where they walked in
+    assert recogniser.full_scans == 2
+    assert 0 < recogniser.tiles_scanned < 12
+    found = sum(any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in boxes) for cx, cy in places)
+    assert found == len(places)
