@@ -110,3 +110,8 @@ async def test_report_is_the_replayed_audit_view(api):
         headers=api.headers(Role.AUDITOR),
     )
     assert before.json()["deployments"] == [] and before.json()["as_of_seq"] == 0
+    for bad in ("2.00001", "0000-00-00", "yesterday"):
+        r = await api.client.get(
+            "/api/audit/report", params={"until": bad}, headers=api.headers(Role.AUDITOR)
+        )
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "until"]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 
 from lfr.api.audit_log import EventNotFoundError, NotProvableError, replay_report
 from lfr.api.auth import Principal, Role, require
@@ -62,21 +63,37 @@ async def proof(
     return InclusionProof.model_validate(doc)
 
 
+_ISO_TIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
+
+
 @router.get("/report", summary="The audit view rebuilt from the log (as `lfr audit replay`)")
 async def report(
     request: Request,
     _: ReportReader,
     until: Annotated[
-        datetime | None,
-        Query(description="the view as it stood at this time (ISO 8601; default: now)"),
+        str | None,
+        Query(
+            pattern=_ISO_TIME,
+            max_length=40,
+            description="the view as it stood at this ISO 8601 time, e.g. 2026-11-26T18:00Z "
+            "(no zone: UTC; default: now)",
+        ),
     ] = None,
 ) -> AuditReport:
+    cutoff: datetime | None = None
     if until is not None:
         try:
-            until = until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
-        except OverflowError as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=f"until {until.isoformat()} is out of range in UTC",
+            t = datetime.fromisoformat(until)
+            cutoff = t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+        except (ValueError, OverflowError) as exc:
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("query", "until"),
+                        "msg": f"{until!r} is not a valid ISO 8601 time ({exc})",
+                        "type": "value_error",
+                        "input": until,
+                    }
+                ]
             ) from exc
-    return await replay_report(ctx_of(request).store, until=until)
+    return await replay_report(ctx_of(request).store, until=cutoff)
