@@ -1,8 +1,9 @@
 """Blocking PyAV demux+decode shared by the file and RTSP sources. Runs in worker threads.
 
 Decoding every frame is unavoidable with H.264 (frames reference each other), but converting
-a 1080p frame to RGB costs as much as decoding it, so only frames the sampler keeps are
-converted. Errors from FFmpeg are translated here, once, into the video layer's errors.
+a 1080p frame to RGB costs a good part of decoding it, so only frames the sampler keeps are
+converted, and with the cheapest converter for the format. Errors from FFmpeg are
+translated here, once, into the video layer's errors.
 """
 
 from __future__ import annotations
@@ -11,13 +12,24 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
+
+import cv2
 
 from lfr.video.errors import EndOfStream, SourceOpenError
 from lfr.video.latest import RateSampler
-from lfr.vision.types import Frame, SourceInfo
+from lfr.vision.types import Frame, Image, SourceInfo
 
-__all__ = ["PyAVReader", "ReaderOptions", "redact_url"]
+__all__ = ["PyAVReader", "ReaderOptions", "redact_url", "to_rgb"]
+
+
+def to_rgb(vframe: Any) -> Image:
+    """A decoded frame as an RGB array. Planar 4:2:0 (limited range, what H.264 cameras send)
+    goes through OpenCV's SIMD converter, about twice as cheap as FFmpeg's swscale at 1080p
+    for the same picture (within rounding); anything else through swscale."""
+    if vframe.format.name == "yuv420p" and vframe.width % 2 == 0 and vframe.height % 2 == 0:
+        return cast(Image, cv2.cvtColor(vframe.to_ndarray(), cv2.COLOR_YUV2RGB_I420))
+    return cast(Image, vframe.to_ndarray(format="rgb24"))
 
 
 def redact_url(url: str) -> str:
@@ -133,7 +145,7 @@ class PyAVReader:
             )
             if not self.sampler.due(pts_s):
                 continue
-            image = vframe.to_ndarray(format="rgb24")
+            image = to_rgb(vframe)
             now = time.monotonic_ns()
             self._index += 1
             captured = self._wall0 + timedelta(microseconds=(now - self._mono0) / 1000)

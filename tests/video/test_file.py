@@ -42,6 +42,23 @@ async def test_max_fps_converts_only_the_sampled_frames(hamilton: Path) -> None:
     assert 85 <= len(pts) <= 95  # 9.2 s at 10 fps
 
 
+async def test_frames_are_the_picture_ffmpeg_converts(hamilton: Path) -> None:
+    import av
+    import numpy as np
+
+    with av.open(str(hamilton)) as container:
+        expected = [
+            f.to_ndarray(format="rgb24")
+            for _, f in zip(range(5), container.decode(video=0), strict=False)
+        ]
+    async with FileSource(hamilton) as source:
+        for want in expected:
+            got = (await source.recv()).image
+            assert got.shape == want.shape and got.dtype == np.uint8
+            diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+            assert diff.mean() < 2.0 and np.percentile(diff, 99.9) <= 8  # rounding only
+
+
 async def test_loop_restarts_with_increasing_time(hamilton: Path) -> None:
     async with FileSource(hamilton, loop=True, max_fps=5) as source:
         pts = [(await source.recv()).pts_s for _ in range(100)]
