@@ -221,13 +221,14 @@ async def _bench(seconds: float, fps: float, max_streams: int, n_faces: int) -> 
                 "gop": 50,
                 "faces": len(photos),
                 "transport": "rtsp/tcp loopback",
+                "server": "lfr.video.rtsp_lean (child process)",
             },
             "analysis_fps": fps,
             "seconds_per_step": seconds,
             "faces_from": str(faces_dir) if faces_dir else None,
             "loadavg_before": [round(x, 2) for x in os.getloadavg()],
         }
-        async with RtspClipServer(tmp) as server:
+        async with RtspClipServer(tmp, lean=True) as server:
             url = server.url(clip.name)
             decode_runs = []
             ceiling = 0

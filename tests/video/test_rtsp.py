@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import anyio
+import cv2
 import pytest
 
 from lfr.video.errors import StreamInterrupted
@@ -22,6 +24,37 @@ async def test_frames_arrive_over_rtsp_with_stream_info(rtsp_server: RtspClipSer
     assert frames[0].image.shape == (360, 640, 3)
     assert source.info.codec == "h264"
     assert source.info.url.startswith("rtsp://127.0.0.1:")
+
+
+async def test_the_lean_server_serves_the_clip_picture_for_picture(video_dir: Path) -> None:
+    import av
+    import numpy as np
+
+    clip = video_dir / "hamilton_short_clip.mp4"
+    with av.open(str(clip)) as container:
+        expected = [
+            f.to_ndarray() for _, f in zip(range(8), container.decode(video=0), strict=False)
+        ]
+    async with (
+        RtspClipServer(video_dir, lean=True) as server,
+        RtspSource(server.url(clip.name)) as source,
+    ):
+        frames = [await source.recv() for _ in range(8)]
+    assert source.info.codec == "h264" and source.info.width == 640
+    later = [f.pts_s for f in frames[1:]]  # FFmpeg gives the very first no timestamp
+    assert later == sorted(later) and later[-1] - later[0] == pytest.approx(6 / 29.97, abs=0.01)
+    for frame, want in zip(frames, expected, strict=True):
+        # the same bitstream decodes to the same picture as the file's
+        got = cv2.cvtColor(frame.image, cv2.COLOR_RGB2YUV_I420)
+        assert np.abs(got.astype(np.int16) - want.astype(np.int16)).mean() < 2.0
+
+
+async def test_the_lean_server_answers_404_for_a_missing_clip(video_dir: Path) -> None:
+    async with RtspClipServer(video_dir, lean=True) as server:
+        source = RtspSource(server.url("nope.mp4"), open_timeout_s=2, read_timeout_s=2)
+        with pytest.raises(StreamInterrupted):
+            await source.recv()
+        await source.aclose()
 
 
 def test_credentials_never_appear_in_the_source_info() -> None:
