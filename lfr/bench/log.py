@@ -333,10 +333,10 @@ class _Lfr:
 
     def replay_chunk(self, limit: int) -> int:
         """Read and project the next `limit` events; how many there were."""
-        records = self.log.read_records(from_seq=self.replayed + 1, limit=limit, with_hash=False)
-        if records:
-            self.replayed = self.views.apply(records)
-        return len(records)
+        before = self.replayed
+        chunks = self.log.iter_records(from_seq=before + 1, limit=limit)
+        self.replayed = self.views.apply_chunks(chunks)
+        return self.replayed - before
 
     def finish(self) -> dict[str, Any]:
         out = {

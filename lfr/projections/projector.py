@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -115,28 +115,64 @@ class ViewDb:
             raise ProjectionError(
                 self.source, records[0]["seq"], f"gap: the views are at seq {pos}"
             )
-        records = self._normalise(records)
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
-            for proj in self.projections:
-                proj.apply(c, records)
+            self._fold(records)
             last: int = records[-1]["seq"]
             c.execute("UPDATE view_position SET seq=?", (last,))
             c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        return last
+
+    def apply_chunks(self, chunks: Iterable[Sequence[Record]]) -> int:
+        """`apply` for consecutive chunks of records (a replay), all in one transaction.
+
+        Each chunk is folded before the next is asked for, so a reader can decode lazily
+        (`SqliteLog.iter_records`). Returns the new position.
+
+        :raises ProjectionError: a gap, or an unreadable record.
+        """
+        pos = self.position()
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for chunk in chunks:
+                records = chunk
+                if records and records[0]["seq"] <= pos:
+                    records = [r for r in records if r["seq"] > pos]
+                if not records:
+                    continue
+                if records[0]["seq"] != pos + 1:
+                    raise ProjectionError(
+                        self.source, records[0]["seq"], f"gap: the views are at seq {pos}"
+                    )
+                self._fold(records)
+                pos = records[-1]["seq"]
+            c.execute("UPDATE view_position SET seq=?", (pos,))
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        return pos
+
+    def _fold(self, records: Sequence[Record]) -> None:
+        """Every projection over `records` (normalised here), inside the caller's transaction."""
+        records = self._normalise(records)
+        try:
+            for proj in self.projections:
+                proj.apply(self._conn, records)
         except (KeyError, TypeError) as exc:
-            c.execute("ROLLBACK")
             raise ProjectionError(
                 self.source,
                 None,
                 f"a record between seq {records[0]['seq']} and "
                 f"{records[-1]['seq']} does not fit its event type ({exc!r})",
             ) from exc
-        except BaseException:
-            if c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
-        return last
 
     def state_hash(self) -> str:
         """sha256 over every view row in a fixed order (not the position)."""

@@ -33,6 +33,7 @@ __all__ = [
     "envelope_from_record",
     "fast_envelope",
     "format_time",
+    "format_times",
     "inclusion_path",
     "leaf_hash",
     "merkle_root",
@@ -51,6 +52,22 @@ def format_time(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def format_times(values: Sequence[datetime]) -> list[str]:
+    """`[format_time(v) for v in values]`, mostly in one orjson call (a tenth of the cost).
+
+    orjson writes an aware UTC time as RFC 3339 with `+00:00`, like `isoformat`, but leaves
+    out a zero fraction: those (and any time not in `datetime.UTC`) take the exact path.
+    """
+    texts: list[str] = orjson.loads(orjson.dumps(values))
+    for i, (text, value) in enumerate(zip(texts, values, strict=True)):
+        if len(text) != _TIME_LEN or value.tzinfo is not UTC:
+            texts[i] = format_time(value)
+    return texts
+
+
+_TIME_LEN = len("2026-01-01T00:00:00.000000+00:00")
 
 
 def _opt_str(value: uuid.UUID | None) -> str | None:
@@ -217,6 +234,30 @@ class MerkleFrontier:
             height += 1
         nodes.append((height, h))
         self.size += 1
+
+    def extend_digests(self, event_hashes: Sequence[bytes]) -> None:
+        """`append_digest` for each, a level of the tree at a time (same nodes, less Python).
+
+        At each height the pending nodes are the frontier's node of that height (if any, it
+        lies leftmost) followed by the new ones; pairs merge upwards, an odd one out stays.
+        """
+        sha256 = _sha256
+        level = [sha256(b"\x00" + h).digest() for h in event_hashes]
+        old = self.nodes
+        kept: list[tuple[int, bytes]] = []
+        height = 0
+        while level:
+            if old and old[-1][0] == height:
+                level.insert(0, old.pop()[1])
+            if len(level) % 2:
+                kept.append((height, level.pop()))
+            level = [
+                sha256(b"\x01" + left + right).digest()
+                for left, right in zip(level[0::2], level[1::2], strict=True)
+            ]
+            height += 1
+        old.extend(reversed(kept))
+        self.size += len(event_hashes)
 
     def root(self) -> bytes:
         if not self.nodes:

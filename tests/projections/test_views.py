@@ -10,6 +10,7 @@ from lfr.bench.log import synthetic_log
 from lfr.projections import ProjectionError, ViewDb, Views
 from lfr.store import SqliteEventStore, open_store
 from lfr.store.hashchain import record_of_envelope
+from lfr.store.sqlite import SqliteLog
 from schemas import EVENT_TYPES, NewEvent
 from schemas.registry import Event
 
@@ -115,6 +116,14 @@ async def test_live_views_equal_a_rebuild_from_zero(tmp_path: Path) -> None:
         for i in range(0, len(records), 333):
             other.apply(records[i : i + 333])
         assert other.state_hash() == live
+        streamed = ViewDb()
+        log = SqliteLog(store.path, read_only=True)
+        try:  # two replays of 1500, the second overlapping the first: nothing twice
+            assert streamed.apply_chunks(log.iter_records(limit=1500, chunk=97)) == 1500
+            assert streamed.apply_chunks(log.iter_records(from_seq=1400, chunk=256)) == len(records)
+        finally:
+            log.close()
+        assert streamed.state_hash() == live
     finally:
         await views.aclose()
         await store.aclose()
