@@ -145,13 +145,24 @@ class _Encoded:
     and advances `seq`, `version` and `prev` (the chain's tail).
     """
 
-    __slots__ = ("chunk", "digests", "envelopes", "prev", "recorded_at", "seq", "stream", "version")
+    __slots__ = (
+        "chunk",
+        "digests",
+        "envelopes",
+        "ids",
+        "prev",
+        "recorded_at",
+        "seq",
+        "stream",
+        "version",
+    )
 
     def __init__(
         self,
         stream: str,
         recorded_at: str,
         chunk: Sequence[NewEvent],
+        ids: Sequence[str],
         seq: int,
         version: int,
         prev: str,
@@ -159,6 +170,7 @@ class _Encoded:
         self.stream = stream
         self.recorded_at = recorded_at
         self.chunk = chunk
+        self.ids = ids
         self.seq = seq
         self.version = version
         self.prev = prev
@@ -178,9 +190,8 @@ class _Encoded:
         dumps = orjson.dumps
         sort = orjson.OPT_SORT_KEYS
         sha256 = hashlib.sha256
-        ids = _uuid_texts([new.event_id for new in chunk])
         times = format_times([new.occurred_at for new in chunk])
-        for new, event_id, occurred_text in zip(chunk, ids, times, strict=True):
+        for new, event_id, occurred_text in zip(chunk, self.ids, times, strict=True):
             seq += 1
             version += 1
             event = new.event
@@ -562,18 +573,21 @@ class SqliteLog:
         if not events:
             return []
         batch = list(events)
-        if len({e.event_id for e in batch}) != len(batch):  # the same event twice in a batch
+        ids = _uuid_texts([e.event_id for e in batch])
+        if len(set(ids)) != len(batch):  # the same event twice in a batch
             seen: dict[uuid.UUID, NewEvent] = {}
             for e in batch:
                 twin = seen.setdefault(e.event_id, e)
                 if twin is not e and twin != e:
                     raise IdempotencyError(str(e.event_id), 0)
             batch = list(seen.values())
-        return self._append_new(stream, batch, expected_version)
+            ids = _uuid_texts([e.event_id for e in batch])
+        return self._append_new(stream, batch, ids, expected_version)
 
     def _append_new(
-        self, stream: str, batch: list[NewEvent], expected_version: int | None
+        self, stream: str, batch: list[NewEvent], ids: list[str], expected_version: int | None
     ) -> list[Envelope]:
+        """Append `batch` (distinct events, `ids` their event ids as text) in one transaction."""
         c = self._conn
         try:
             c.execute("BEGIN IMMEDIATE")
@@ -593,8 +607,10 @@ class SqliteLog:
             envelopes: list[Envelope] = []
             try:
                 for start in range(0, len(batch), _CHUNK):
-                    chunk = batch[start : start + _CHUNK]
-                    encoded = _Encoded(stream, recorded_at, chunk, seq, version, prev)
+                    end = start + _CHUNK
+                    encoded = _Encoded(
+                        stream, recorded_at, batch[start:end], ids[start:end], seq, version, prev
+                    )
                     # rows are encoded as SQLite asks for them, so each body is freed as soon
                     # as it is inserted (kept, a thousand fresh bodies cost 10x in malloc)
                     c.executemany(_INSERT, encoded.rows())
@@ -608,7 +624,8 @@ class SqliteLog:
                     return stored
                 if len(fresh) == len(batch):
                     raise
-                return stored + self._append_new(stream, fresh, expected_version)
+                fresh_ids = _uuid_texts([e.event_id for e in fresh])
+                return stored + self._append_new(stream, fresh, fresh_ids, expected_version)
             first_seq = envelopes[0].seq
             boundary = (
                 self._key is not None
