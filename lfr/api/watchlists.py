@@ -3,7 +3,9 @@
 Adding an entry enrols its photos with the face pipeline (one clear face each), keeps the
 first photo encrypted in the biometric vault (officers see it beside the live capture), and
 records `WatchlistEntryAdded`; publishing records `WatchlistPublished`; removing records
-`WatchlistEntryRemoved`. LanceDB and the pipeline block, so they run in a worker thread.
+`WatchlistEntryRemoved`. The photo's vault id is kept beside the entry's template, so purging
+the last published version that holds an entry taken off the list shreds its photo. LanceDB
+and the pipeline block, so they run in a worker thread.
 Photo bytes pass through a private temporary file only for the duration of enrolment.
 """
 
@@ -118,6 +120,8 @@ class StoreWatchlistService:
 
         await self._run(enrol)
         ref = await self.vault.put(images[0], "watchlist_image", expires_at)
+        # beside the template, so purging the last version holding the entry shreds it too
+        await self._run(lambda: self._store(watchlist).attach_image(entry_id, ref.blob_id))
         await self.store.append(
             f"watchlist:{watchlist}",
             [

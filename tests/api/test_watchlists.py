@@ -97,3 +97,48 @@ async def test_a_photo_without_a_face_is_a_clear_422(wl_api):
         },
     )
     assert r.status_code == 422 and "cannot enrol" in r.json()["detail"]
+
+
+async def test_purging_the_last_version_holding_a_removed_entry_shreds_its_photo(wl_api, tmp_path):
+    from lfr.catalog import WatchlistStoreCatalog
+    from lfr.vault import BlobShreddedError
+    from lfr.watchlist import WatchlistStore
+
+    client, store, vault = wl_api
+    entries = []
+    for i in range(2):
+        r = await client.post(
+            "/api/watchlists/town/entries",
+            json={
+                "label": f"Case {i}",
+                "category": "wanted_by_police",
+                "legal_basis": "PACE s.24",
+                "image_source": "custody image 2026/123",
+                "expires_at": (datetime.now(UTC) + timedelta(hours=20)).isoformat(),
+                "images_base64": [photo("Barack_Obama", i)],
+            },
+        )
+        assert r.status_code == 201, r.text
+        entries.append(r.json()["entry_id"])
+    r = await client.post("/api/watchlists/town/publish")
+    version = r.json()["watchlist_version"]
+    removed, kept = entries
+    r = await client.request(
+        "DELETE", f"/api/watchlists/town/entries/{removed}", json={"reason": "arrested"}
+    )
+    assert r.status_code == 204
+    refs = {
+        e.entry_id: e.image_ref.blob_id
+        for e in (env.decode() for env in await store.read_all())
+        if type(e).__name__ == "WatchlistEntryAdded"
+    }
+    assert await vault.exists(refs[removed])  # the published version still holds it
+
+    catalog = WatchlistStoreCatalog(WatchlistStore(tmp_path / "watchlists", "town"), vault=vault)
+    erased = await catalog.purge(version)
+
+    assert erased == 3  # two templates, the removed entry's photo
+    assert not await vault.exists(refs[removed])
+    with pytest.raises(BlobShreddedError):
+        await vault.get(refs[removed])
+    assert await vault.exists(refs[kept])  # still on the live list: a later version needs it
