@@ -1,7 +1,12 @@
-"""`lfr run`: assemble the real parts for a site config and run it until told to stop."""
+"""`lfr run`: assemble the real parts for a site config and run it until told to stop.
+
+`site_parts` is that assembly on its own, so `lfr serve --config` (which loads this module by
+name: `lfr` never imports `actors`) builds a site exactly as `lfr run` does.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -9,22 +14,25 @@ import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from actors.deciders import PerFrameDecider
 from actors.sources import open_source
 from actors.system import SiteParts, build_site
-from lfr.alerts import AlertNotice
-from lfr.clock import SystemClock
+from lfr.alerts import AlertNotice, AlertSink, Channel
+from lfr.clock import Clock, SystemClock
 from lfr.config import settings
 from lfr.errors import ConfigError
 from lfr.site import CameraConfig, SiteConfig
 from lfr.store.base import EventStore
 from lfr.vision.types import Decider, Recogniser
 
-__all__ = ["LoggingAlertSink", "describe", "run_site"]
+if TYPE_CHECKING:
+    from lfr.vault import BiometricVault
+
+__all__ = ["LoggingAlertSink", "describe", "run_site", "site_parts"]
 
 log = logging.getLogger("lfr.run")
 
@@ -32,7 +40,7 @@ log = logging.getLogger("lfr.run")
 class LoggingAlertSink:
     """Alerts to the log only (no MQTT configured): ids and levels, never images."""
 
-    channel = "api"
+    channel: Channel = "api"
 
     async def deliver(self, notice: AlertNotice) -> None:
         log.warning(
@@ -81,6 +89,43 @@ def _decider_factory(config: SiteConfig) -> Callable[[CameraConfig], Decider]:
     return lambda cam: TrackingDecider(camera=cam.id)
 
 
+async def site_parts(
+    config: SiteConfig,
+    *,
+    store: EventStore,
+    sink: AlertSink,
+    vault: BiometricVault | None,
+    watchlist_dir: Path | None = None,
+    clock: Clock | None = None,
+) -> SiteParts:
+    """The real parts of a site for `config`: the recogniser and deciders it names, its
+    cameras' sources, and the watchlists in `watchlist_dir` (default: `lfr watchlist`'s
+    folder, `<LFR_DATA_DIR>/watchlist`).
+
+    The `vault` shreds a purged version's reference photos whatever the config says; the
+    cameras keep match crops in it only with `[vision] crop_vault = true`. Loading the face
+    models blocks, so it runs in a worker thread.
+
+    :raises ConfigError: the face models cannot be loaded.
+    """
+    from lfr.catalog import WatchlistStoreCatalog
+    from lfr.watchlist import WatchlistStore
+
+    clock = clock or SystemClock()
+    watchlists = await anyio.to_thread.run_sync(WatchlistStore, watchlist_dir)
+    recogniser = await anyio.to_thread.run_sync(_recogniser, config)
+    return SiteParts(
+        store=store,
+        catalog=WatchlistStoreCatalog(watchlists, vault=vault),
+        recogniser=recogniser,
+        source_factory=lambda cam: open_source(cam, clock),
+        clock=clock,
+        sink=sink,
+        decider_factory=_decider_factory(config),
+        vault=vault if config.vision.crop_vault else None,
+    )
+
+
 async def _store(config: SiteConfig, data_dir: Path) -> EventStore:
     if config.store.engine == "memory":
         from lfr.store.memory import InMemoryEventStore
@@ -106,23 +151,16 @@ async def run_site(
     """
     data_dir = data_dir or config.store.data_dir or settings().data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    clock = SystemClock()
     async with AsyncExitStack() as stack:
         store = await _store(config, data_dir)
         stack.push_async_callback(store.aclose)
-        from lfr.catalog import WatchlistStoreCatalog
-        from lfr.watchlist import WatchlistStore
+        from lfr.vault import BiometricVault
 
-        catalog = WatchlistStoreCatalog(await anyio.to_thread.run_sync(WatchlistStore))
-        vault = None
-        if config.vision.crop_vault:
-            from lfr.vault import BiometricVault
-
-            vault = await BiometricVault.open(data_dir)
-            stack.push_async_callback(vault.aclose)
-        recogniser = await anyio.to_thread.run_sync(_recogniser, config)
+        # opened even without crop_vault: purges shred the watchlist photos kept in it
+        vault = await BiometricVault.open(data_dir)
+        stack.push_async_callback(vault.aclose)
+        parts = await site_parts(config, store=store, sink=LoggingAlertSink(), vault=vault)
         tg = await stack.enter_async_context(anyio.create_task_group())
-        sink: Any = LoggingAlertSink()
         if config.mqtt is not None:
             from lfr.transport import MqttAlertSink, MqttConfig, MqttPublisher
 
@@ -139,17 +177,9 @@ async def run_site(
                 )
             )
             await tg.start(publisher.run)
-            sink = MqttAlertSink(publisher, store=store)
-        parts = SiteParts(
-            store=store,
-            catalog=catalog,
-            recogniser=recogniser,
-            source_factory=lambda cam: open_source(cam, clock),
-            clock=clock,
-            sink=sink,
-            decider_factory=_decider_factory(config),
-            vault=vault,
-        )
+            # Any: its `channel` is Literal["mqtt"], narrower than AlertSink's settable attribute
+            sink: Any = MqttAlertSink(publisher, store=store)
+            parts = dataclasses.replace(parts, sink=sink)
         site = build_site(config, parts)
         await tg.start(site.run)
         if on_ready is not None:

@@ -142,35 +142,19 @@ class _Options:
 async def config_site(
     config: SiteConfig, *, store: Any, sink: Any, vault: Any, data_dir: Path
 ) -> AsyncIterator[Any]:
-    """The actors of `config`, built as `lfr run` builds them (watchlists from
-    `<data_dir>/watchlist`, where the API enrols them); yields the running `actors.system.Site`.
+    """The actors of `config`, built as `lfr run` builds them (`actors.runner.site_parts`,
+    watchlists from `<data_dir>/watchlist`, where the API enrols them, purges shredding their
+    photos in `vault`); yields the running `actors.system.Site`.
 
     `lfr` never imports `actors` (the layers forbid it), so the wiring is loaded by name, as
     `lfr run` does.
     """
     import importlib
 
-    import anyio
-
-    from lfr.catalog import WatchlistStoreCatalog
-    from lfr.clock import SystemClock
-    from lfr.watchlist import WatchlistStore
-
     runner = importlib.import_module("actors.runner")
     system = importlib.import_module("actors.system")
-    sources = importlib.import_module("actors.sources")
-    clock = SystemClock()
-    watchlists = await anyio.to_thread.run_sync(WatchlistStore, data_dir / "watchlist")
-    recogniser = await anyio.to_thread.run_sync(runner._recogniser, config)
-    parts = system.SiteParts(
-        store=store,
-        catalog=WatchlistStoreCatalog(watchlists, vault=vault),
-        recogniser=recogniser,
-        source_factory=lambda cam: sources.open_source(cam, clock),
-        clock=clock,
-        sink=sink,
-        decider_factory=runner._decider_factory(config),
-        vault=vault if config.vision.crop_vault else None,
+    parts = await runner.site_parts(
+        config, store=store, sink=sink, vault=vault, watchlist_dir=data_dir / "watchlist"
     )
     async with system.running_site(config, parts) as site:
         yield site

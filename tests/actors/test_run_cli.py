@@ -69,3 +69,59 @@ def test_scripted_site_runs_and_stops(tmp_path: Path) -> None:
     finally:
         log.close()
     assert types == ["CameraStreamStarted"]  # disarmed: no frame analysed, nothing matched
+
+
+async def test_site_parts_purge_shreds_watchlist_photos_without_crop_vault(tmp_path: Path) -> None:
+    """`lfr run` and `lfr serve --config` build their parts with `site_parts`: the catalog
+    shreds a purged version's photos in the vault even when match crops are not kept."""
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from actors.runner import site_parts
+    from lfr.alerts import InMemoryAlertSink
+    from lfr.site import SiteConfig
+    from lfr.store.memory import InMemoryEventStore
+    from lfr.vault import BiometricVault
+    from lfr.watchlist import WatchlistEntry, WatchlistStore
+
+    config = SiteConfig.model_validate(
+        {
+            "name": "smoke",
+            "zones": [{"name": "north-end"}],
+            "cameras": [{"id": "ne-1", "zone": "north-end", "source": "scripted:"}],
+            "vision": {"recogniser": "scripted", "decider": "per_frame", "crop_vault": False},
+        }
+    )
+    vault = BiometricVault.for_data_dir(tmp_path)
+    photo = await vault.put(b"reference photo", "watchlist_image")
+    watchlists = WatchlistStore(tmp_path / "watchlist")
+    vec = np.random.default_rng(7).standard_normal(512).astype(np.float32)
+    watchlists.add(
+        WatchlistEntry(
+            "e-1",
+            "Case 7",
+            "suspect",
+            "PACE",
+            "custody record 7",
+            "manager-1",
+            datetime.now(UTC) + timedelta(days=7),
+            vec / np.linalg.norm(vec),
+            image_ref=photo.blob_id,
+        )
+    )
+    version = watchlists.publish("manager-1").version
+    watchlists.remove("e-1")
+    try:
+        parts = await site_parts(
+            config,
+            store=InMemoryEventStore(),
+            sink=InMemoryAlertSink(),
+            vault=vault,
+            watchlist_dir=tmp_path / "watchlist",
+        )
+        assert parts.vault is None  # crop_vault = false: cameras keep no crops
+        assert await parts.catalog.purge(version) == 2  # the template and the photo
+        assert not await vault.exists(photo)
+    finally:
+        vault.close()
