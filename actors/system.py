@@ -99,6 +99,9 @@ class Site:
             max_backoff_s=sup.max_backoff_s,
         )
         self.root = self._supervisor(f"site:{config.name}")
+        # one authorisation at a time: a zone checks the others' deployments in the log,
+        # which must not change between its check and its append
+        self._authorising = anyio.Lock()
         self._build()
 
     def _supervisor(self, name: str) -> Supervisor:
@@ -160,6 +163,7 @@ class Site:
                     catalog=parts.catalog,
                     sink=parts.sink,
                     settings=zone_settings,
+                    other_zones=tuple(n for n in sorted(zones) if n != z.name),
                 ),
                 mailbox_size=1024,
             )
@@ -227,7 +231,8 @@ class Site:
         """Authorise LFR in `zone` (cameras by id, e.g. `ne-1`; None: all of the zone's).
 
         :raises CommandRejected: codes missing_field, window_invalid, window_past,
-            threshold_invalid, unknown_camera, watchlist_unknown, watchlist_stale,
+            threshold_invalid, unknown_camera, watchlist_unknown, watchlist_used,
+            watchlist_held (another zone's deployment holds the version), watchlist_stale,
             deployment_overlap, duplicate_deployment.
         """
         cmd = AuthoriseDeployment(
@@ -242,7 +247,8 @@ class Site:
         )
         if deployment_id is not None:
             cmd = _replace(cmd, deployment_id=deployment_id)
-        result: Deployment = await self._ask(f"zone:{zone}", cmd)
+        async with self._authorising:
+            result: Deployment = await self._ask(f"zone:{zone}", cmd)
         return result
 
     async def cancel_deployment(

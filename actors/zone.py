@@ -64,6 +64,9 @@ __all__ = ["ZoneActor", "ZoneSettings", "ZoneStatus"]
 
 log = logging.getLogger(__name__)
 
+# what says whether a deployment still holds its watchlist version
+_DEPLOYMENT_LIFE = frozenset({"DeploymentAuthorised", "DeploymentEnded", "BiometricPurged"})
+
 
 @dataclass(frozen=True, slots=True)
 class ZoneSettings:
@@ -97,8 +100,10 @@ class ZoneActor(EventSourcedActor[ZoneState]):
         catalog: WatchlistCatalog,
         sink: AlertSink,
         settings: ZoneSettings | None = None,
+        other_zones: tuple[str, ...] = (),
     ) -> None:
         self.zone = zone
+        self.other_zones = other_zones
         self.cameras = cameras
         self.patrols = patrols
         self.registry = registry
@@ -189,7 +194,8 @@ class ZoneActor(EventSourcedActor[ZoneState]):
                 return None
             case AuthoriseDeployment():
                 published = await self.catalog.published(message.watchlist_version)
-                events = rules.decide_authorise(self.state, message, now, published)
+                others = [await self._other_zone(z) for z in self.other_zones]
+                events = rules.decide_authorise(self.state, message, now, published, others)
                 await self.emit(events)
                 dep = self.state.deployments[message.deployment_id]
                 if events:
@@ -236,6 +242,15 @@ class ZoneActor(EventSourcedActor[ZoneState]):
             case GetStatus():
                 return self.status()
         raise TypeError(f"{self.name} cannot handle {type(message).__name__}")
+
+    async def _other_zone(self, zone: str) -> ZoneState:
+        """Another zone's deployments, folded from its stream (the log, not an ask: two zones
+        authorising at once would wait on each other)."""
+        state = ZoneState(zone)
+        for env in await self.store.read_stream(f"zone:{zone}"):
+            if env.type in _DEPLOYMENT_LIFE:
+                state = rules.evolve(state, env.decode(), env.occurred_at)
+        return state
 
     def status(self) -> ZoneStatus:
         s = self.state

@@ -6,6 +6,9 @@ does the talking. The rules enforced here:
 - a deployment needs a window in the future, a threshold in (0, 1], a legal basis, a reason,
   an authorising officer and a watchlist published at most 24 hours before the window opens;
   deployments of one zone never overlap;
+- a watchlist version serves one deployment: it is refused while another zone's deployment
+  holds it (not ended, or ended with its purge still to run), since that deployment's end
+  purges the version from under this one;
 - the zone is armed exactly while an authorised deployment is inside its window and at least
   one patrol is on duty in the zone; every transition carries its reason;
 - one watchlist subject raises at most one alert per cooldown across all the zone's cameras;
@@ -15,7 +18,7 @@ does the talking. The rules enforced here:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -54,6 +57,7 @@ __all__ = [
     "decide_threshold",
     "decide_window_end",
     "evolve",
+    "holder_of",
     "reconcile",
     "supervisor_of",
 ]
@@ -245,13 +249,28 @@ def _reject(state: ZoneState, code: str, reason: str) -> CommandRejected:
     return CommandRejected(state.zone_stream, code, reason)
 
 
+def holder_of(zones: Iterable[ZoneState], version: str) -> tuple[ZoneState, Deployment] | None:
+    """The zone and deployment holding watchlist `version`: one not ended, or ended but not
+    yet purged (its zone purges the version when it ends, or on restart if that failed)."""
+    for zone in zones:
+        for dep in zone.deployments.values():
+            if dep.watchlist_version == version and not dep.purged:
+                return zone, dep
+    return None
+
+
 def decide_authorise(
     state: ZoneState,
     cmd: AuthoriseDeployment,
     now: datetime,
     published: PublishedWatchlist | None,
+    others: Iterable[ZoneState] = (),
 ) -> list[Event]:
-    """:raises CommandRejected: the deployment breaks a rule (the message says which)."""
+    """Authorise `cmd` in this zone; `others` are the site's other zones (their deployments
+    are what matters), so a version another zone holds is refused.
+
+    :raises CommandRejected: the deployment breaks a rule (the message says which).
+    """
     known = state.deployments.get(cmd.deployment_id)
     if known is not None:
         if (known.starts_at, known.ends_at, known.watchlist_version) == (
@@ -301,6 +320,17 @@ def decide_authorise(
             "watchlist_used",
             f"watchlist {cmd.watchlist_version!r} belongs to deployment {used[0]}: a watchlist "
             "is bespoke to one deployment and deleted after it; publish a fresh version",
+        )
+    held = holder_of(others, published.version)
+    if held is not None:
+        zone, dep = held
+        raise _reject(
+            state,
+            "watchlist_held",
+            f"watchlist {cmd.watchlist_version!r} is held by deployment {dep.deployment_id} in "
+            f"zone {zone.zone} (until {dep.ends_at.isoformat()}); its end purges that version, "
+            f"which would pull the list from under this deployment: publish a version for "
+            f"zone {state.zone}",
         )
     if published.published_at < cmd.starts_at - MAX_WATCHLIST_AGE:
         raise _reject(

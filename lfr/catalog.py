@@ -135,7 +135,7 @@ class WatchlistStoreCatalog:
     A purge erases the version's frozen copy in every store that holds it and, given the
     `vault`, shreds the reference photos no other version or live list still uses
     (`WatchlistStore.purge_version` states the rule). A version is one deployment's
-    bespoke list: two deployments armed with the same version lose it when the first ends.
+    bespoke list, deleted when it ends, so zones refuse a version another deployment holds.
     """
 
     def __init__(self, *stores: Any, vault: BiometricVault | None = None) -> None:

@@ -15,8 +15,10 @@ from lfr.catalog import EntryInfo, PublishedWatchlist
 from lfr.kernel import CommandRejected
 from schemas.events import (
     AlertRaised,
+    BiometricPurged,
     DeploymentArmed,
     DeploymentDisarmed,
+    DeploymentEnded,
     FaceMatched,
     PatrolCheckedIn,
     PatrolCheckedOut,
@@ -178,3 +180,38 @@ def test_engagement_needs_two_different_confirming_officers(verdicts) -> None:
         with pytest.raises(CommandRejected) as err:
             pr.decide_engagement(state, cmd)
         assert err.value.code == "needs_two_confirmations"
+
+
+def test_a_version_another_zone_holds_is_refused_until_that_zone_purged_it() -> None:
+    other = authorised(zr.ZoneState("north-end", ("c1",)), 0, 60)
+    cmd = AuthoriseDeployment(
+        starts_at=T0,
+        ends_at=T0 + timedelta(hours=1),
+        watchlist_version="wl-1",
+        threshold=0.6,
+        legal_basis="b",
+        reason="r",
+        authorised_by="Supt. S",
+    )
+    here = zr.ZoneState("london-road", ("c2",))
+    with pytest.raises(CommandRejected, match="held by deployment dep-1 in zone north-end"):
+        zr.decide_authorise(here, cmd, T0, PUB, [other])
+    # ended, its purge still to run: still held
+    other = zr.evolve(
+        other, DeploymentEnded(deployment_id="dep-1", zone="north-end", reason="cancelled"), T0
+    )
+    with pytest.raises(CommandRejected) as err:
+        zr.decide_authorise(here, cmd, T0, PUB, [other])
+    assert err.value.code == "watchlist_held"
+    # purged (the same content published again is a fresh list): free
+    purged = BiometricPurged(
+        scope="deployment_watchlist",
+        reason="deployment cancelled",
+        refs_purged=2,
+        deployment_id="dep-1",
+        watchlist_version="wl-1",
+    )
+    other = zr.evolve(other, purged, T0)
+    assert [type(e).__name__ for e in zr.decide_authorise(here, cmd, T0, PUB, [other])] == [
+        "DeploymentAuthorised"
+    ]

@@ -87,6 +87,19 @@ async def test_arming_needs_deployment_and_patrol_and_alerts_flow() -> None:
         ]
 
 
+async def test_a_watchlist_version_armed_in_one_zone_is_refused_in_another() -> None:
+    async with harness() as h:
+        north = await h.deploy("north-end")
+        with pytest.raises(CommandRejected) as err:
+            await h.deploy("london-road")
+        assert err.value.code == "watchlist_held"
+        assert f"held by deployment {north.deployment_id} in zone north-end" in err.value.reason
+        assert "publish a version for zone london-road" in err.value.reason
+        assert not (await h.site.zone_status("london-road")).deployments
+        h.watchlists.publish("wl-lr", {"bob": "Bob"}, published_at=h.clock.now())
+        await h.deploy("london-road", watchlist_version="wl-lr")  # its own version: fine
+
+
 async def test_deployment_rules_reject_with_reasons() -> None:
     async with harness() as h:
         now = h.clock.now()
