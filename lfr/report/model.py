@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lfr.vision.threshold import modelled_fpir
+
 __all__ = [
     "AlertRow",
     "DeploymentSection",
@@ -106,6 +108,12 @@ class DeploymentSection(_Model):
     @property
     def armed_seconds(self) -> float:
         return sum((b - a).total_seconds() for a, b in self.armed_periods)
+
+    @property
+    def modelled_fpir(self) -> float:
+        """The chance a face of someone not on the list alerts, at this threshold and list
+        size, from the calibration's impostor model (`lfr.vision.threshold`), not measured."""
+        return modelled_fpir(self.threshold, self.watchlist_size)
 
 
 class Verification(_Model):

@@ -15,6 +15,20 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
+def one_in(rate: float) -> str:
+    """A rate as transparency reports word it: 4.7e-5 -> "about 1 in 21,000"."""
+    if rate <= 0:
+        return "none"
+    n = 1 / rate
+    if n >= 1e12:
+        return "fewer than 1 in a trillion"
+    figures = float(f"{n:.2g}")  # two significant figures; the model is no finer than that
+    for size, word in ((1e9, "billion"), (1e6, "million")):
+        if figures >= size:
+            return f"about 1 in {figures / size:g} {word}"
+    return f"about 1 in {figures:,.0f}" if figures >= 10 else f"about 1 in {figures:g}"
+
+
 def render_html(report: TransparencyReport) -> str:
     """The report as HTML text with its figures embedded."""
     import jinja2
@@ -25,6 +39,7 @@ def render_html(report: TransparencyReport) -> str:
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["one_in"] = one_in
     lat = np.asarray(report.latencies_ms, float)
     figures = {
         "alerts": _data_uri(plots.alerts_over_time(report)),
@@ -40,8 +55,11 @@ def render_html(report: TransparencyReport) -> str:
 
 
 def write_report(report: TransparencyReport, path: Path) -> Path:
-    """Write `report.html` (and `report.json`, the data behind it) and return the HTML path."""
+    """Write `report.html` (and `report.json`, the data behind it) and return the HTML path.
+
+    The JSON goes first, so a report that fails to render can still be rebuilt from it:
+    `write_report(TransparencyReport.model_validate_json(json_path.read_text()), path)`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
     path.with_suffix(".json").write_text(report.model_dump_json(indent=1), encoding="utf-8")
+    path.write_text(render_html(report), encoding="utf-8")
     return path

@@ -20,6 +20,8 @@ from lfr.report import (
     render_html,
     write_report,
 )
+from lfr.report.render import one_in
+from lfr.vision.threshold import modelled_fpir
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -141,3 +143,44 @@ def test_empty_report_still_renders():
     assert "no alerts, no latency measured" not in render_html(report)  # drawn in the PNG
     with pytest.raises(ValueError):
         TransparencyReport(generated_at=T0, deployments=[], bogus=1)  # type: ignore[call-arg]
+
+
+def test_each_deployment_states_its_threshold_and_modelled_false_alert_rate():
+    report = sample_report()
+    small = report.deployments[0].model_copy(update={"watchlist_size": 7})
+    large = report.deployments[1].model_copy(update={"threshold": 0.75, "watchlist_size": 1000})
+    text = render_html(report.model_copy(update={"deployments": [small, large]}))
+    assert modelled_fpir(0.60, 7) == pytest.approx(4.7e-5, rel=0.01)  # 1 in 21,200
+    assert (
+        "Threshold 0.60 — modelled false alert rate about 1 in 21,000 faces scanned "
+        "against a watchlist of 7"
+    ) in text
+    assert modelled_fpir(0.75, 1000) == pytest.approx(8.4e-5, rel=0.01)  # 1 in 11,950
+    assert (
+        "Threshold 0.75 — modelled false alert rate about 1 in 12,000 faces scanned "
+        "against a watchlist of 1000"
+    ) in text
+
+
+def test_an_empty_watchlist_cannot_alert():
+    report = sample_report()
+    deps = [d.model_copy(update={"watchlist_size": 0}) for d in report.deployments]
+    text = render_html(report.model_copy(update={"deployments": deps}))
+    assert text.count("the watchlist was empty, so no face could alert") == 2
+
+
+@pytest.mark.parametrize(
+    ("rate", "words"),
+    [
+        (4.7182e-5, "about 1 in 21,000"),
+        (6.7e-3, "about 1 in 150"),
+        (0.4, "about 1 in 2.5"),
+        (1.0, "about 1 in 1"),
+        (3.43e-9, "about 1 in 290 million"),
+        (1.56e-11, "about 1 in 64 billion"),
+        (1e-13, "fewer than 1 in a trillion"),
+    ],
+)
+def test_rates_are_worded_as_one_in_n(rate, words):
+    assert one_in(rate) == words
+
