@@ -20,6 +20,7 @@ from lfr.report import (
     render_html,
     write_report,
 )
+from lfr.report.plots import latency_figure
 from lfr.report.render import one_in
 from lfr.vision.threshold import modelled_fpir
 
@@ -184,3 +185,19 @@ def test_an_empty_watchlist_cannot_alert():
 def test_rates_are_worded_as_one_in_n(rate, words):
     assert one_in(rate) == words
 
+
+@pytest.mark.parametrize("latencies", [[200.0] * 19 + [203.0], [150.0, 151.0], [480.0, 499.0]])
+def test_latency_labels_never_overlap(latencies):
+    report = sample_report().model_copy(update={"latencies_ms": latencies})
+    fig = latency_figure(report)
+    fig.draw_without_rendering()
+    (ax,) = fig.axes
+    legend = ax.get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert [label.split()[0] for label in labels] == ["p50", "p95", "target"]
+    assert not ax.texts  # nothing written at the lines themselves
+    boxes = [t.get_window_extent() for t in legend.get_texts()]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), labels
