@@ -28,6 +28,12 @@ def test_example_site_is_the_two_zone_town_centre() -> None:
     assert "zone:london-road" in result.output
 
 
+def test_example_site_header_names_both_commands_that_run_it() -> None:
+    header = EXAMPLE.read_text().split("\n\n", 1)[0]
+    assert "lfr run --config ops/site.example.toml" in header
+    assert "lfr serve --config ops/site.example.toml" in header
+
+
 def test_config_errors_name_the_field(tmp_path: Path) -> None:
     bad = tmp_path / "site.toml"
     bad.write_text(
