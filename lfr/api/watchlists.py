@@ -42,6 +42,8 @@ class _Vault(Protocol):
         self, data: bytes, kind: Any, retain_until: datetime | None = None
     ) -> BiometricRef: ...
 
+    async def shred(self, ref: str, reason: str = "purged") -> bool: ...
+
 
 class StoreWatchlistService:
     """Watchlists in `<root>` (LanceDB), events in `store`, photos in `vault`."""
@@ -192,7 +194,13 @@ class StoreWatchlistService:
         self, watchlist: str, entry_id: str, *, removed_by: str, reason: str
     ) -> None:
         """:raises EntryNotFoundError: no such entry (404)."""
-        await self._run(lambda: self._store(watchlist).remove(entry_id))
+        wl = self._store(watchlist)
+        entry = await self._run(lambda: wl.remove(entry_id))
+        ref = entry.image_ref
+        if ref is not None and not await self._run(lambda: wl.photo_held(ref)):
+            # never published (or every version holding it already purged): nothing can
+            # arm with it again, so the photo goes now rather than at its expiry
+            await self.vault.shred(ref, "removed from the watchlist")
         await self.store.append(
             f"watchlist:{watchlist}",
             [

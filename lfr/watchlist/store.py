@@ -234,6 +234,18 @@ class WatchlistStore:
             self._rewrite(table)
         return entry
 
+    def photo_held(self, image_ref: str) -> bool:
+        """Whether the live list or a published version still holds the photo `image_ref`:
+        only a photo nothing holds may be shredded."""
+        if not image_ref.isalnum():
+            return False
+        where = f"image_ref = '{image_ref}'"
+        with self._lock:
+            return bool(
+                self._table("entries").count_rows(where)
+                or self._table("published").count_rows(where)
+            )
+
     def _rewrite(self, table: Any) -> None:
         """Write the table's rows afresh and drop every older version of it: a LanceDB
         delete only marks rows, and compaction keeps a file with few deletions, so this is

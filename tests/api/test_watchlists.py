@@ -142,3 +142,26 @@ async def test_purging_the_last_version_holding_a_removed_entry_shreds_its_photo
     with pytest.raises(BlobShreddedError):
         await vault.get(refs[removed])
     assert await vault.exists(refs[kept])  # still on the live list: a later version needs it
+
+
+async def test_removing_an_entry_no_version_holds_shreds_its_photo_at_once(wl_api):
+    client, store, vault = wl_api
+    r = await client.post(
+        "/api/watchlists/town/entries",
+        json={
+            "label": "Case 9",
+            "category": "suspect",
+            "legal_basis": "PACE s.24",
+            "image_source": "custody image 2026/124",
+            "expires_at": (datetime.now(UTC) + timedelta(hours=20)).isoformat(),
+            "images_base64": [photo("Barack_Obama", 0)],
+        },
+    )
+    entry_id = r.json()["entry_id"]
+    (added,) = [env.decode() for env in await store.read_all()]
+    assert await vault.exists(added.image_ref.blob_id)
+    r = await client.request(
+        "DELETE", f"/api/watchlists/town/entries/{entry_id}", json={"reason": "entered in error"}
+    )
+    assert r.status_code == 204
+    assert not await vault.exists(added.image_ref.blob_id)  # never published: nothing keeps it
