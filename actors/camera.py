@@ -79,7 +79,7 @@ class CropVault(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CameraSettings:
-    analyse_fps: float | None = 5.0  # sampled by presentation time; None analyses every frame
+    analyse_fps: float | None = 10.0  # sampled by presentation time; None analyses every frame
     discard_batch_frames: int = 50
     discard_batch_s: float = 10.0
     crop_retention_days: int = 31

@@ -47,7 +47,7 @@ class CameraConfig(_Base):
         description="rtsp://..., a video file path (looped), or scripted:alice,,bob|carol "
         "(frames separated by commas, people in a frame by |)"
     )
-    analyse_fps: float | None = Field(default=5.0, gt=0, description="None: every frame")
+    analyse_fps: float | None = Field(default=10.0, gt=0, description="None: every frame")
     title: str | None = None
 
 

@@ -51,7 +51,7 @@ def command(
         typer.Option(
             "--analyse-fps", min=0.5, max=25.0, help="frames analysed per second per camera"
         ),
-    ] = 3.0,
+    ] = 5.0,
 ) -> None:
     """Run the demo: generated street scenes on four RTSP cameras in two zones, a supervisor,
     three patrols, officers on MQTT, a patrol leaving, the deployments ending; then the
@@ -71,6 +71,7 @@ def command(
         otlp=otlp,
         seed=seed,
         threshold=threshold,
+        analyse_fps=analyse_fps,
     )
     tui = not no_tui and sys.stderr.isatty()
     ui = RichUI() if tui else PlainUI()

@@ -62,9 +62,11 @@ class DemoOptions:
     seed: int = 7
     threshold: float = 0.6
     subjects: int = 7
-    #: per camera: four cameras at 3 fps keep one analysis worker on two cores below
-    #: saturation, so frames do not queue (measured: p95 wait 210 ms at 3 fps, 440 at 4)
-    analyse_fps: float = 3.0
+    #: per camera: four cameras at 5 fps leave one analysis worker on two cores room for a
+    #: machine half as fast as ours (measured here, 2 cores: decode-to-officer p95 88 ms at
+    #: 5 fps, 125 ms at 10; the camera keeps the newest frame, so overload costs frames,
+    #: not latency)
+    analyse_fps: float = 5.0
     workers: int = 1  # concurrent analyses (each already uses two onnxruntime threads)
     width: int = 1280
     height: int = 720

@@ -245,3 +245,25 @@ def test_metrics_cover_analysis_drops_mailboxes_and_latency(traced_run):
     actors = {p.attributes["actor"] for p in points["lfr.kernel.mailbox.depth"]}
     assert {"zone:north-end", "camera:ne-1", "patrol:p-lr-1"} <= actors
     assert sum(p.count for p in points["lfr.alert.delivery"]) == result["alerts"]
+
+
+def test_the_cli_hands_every_option_to_the_demo(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import lfr.demo
+    from lfr.cli import app
+
+    seen: list[DemoOptions] = []
+
+    async def record(opts: DemoOptions, ui: object) -> dict:
+        seen.append(opts)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(lfr.demo, "run_demo", record)
+    args = ["demo", "--no-tui", "--seconds", "42", "--data-dir", str(tmp_path / "d")]
+    args += ["--seed", "3", "--threshold", "0.55", "--analyse-fps", "7"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and "stop here" in result.output
+    (opts,) = seen
+    assert (opts.seconds, opts.seed, opts.threshold, opts.analyse_fps) == (42, 3, 0.55, 7)
+    assert opts.data_dir == tmp_path / "d"
