@@ -28,8 +28,8 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PUB = PublishedWatchlist("wl-1", "default", 2, T0 - timedelta(hours=1))
 
 
-def authorised(state: zr.ZoneState, start_s: int, length_s: int) -> zr.ZoneState:
-    cmd = AuthoriseDeployment(
+def authorise(start_s: int = 0, length_s: int = 3600, dep: str = "dep-2") -> AuthoriseDeployment:
+    return AuthoriseDeployment(
         starts_at=T0 + timedelta(seconds=start_s),
         ends_at=T0 + timedelta(seconds=start_s + length_s),
         watchlist_version="wl-1",
@@ -37,8 +37,12 @@ def authorised(state: zr.ZoneState, start_s: int, length_s: int) -> zr.ZoneState
         legal_basis="basis",
         reason="reason",
         authorised_by="Supt. S",
-        deployment_id="dep-1",
+        deployment_id=dep,
     )
+
+
+def authorised(state: zr.ZoneState, start_s: int, length_s: int) -> zr.ZoneState:
+    cmd = authorise(start_s, length_s, "dep-1")
     for e in zr.decide_authorise(state, cmd, T0, PUB):
         state = zr.evolve(state, e, T0)
     return state
@@ -121,15 +125,7 @@ def test_one_alert_per_subject_per_cooldown(sightings) -> None:
 def test_stale_and_reused_watchlists_are_refused() -> None:
     state = zr.ZoneState("z", ("c1",))
     stale = PublishedWatchlist("wl-1", "default", 2, T0 - timedelta(hours=25))
-    cmd = AuthoriseDeployment(
-        starts_at=T0,
-        ends_at=T0 + timedelta(hours=1),
-        watchlist_version="wl-1",
-        threshold=0.6,
-        legal_basis="b",
-        reason="r",
-        authorised_by="Supt. S",
-    )
+    cmd = authorise()
     with pytest.raises(CommandRejected, match="more than 24 hours") as err:
         zr.decide_authorise(state, cmd, T0, stale)
     assert err.value.code == "watchlist_stale"
@@ -184,15 +180,7 @@ def test_engagement_needs_two_different_confirming_officers(verdicts) -> None:
 
 def test_a_version_another_zone_holds_is_refused_until_that_zone_purged_it() -> None:
     other = authorised(zr.ZoneState("north-end", ("c1",)), 0, 60)
-    cmd = AuthoriseDeployment(
-        starts_at=T0,
-        ends_at=T0 + timedelta(hours=1),
-        watchlist_version="wl-1",
-        threshold=0.6,
-        legal_basis="b",
-        reason="r",
-        authorised_by="Supt. S",
-    )
+    cmd = authorise()
     here = zr.ZoneState("london-road", ("c2",))
     with pytest.raises(CommandRejected, match="held by deployment dep-1 in zone north-end"):
         zr.decide_authorise(here, cmd, T0, PUB, [other])

@@ -44,6 +44,17 @@ def photo(person: str, n: int = 0) -> str:
     return base64.b64encode(paths[n].read_bytes()).decode()
 
 
+def entry_body(label: str, photo_no: int) -> dict:
+    return {
+        "label": label,
+        "category": "wanted_by_police",
+        "legal_basis": "PACE s.24",
+        "image_source": "custody image 2026/123",
+        "expires_at": (datetime.now(UTC) + timedelta(hours=20)).isoformat(),
+        "images_base64": [photo("Barack_Obama", photo_no)],
+    }
+
+
 async def test_add_list_publish_remove(wl_api):
     client, store, vault = wl_api
     expires = (datetime.now(UTC) + timedelta(hours=20)).isoformat()
@@ -107,17 +118,7 @@ async def test_purging_the_last_version_holding_a_removed_entry_shreds_its_photo
     client, store, vault = wl_api
     entries = []
     for i in range(2):
-        r = await client.post(
-            "/api/watchlists/town/entries",
-            json={
-                "label": f"Case {i}",
-                "category": "wanted_by_police",
-                "legal_basis": "PACE s.24",
-                "image_source": "custody image 2026/123",
-                "expires_at": (datetime.now(UTC) + timedelta(hours=20)).isoformat(),
-                "images_base64": [photo("Barack_Obama", i)],
-            },
-        )
+        r = await client.post("/api/watchlists/town/entries", json=entry_body(f"Case {i}", i))
         assert r.status_code == 201, r.text
         entries.append(r.json()["entry_id"])
     r = await client.post("/api/watchlists/town/publish")
@@ -146,17 +147,7 @@ async def test_purging_the_last_version_holding_a_removed_entry_shreds_its_photo
 
 async def test_removing_an_entry_no_version_holds_shreds_its_photo_at_once(wl_api):
     client, store, vault = wl_api
-    r = await client.post(
-        "/api/watchlists/town/entries",
-        json={
-            "label": "Case 9",
-            "category": "suspect",
-            "legal_basis": "PACE s.24",
-            "image_source": "custody image 2026/124",
-            "expires_at": (datetime.now(UTC) + timedelta(hours=20)).isoformat(),
-            "images_base64": [photo("Barack_Obama", 0)],
-        },
-    )
+    r = await client.post("/api/watchlists/town/entries", json=entry_body("Case 9", 0))
     entry_id = r.json()["entry_id"]
     (added,) = [env.decode() for env in await store.read_all()]
     assert await vault.exists(added.image_ref.blob_id)
