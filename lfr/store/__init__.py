@@ -12,6 +12,7 @@ from lfr.store.base import (
     IdempotencyError,
     StoreClosedError,
     StoreError,
+    StoreWriteError,
 )
 from lfr.store.config import StoreConfig, StoreConfigAdapter, open_configured_store
 from lfr.store.sqlite import SqliteEventStore, SqliteLog, open_store
@@ -27,6 +28,7 @@ __all__ = [
     "StoreConfig",
     "StoreConfigAdapter",
     "StoreError",
+    "StoreWriteError",
     "open_configured_store",
     "open_store",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "IdempotencyError",
     "StoreClosedError",
     "StoreError",
+    "StoreWriteError",
 ]
 
 
@@ -64,6 +65,27 @@ class CorruptLogError(StoreError):
         self.what = what
         where = f"{self.path} at seq {seq}" if seq is not None else self.path
         super().__init__(f"{where}: {what}")
+
+
+class StoreWriteError(StoreError):
+    """The storage refused a write (full disk, I/O error): the batch was rolled back whole, and
+    every event appended before it is intact. Retrying the same events is safe (idempotent on
+    `event_id`) once the cause is fixed."""
+
+    def __init__(self, path: Path | str, stream: str, count: int, cause: str, full: bool) -> None:
+        self.path = str(path)
+        self.stream = stream
+        self.count = count
+        self.full = full
+        advice = (
+            "free space on that disk (or move the data directory) and retry"
+            if full
+            else "check the disk and its mount, then retry"
+        )
+        super().__init__(
+            f"{self.path}: could not append {count} event(s) to {stream!r} ({cause}); nothing "
+            f"of this batch was written and every event before it is intact; {advice}"
+        )
 
 
 class StoreClosedError(StoreError):

@@ -33,6 +33,7 @@ from lfr.store.base import (
     IdempotencyError,
     StoreClosedError,
     StoreError,
+    StoreWriteError,
 )
 from lfr.store.hashchain import (
     GENESIS_HASH,
@@ -88,6 +89,9 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _CHUNK = 1000
+# SQLite's primary result codes for a write the storage refused (extended codes keep these
+# in the low byte)
+_IO_ERRORS = frozenset({sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN})
 
 
 def _sql_str(value: str) -> str:
@@ -634,6 +638,15 @@ class SqliteLog:
             if boundary:
                 self._write_checkpoint(frontier, seq, prev)
             c.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            code = int(getattr(exc, "sqlite_errorcode", -1)) & 0xFF
+            if code == sqlite3.SQLITE_FULL or code in _IO_ERRORS:
+                raise StoreWriteError(
+                    self.path, stream, len(batch), str(exc), code == sqlite3.SQLITE_FULL
+                ) from exc
+            raise
         except BaseException:
             if c.in_transaction:
                 c.execute("ROLLBACK")
