@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
+import queue
 import sqlite3
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+import weakref
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -89,6 +93,49 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _CHUNK = 1000
+# Big appends are inserted in sub-chunks of `_PIPE_CHUNK` rows, one multi-row INSERT each, on
+# a worker thread: SQLite runs a statement with the GIL released, so the caller encodes the
+# next sub-chunk (JSON, hashes, envelopes) on the other core meanwhile. Below two sub-chunks
+# there is nothing to overlap and `executemany` is used.
+_PIPE_CHUNK = 250
+_PIPE_TAIL = 125  # the last sub-chunk; divides _PIPE_CHUNK
+_PIPE_MIN = 500
+_PIPELINE = sqlite3.sqlite_version_info >= (3, 32, 0)  # 32766 bound parameters, not 999
+_INSERT_ROWS: dict[int, str] = {}
+
+
+def _insert_rows(n: int) -> str:
+    """One statement inserting `n` rows from few parameters (binding one costs the GIL):
+    ?1 the seq and ?3 the stream version before them, ?2 the stream; ?4 to ?7 the rows'
+    event ids, types, bodies and hashes each concatenated into one blob, and after them,
+    per blob, the n + 1 offsets (1-based) where each row's piece starts and the last ends.
+    Cached: the sqlite3 module then reuses the compiled statement."""
+    sql = _INSERT_ROWS.get(n)
+    if sql is None:
+        e, t, b, h = (8 + i * (n + 1) for i in range(4))
+
+        def piece(blob: int, at: int, k: int) -> str:
+            return f"substr(?{blob}, ?{at + k}, ?{at + k + 1} - ?{at + k})"
+
+        rows = ",".join(
+            f"(?1 + {k + 1}, ?2, ?3 + {k + 1}, CAST({piece(4, e, k)} AS TEXT), "
+            f"CAST({piece(5, t, k)} AS TEXT), {piece(6, b, k)}, CAST({piece(7, h, k)} AS TEXT))"
+            for k in range(n)
+        )
+        sql = _INSERT_ROWS[n] = _INSERT.partition("VALUES")[0] + "VALUES " + rows
+    return sql
+
+
+def _packed(texts: Sequence[str]) -> tuple[bytes, list[int]]:
+    """`texts` as one UTF-8 blob and the offsets that split it (see `_insert_rows`)."""
+    joined = "".join(texts)
+    blob = joined.encode()
+    lengths: Iterable[int] = map(len, texts)
+    if len(blob) != len(joined):  # not all ASCII: count bytes
+        lengths = [len(text.encode()) for text in texts]
+    return blob, list(itertools.accumulate(lengths, initial=1))
+
+
 # SQLite's primary result codes for a write the storage refused (extended codes keep these
 # in the low byte)
 _IO_ERRORS = frozenset({sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN})
@@ -233,6 +280,62 @@ class _Encoded:
         self.seq, self.version, self.prev = seq, version, prev
 
 
+class _Inserter:
+    """A thread that runs one statement at a time on a connection the caller leaves alone
+    until `wait` returns (so the connection is still used by one thread at a time)."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self._todo: queue.SimpleQueue[tuple[sqlite3.Connection, str, list[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._started: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="lfr-sqlite-insert", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._todo.get()) is not None:
+            self._started.put(None)
+            self._done.put(self._execute(*job))
+            del job  # idle, the thread holds no connection (nor rows)
+
+    @staticmethod
+    def _execute(conn: sqlite3.Connection, sql: str, params: list[Any]) -> BaseException | None:
+        try:
+            conn.execute(sql, params)
+        except BaseException as exc:  # handed to the caller in `wait`
+            return exc
+        return None
+
+    def submit(self, conn: sqlite3.Connection, sql: str, params: list[Any]) -> None:
+        """Start `sql` (after `wait` for the one before); returns once the thread has it and
+        is about to let go of the GIL, so this thread and SQLite then run side by side."""
+        self.busy = True
+        self._todo.put((conn, sql, params))
+        self._started.get()
+
+    def wait(self) -> None:
+        """Wait for the submitted statement, if any; raise what it raised."""
+        if self.busy:
+            error = self._done.get()
+            self.busy = False
+            if error is not None:
+                raise error
+
+    def drain(self) -> None:
+        """`wait`, its error dropped (the caller is raising another)."""
+        with contextlib.suppress(Exception):
+            self.wait()
+
+    def stop(self) -> None:
+        self._todo.put(None)
+
+    def close(self) -> None:
+        self.stop()
+        self._thread.join()
+
+
 def _as_utc(value: datetime, text: str) -> datetime:
     """`value` as the envelope holds it: the same instant in `datetime.UTC`."""
     return value if value.tzinfo is UTC else datetime.fromisoformat(text)
@@ -260,6 +363,7 @@ class SqliteLog:
             self._conn.execute("PRAGMA synchronous=FULL")
         self.log_id = self._meta("log_id")
         self._frontier: MerkleFrontier | None = None
+        self._inserter: _Inserter | None = None
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -357,6 +461,9 @@ class SqliteLog:
             self._conn.execute("COMMIT")
 
     def close(self) -> None:
+        if self._inserter is not None:
+            self._inserter.close()
+            self._inserter = None
         self._conn.close()
 
     # --- reading ------------------------------------------------------------------------------
@@ -610,17 +717,28 @@ class SqliteLog:
             recorded_at = self._recorded_at(seq)
             envelopes: list[Envelope] = []
             try:
-                for start in range(0, len(batch), _CHUNK):
-                    end = start + _CHUNK
-                    encoded = _Encoded(
-                        stream, recorded_at, batch[start:end], ids[start:end], seq, version, prev
+                if _PIPELINE and len(batch) >= _PIPE_MIN:
+                    seq, version, prev = self._insert_pipelined(
+                        stream, recorded_at, batch, ids, (seq, version, prev), envelopes, frontier
                     )
-                    # rows are encoded as SQLite asks for them, so each body is freed as soon
-                    # as it is inserted (kept, a thousand fresh bodies cost 10x in malloc)
-                    c.executemany(_INSERT, encoded.rows())
-                    seq, version, prev = encoded.seq, encoded.version, encoded.prev
-                    envelopes += encoded.envelopes
-                    frontier.extend_digests(encoded.digests)
+                else:
+                    for start in range(0, len(batch), _CHUNK):
+                        end = start + _CHUNK
+                        encoded = _Encoded(
+                            stream,
+                            recorded_at,
+                            batch[start:end],
+                            ids[start:end],
+                            seq,
+                            version,
+                            prev,
+                        )
+                        # rows are encoded as SQLite asks for them, so each body is freed as
+                        # soon as it is inserted (kept, a thousand fresh bodies cost 10x in malloc)
+                        c.executemany(_INSERT, encoded.rows())
+                        seq, version, prev = encoded.seq, encoded.version, encoded.prev
+                        envelopes += encoded.envelopes
+                        frontier.extend_digests(encoded.digests)
             except sqlite3.IntegrityError:
                 c.execute("ROLLBACK")
                 stored, fresh = self._already_stored(stream, batch)
@@ -653,6 +771,67 @@ class SqliteLog:
             raise
         self._frontier = frontier
         return envelopes
+
+    def _insert_pipelined(
+        self,
+        stream: str,
+        recorded_at: str,
+        batch: list[NewEvent],
+        ids: list[str],
+        tail: tuple[int, int, str],
+        envelopes: list[Envelope],
+        frontier: MerkleFrontier,
+    ) -> tuple[int, int, str]:
+        """Insert `batch` after `tail` (seq, stream version, hash) in sub-chunks, each encoded
+        here while the worker inserts the previous one; returns the new tail. Errors of the
+        inserts are raised here, and the worker is done with the connection on return."""
+        inserter = self._inserter
+        if inserter is None:
+            inserter = self._inserter = _Inserter()
+            weakref.finalize(self, inserter.stop)  # a log never closed: the thread ends
+        seq, version, prev = tail
+        n = len(batch)
+        digests: list[bytes] = []
+        # sub-chunks of two sizes only (each its own compiled statement); the last one short,
+        # as its insert overlaps only the Merkle hashing; the odd rest goes first, inserted
+        # here the plain way
+        bounds = [n % _PIPE_TAIL]
+        while n - bounds[-1] > _PIPE_TAIL:
+            left = n - bounds[-1]
+            bounds.append(
+                bounds[-1] + (_PIPE_CHUNK if left >= _PIPE_CHUNK + _PIPE_TAIL else _PIPE_TAIL)
+            )
+        if bounds[0]:
+            encoded = _Encoded(
+                stream, recorded_at, batch[: bounds[0]], ids[: bounds[0]], seq, version, prev
+            )
+            self._conn.executemany(_INSERT, encoded.rows())
+            seq, version, prev = encoded.seq, encoded.version, encoded.prev
+            envelopes += encoded.envelopes
+            digests += encoded.digests
+        try:
+            for start, end in zip(bounds, bounds[1:] + [n], strict=True):
+                encoded = _Encoded(
+                    stream, recorded_at, batch[start:end], ids[start:end], seq, version, prev
+                )
+                _, _, _, event_ids, types, bodies, hashes = zip(*encoded.rows(), strict=True)
+                ids_blob, id_offsets = _packed(event_ids)
+                types_blob, type_offsets = _packed(types)
+                hashes_blob, hash_offsets = _packed(hashes)
+                body_offsets = list(itertools.accumulate(map(len, bodies), initial=1))
+                params = [seq, stream, version, ids_blob, types_blob, b"".join(bodies)]
+                params += [hashes_blob, *id_offsets, *type_offsets, *body_offsets, *hash_offsets]
+                del bodies
+                seq, version, prev = encoded.seq, encoded.version, encoded.prev
+                envelopes += encoded.envelopes
+                digests += encoded.digests
+                inserter.wait()
+                inserter.submit(self._conn, _insert_rows(end - start), params)
+            frontier.extend_digests(digests)
+            inserter.wait()
+        finally:  # on an error: the worker finishes before the caller rolls back
+            inserter.drain()
+        return seq, version, prev
 
     def _write_checkpoint(self, frontier: MerkleFrontier, size: int, last_hash: str) -> None:
         assert self._key is not None

@@ -54,17 +54,20 @@ async def test_manifest_service_worker_and_push_notification(browser, tmp_path):
             "body": "ne-1, north-end; similarity 0.74",
             "url": "/app/#alert=alert-1",
         }
-        await cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {
-                "origin": base,
-                "registrationId": registrations[0]["registrationId"],
-                "data": json.dumps(payload),
-            },
-        )
         shown = []
-        with anyio.fail_after(5):
+        with anyio.fail_after(10):
             while not shown:
+                # a push service redelivers until the worker takes the message; DevTools
+                # sometimes hands the first one to a worker still waking up, which drops it
+                await cdp.send(
+                    "ServiceWorker.deliverPushMessage",
+                    {
+                        "origin": base,
+                        "registrationId": registrations[0]["registrationId"],
+                        "data": json.dumps(payload),
+                    },
+                )
+                await anyio.sleep(0.5)
                 shown = await page.evaluate(
                     "navigator.serviceWorker.ready.then(r => r.getNotifications())"
                     ".then(ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag})))"

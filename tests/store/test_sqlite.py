@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lfr.store import SqliteEventStore, open_store
+from schemas.envelope import NewEvent
 from tests.store.contract import EventStoreContract
 
 
@@ -89,3 +90,109 @@ async def test_a_full_disk_refuses_the_batch_whole_and_keeps_every_accepted_even
         log.close()
     assert result.ok and result.events == len(accepted) + 40
     assert stored == [str(e.event_id) for e in accepted + retried]
+
+
+def _odd_discarded(i: int) -> NewEvent:
+    """Text that JSON and SQL must carry unchanged: quotes, backslashes, non-ASCII, controls."""
+    from schemas.events import FrameDiscarded
+
+    camera = f"ne-{i} \"q\" 'a' \\ é ✓ 𝄞 \x00\x01\n\t"
+    return NewEvent(
+        event=FrameDiscarded(camera=camera, zone="north-end", deployment_id="d-1", frames=1)
+    )
+
+
+def test_big_appends_are_stored_byte_for_byte(tmp_path: Path) -> None:
+    """Appends of 500+ events go in multi-row statements on a worker thread: every row must
+    hold the very body that was hashed, with the same column types as a single append."""
+    import hashlib
+
+    import orjson
+
+    from lfr.store.sqlite import LOG_FILE, SqliteLog
+    from lfr.store.verify import verify_log
+    from tests.store.contract import discarded
+
+    log = SqliteLog(tmp_path / LOG_FILE, checkpoint_every=300)
+    try:
+        appended = log.append("camera:ne-1", [discarded()])
+        appended += log.append("camera:ne-1", [_odd_discarded(i) for i in range(1001)])
+        appended += log.append("zone:north-end", [discarded(i + 1) for i in range(625)])
+        appended += log.append("camera:ne-1", [_odd_discarded(i) for i in range(3)])
+        assert [e.seq for e in appended] == list(range(1, 1631))
+        assert [e.stream_version for e in appended[1:1002]] == list(range(2, 1003))
+        rows = log._conn.execute(
+            "SELECT seq, stream, stream_version, event_id, type, body, hash, typeof(seq), "
+            "typeof(stream_version), typeof(event_id), typeof(type), typeof(body), "
+            "typeof(hash) FROM events ORDER BY seq"
+        ).fetchall()
+        assert len(rows) == len(appended)
+        for env, (seq, stream, version, eid, type_name, body, h, *types) in zip(
+            appended, rows, strict=True
+        ):
+            assert (seq, stream, version, eid, type_name, h) == (
+                env.seq,
+                env.stream,
+                env.stream_version,
+                str(env.event_id),
+                env.type,
+                env.hash,
+            )
+            assert types == ["integer", "integer", "text", "text", "blob", "text"]
+            assert hashlib.sha256(body).hexdigest() == h
+            record = orjson.loads(body)
+            assert orjson.dumps(record, option=orjson.OPT_SORT_KEYS) == body
+            assert record["payload"] == env.payload
+        assert [e.model_dump() for e in log.read_all()] == [e.model_dump() for e in appended]
+        result = verify_log(log)
+        assert result.ok and result.events == 1630, result.problem
+    finally:
+        log.close()
+
+
+def test_a_big_append_with_events_already_stored_stores_only_the_new(tmp_path: Path) -> None:
+    """A duplicate caught by the worker thread's insert takes the usual idempotent path."""
+    from lfr.store.sqlite import LOG_FILE, SqliteLog
+    from lfr.store.verify import verify_log
+    from tests.store.contract import discarded
+
+    log = SqliteLog(tmp_path / LOG_FILE)
+    try:
+        first = [discarded() for _ in range(600)]
+        stored = log.append("camera:ne-1", first)
+        fresh = [discarded() for _ in range(700)]
+        mixed = fresh[:400] + first[300:] + fresh[400:]
+        result = log.append("camera:ne-1", mixed)
+        by_id = {e.event_id: e for e in result}
+        assert len(result) == 1000
+        assert [by_id[e.event_id].seq for e in first[300:]] == [e.seq for e in stored[300:]]
+        assert sorted(by_id[e.event_id].seq for e in fresh) == list(range(601, 1301))
+        assert log.last_seq() == 1300
+        assert verify_log(log).ok
+    finally:
+        log.close()
+
+
+def test_a_full_disk_during_a_big_append_refuses_it_whole(tmp_path: Path) -> None:
+    import pytest
+
+    from lfr.store import StoreWriteError
+    from lfr.store.sqlite import LOG_FILE, SqliteLog
+    from lfr.store.verify import verify_log
+    from tests.store.contract import discarded
+
+    log = SqliteLog(tmp_path / LOG_FILE)
+    try:
+        log.append("camera:ne-1", [discarded() for _ in range(10)])
+        pages = log._conn.execute("PRAGMA page_count").fetchone()[0]
+        log._conn.execute(f"PRAGMA max_page_count={pages + 40}")
+        batch = [discarded() for _ in range(2000)]
+        with pytest.raises(StoreWriteError) as err:
+            log.append("camera:ne-1", batch)
+        assert err.value.full and err.value.count == 2000
+        assert log.last_seq() == 10
+        log._conn.execute("PRAGMA max_page_count=1073741823")
+        assert [e.seq for e in log.append("camera:ne-1", batch)] == list(range(11, 2011))
+        assert verify_log(log).ok
+    finally:
+        log.close()
