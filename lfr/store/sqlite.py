@@ -15,9 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-import queue
 import sqlite3
-import threading
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -31,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import TypeAdapter
 
 from lfr.store import checkpoint as ckpt
+from lfr.store._sqlite_threads import Inserter, WalCheckpointer
 from lfr.store.base import (
     ConcurrencyError,
     CorruptLogError,
@@ -93,6 +92,8 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _CHUNK = 1000
+_WAL_FALLBACK_PAGES = 16384  # 128 MiB of 8 KiB pages: SQLite checkpoints on commit past it
+_WAL_SIZE_LIMIT = 64 << 20  # bytes the WAL file is cut back to when it restarts
 # Big appends are inserted in sub-chunks of `_PIPE_CHUNK` rows, one multi-row INSERT each, on
 # a worker thread: SQLite runs a statement with the GIL released, so the caller encodes the
 # next sub-chunk (JSON, hashes, envelopes) on the other core meanwhile. Below two sub-chunks
@@ -280,62 +281,6 @@ class _Encoded:
         self.seq, self.version, self.prev = seq, version, prev
 
 
-class _Inserter:
-    """A thread that runs one statement at a time on a connection the caller leaves alone
-    until `wait` returns (so the connection is still used by one thread at a time)."""
-
-    def __init__(self) -> None:
-        self.busy = False
-        self._todo: queue.SimpleQueue[tuple[sqlite3.Connection, str, list[Any]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._started: queue.SimpleQueue[None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="lfr-sqlite-insert", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (job := self._todo.get()) is not None:
-            self._started.put(None)
-            self._done.put(self._execute(*job))
-            del job  # idle, the thread holds no connection (nor rows)
-
-    @staticmethod
-    def _execute(conn: sqlite3.Connection, sql: str, params: list[Any]) -> BaseException | None:
-        try:
-            conn.execute(sql, params)
-        except BaseException as exc:  # handed to the caller in `wait`
-            return exc
-        return None
-
-    def submit(self, conn: sqlite3.Connection, sql: str, params: list[Any]) -> None:
-        """Start `sql` (after `wait` for the one before); returns once the thread has it and
-        is about to let go of the GIL, so this thread and SQLite then run side by side."""
-        self.busy = True
-        self._todo.put((conn, sql, params))
-        self._started.get()
-
-    def wait(self) -> None:
-        """Wait for the submitted statement, if any; raise what it raised."""
-        if self.busy:
-            error = self._done.get()
-            self.busy = False
-            if error is not None:
-                raise error
-
-    def drain(self) -> None:
-        """`wait`, its error dropped (the caller is raising another)."""
-        with contextlib.suppress(Exception):
-            self.wait()
-
-    def stop(self) -> None:
-        self._todo.put(None)
-
-    def close(self) -> None:
-        self.stop()
-        self._thread.join()
-
-
 def _as_utc(value: datetime, text: str) -> datetime:
     """`value` as the envelope holds it: the same instant in `datetime.UTC`."""
     return value if value.tzinfo is UTC else datetime.fromisoformat(text)
@@ -361,9 +306,14 @@ class SqliteLog:
         if not read_only:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
+            # the WAL is copied into the file by a background thread (WalCheckpointer);
+            # SQLite's own checkpoint on commit stays as the bound should it fall behind
+            self._conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_FALLBACK_PAGES}")
+            self._conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
         self.log_id = self._meta("log_id")
         self._frontier: MerkleFrontier | None = None
-        self._inserter: _Inserter | None = None
+        self._inserter: Inserter | None = None
+        self._wal: WalCheckpointer | None = None
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -464,7 +414,18 @@ class SqliteLog:
         if self._inserter is not None:
             self._inserter.close()
             self._inserter = None
+        if self._wal is not None:  # first, so that this connection is the last to close
+            self._wal.close()
+            self._wal = None
         self._conn.close()
+
+    def _committed(self) -> None:
+        """After a write: the checkpointer may copy the WAL into the file."""
+        wal = self._wal
+        if wal is None:
+            wal = self._wal = WalCheckpointer(self.path)
+            weakref.finalize(self, wal.stop)  # a log never closed: the thread ends
+        wal.committed()
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -756,6 +717,7 @@ class SqliteLog:
             if boundary:
                 self._write_checkpoint(frontier, seq, prev)
             c.execute("COMMIT")
+            self._committed()
         except sqlite3.OperationalError as exc:
             if c.in_transaction:
                 c.execute("ROLLBACK")
@@ -787,7 +749,7 @@ class SqliteLog:
         inserts are raised here, and the worker is done with the connection on return."""
         inserter = self._inserter
         if inserter is None:
-            inserter = self._inserter = _Inserter()
+            inserter = self._inserter = Inserter()
             weakref.finalize(self, inserter.stop)  # a log never closed: the thread ends
         seq, version, prev = tail
         n = len(batch)

@@ -196,3 +196,42 @@ def test_a_full_disk_during_a_big_append_refuses_it_whole(tmp_path: Path) -> Non
         assert verify_log(log).ok
     finally:
         log.close()
+
+
+def test_the_wal_is_copied_into_the_file_off_the_append_path(tmp_path: Path) -> None:
+    """SQLite's checkpoint on commit is left as a bound only: a background thread copies
+    the WAL into the database file, so the file grows while the appends go on, and the WAL
+    restarts instead of growing with the log."""
+    import time
+
+    from lfr.store.sqlite import LOG_FILE, SqliteLog
+    from lfr.store.verify import verify_log
+    from tests.store.contract import discarded
+
+    path = tmp_path / LOG_FILE
+    wal = tmp_path / (LOG_FILE + "-wal")
+    log = SqliteLog(path)
+    try:
+        empty = path.stat().st_size
+        for _ in range(20):
+            log.append("camera:ne-1", [discarded() for _ in range(1000)])
+        appended = 20000
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < 8 << 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            log.append("camera:ne-1", [discarded()])
+            appended += 1
+        assert log._wal is not None and log._wal.checkpoints > 0
+        assert log._wal.last_error is None
+        assert path.stat().st_size > max(empty, 8 << 20)  # ~12 MB of rows reached the file
+        (_, wal_frames, _) = log._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert wal_frames * 8192 < 8 << 20  # the WAL restarted: it does not hold the log
+    finally:
+        log.close()
+    assert not wal.exists()  # the last connection closed cleanly
+    reopened = SqliteLog(path, read_only=True)
+    try:
+        assert reopened.last_seq() == appended
+        assert verify_log(reopened).ok
+    finally:
+        reopened.close()
