@@ -244,9 +244,9 @@ def _photos(pipeline: Any, faces_dir: Path, peer: bool, peer_upsample: int) -> d
             import face_recognition
     except Exception as exc:  # any import failure of the optional peer is reported, not raised
         result["peer_error"] = (
-            f"face_recognition could not be imported ({type(exc).__name__}: {exc}); install "
-            "`pip install dlib-bin face-recognition-models` and `pip install --no-deps "
-            "face_recognition`"
+            f"face_recognition could not be imported ({type(exc).__name__}: {exc}); "
+            "`scripts/bench` installs it (the `peers` extra, then `pip install --no-deps "
+            "face_recognition`, whose own dlib requirement would build dlib from source)"
         )
         return result
     vectors: dict[Path, Any] = {}
