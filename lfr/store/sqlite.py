@@ -3,7 +3,9 @@
 `SqliteLog` is the synchronous core (one connection, used by one thread at a time): the audit
 CLI reads with it directly. `SqliteEventStore` is the async `EventStore` over two of them — a
 writer and a reader — whose blocking calls run in worker threads behind a
-`CapacityLimiter(1)` each.
+`CapacityLimiter(1)` each. Two helper threads (`lfr.store._sqlite_threads`) take SQLite's
+own work off the appending thread: big batches are inserted while the next rows are encoded,
+and the WAL is copied into the file in the background.
 
 Each row keeps the envelope's canonical body (`lfr.store.hashchain`) and its hash; the other
 columns only index it. Triggers refuse UPDATE and DELETE, so only someone bypassing lfr can
