@@ -680,28 +680,14 @@ class SqliteLog:
             recorded_at = self._recorded_at(seq)
             envelopes: list[Envelope] = []
             try:
-                if _PIPELINE and len(batch) >= _PIPE_MIN:
-                    seq, version, prev = self._insert_pipelined(
-                        stream, recorded_at, batch, ids, (seq, version, prev), envelopes, frontier
-                    )
-                else:
-                    for start in range(0, len(batch), _CHUNK):
-                        end = start + _CHUNK
-                        encoded = _Encoded(
-                            stream,
-                            recorded_at,
-                            batch[start:end],
-                            ids[start:end],
-                            seq,
-                            version,
-                            prev,
-                        )
-                        # rows are encoded as SQLite asks for them, so each body is freed as
-                        # soon as it is inserted (kept, a thousand fresh bodies cost 10x in malloc)
-                        c.executemany(_INSERT, encoded.rows())
-                        seq, version, prev = encoded.seq, encoded.version, encoded.prev
-                        envelopes += encoded.envelopes
-                        frontier.extend_digests(encoded.digests)
+                insert = (
+                    self._insert_pipelined
+                    if _PIPELINE and len(batch) >= _PIPE_MIN
+                    else self._insert_plain
+                )
+                seq, version, prev = insert(
+                    stream, recorded_at, batch, ids, (seq, version, prev), envelopes, frontier
+                )
             except sqlite3.IntegrityError:
                 c.execute("ROLLBACK")
                 stored, fresh = self._already_stored(stream, batch)
@@ -736,6 +722,32 @@ class SqliteLog:
         self._frontier = frontier
         return envelopes
 
+    def _insert_plain(
+        self,
+        stream: str,
+        recorded_at: str,
+        batch: list[NewEvent],
+        ids: list[str],
+        tail: tuple[int, int, str],
+        envelopes: list[Envelope],
+        frontier: MerkleFrontier,
+    ) -> tuple[int, int, str]:
+        """Insert `batch` after `tail` (seq, stream version, hash) with `executemany`, on this
+        thread; returns the new tail."""
+        seq, version, prev = tail
+        for start in range(0, len(batch), _CHUNK):
+            end = start + _CHUNK
+            encoded = _Encoded(
+                stream, recorded_at, batch[start:end], ids[start:end], seq, version, prev
+            )
+            # rows are encoded as SQLite asks for them, so each body is freed as soon as it
+            # is inserted (kept, a thousand fresh bodies cost 10x in malloc)
+            self._conn.executemany(_INSERT, encoded.rows())
+            seq, version, prev = encoded.seq, encoded.version, encoded.prev
+            envelopes += encoded.envelopes
+            frontier.extend_digests(encoded.digests)
+        return seq, version, prev
+
     def _insert_pipelined(
         self,
         stream: str,
@@ -753,7 +765,6 @@ class SqliteLog:
         if inserter is None:
             inserter = self._inserter = Inserter()
             weakref.finalize(self, inserter.stop)  # a log never closed: the thread ends
-        seq, version, prev = tail
         n = len(batch)
         digests: list[bytes] = []
         # sub-chunks of two sizes only (each its own compiled statement); the last one short,
@@ -765,14 +776,10 @@ class SqliteLog:
             bounds.append(
                 bounds[-1] + (_PIPE_CHUNK if left >= _PIPE_CHUNK + _PIPE_TAIL else _PIPE_TAIL)
             )
-        if bounds[0]:
-            encoded = _Encoded(
-                stream, recorded_at, batch[: bounds[0]], ids[: bounds[0]], seq, version, prev
-            )
-            self._conn.executemany(_INSERT, encoded.rows())
-            seq, version, prev = encoded.seq, encoded.version, encoded.prev
-            envelopes += encoded.envelopes
-            digests += encoded.digests
+        rest = bounds[0]
+        seq, version, prev = self._insert_plain(
+            stream, recorded_at, batch[:rest], ids[:rest], tail, envelopes, frontier
+        )
         try:
             for start, end in zip(bounds, bounds[1:] + [n], strict=True):
                 encoded = _Encoded(
