@@ -17,6 +17,7 @@ from lfr.evaluation.faces import (
 from lfr.evaluation.groups import group_figures, read_groups
 from lfr.evaluation.plot import plot_det
 from lfr.vision.pipeline import FacePipeline
+from lfr.vision.threshold import DEFAULT_THRESHOLD
 
 __all__ = ["evaluate_faces"]
 
@@ -55,6 +56,7 @@ def evaluate_faces(
             for p in embedded.failures
         ],
         "excluded_from_genuine": [str(p.relative_to(root)) for p in faces.excluded],
+        "ambiguous_subject": len(embedded.ambiguous),
     }
     result |= verification(genuine, impostor)
     searches = identification_searches(faces, embedded)
@@ -62,7 +64,8 @@ def evaluate_faces(
     result["images_per_second"] = embedded.images_per_second
     chosen = threshold if threshold is not None else result["threshold_at_far_1e-3"]
     if groups_file is not None:
-        result["groups"] = group_figures(faces, embedded, read_groups(groups_file), chosen)
+        shipped = threshold if threshold is not None else DEFAULT_THRESHOLD
+        result["groups"] = group_figures(faces, embedded, read_groups(groups_file), shipped)
     if plot is not None:
         plot_det(genuine, impostor, plot, title=f"lfr on {root.name}", threshold=chosen)
         result["plot"] = str(plot)

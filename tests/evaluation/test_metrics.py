@@ -4,16 +4,22 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from lfr.evaluation.metrics import (
     det_curve,
     eer,
     fmr_for_fpir,
     fpir_from_fmr,
+    rate_at,
+    rates_at,
     tail_fmr,
     tail_threshold,
     tar_at_far,
     threshold_at_far,
+    wilson_interval,
 )
 
 
@@ -72,3 +78,53 @@ def test_default_threshold_meets_its_target_under_its_own_model():
         modelled_fpir(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_WATCHLIST_SIZE) <= DEFAULT_THRESHOLD_FPIR
     )
     assert modelled_fpir(0.6) > modelled_fpir(0.7) > modelled_fpir(0.75)
+
+
+# --- the O(n log n) metrics give the old quadratic definitions' results ------------------
+
+
+def _old_eer(genuine, impostor):
+    candidates = np.unique(np.concatenate([genuine, impostor]))
+    fnmr = np.array([np.mean(genuine < t) for t in candidates])
+    fmr = np.array([np.mean(impostor >= t) for t in candidates])
+    i = int(np.argmin(np.abs(fnmr - fmr)))
+    return float((fnmr[i] + fmr[i]) / 2), float(candidates[i])
+
+
+# scores on a coarse grid, so ties between and within the lists are common
+_scores = arrays(
+    np.float64, st.integers(1, 60), elements=st.integers(-20, 20).map(lambda k: k / 20)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(genuine=_scores, impostor=_scores)
+def test_eer_and_det_match_the_quadratic_definitions(genuine, impostor):
+    assert eer(genuine, impostor) == _old_eer(genuine, impostor)
+    thresholds, fmr, fnmr = det_curve(genuine, impostor)
+    assert np.array_equal(fmr, [np.mean(impostor >= t) for t in thresholds])
+    assert np.array_equal(fnmr, [np.mean(genuine < t) for t in thresholds])
+
+
+@settings(max_examples=200, deadline=None)
+@given(scores=_scores, thresholds=_scores)
+def test_rates_at_is_rate_at_for_every_threshold(scores, thresholds):
+    assert np.array_equal(rates_at(scores, thresholds), [rate_at(scores, t) for t in thresholds])
+
+
+def test_eer_on_a_million_scores_is_quick():
+    import time
+
+    rng = np.random.default_rng(2)
+    start = time.perf_counter()
+    rate, _ = eer(rng.normal(0.7, 0.1, 100_000), rng.normal(0.0, 0.1, 1_000_000))
+    assert time.perf_counter() - start < 5
+    assert rate < 1e-3
+
+
+def test_wilson_interval_at_zero_and_in_the_middle():
+    low, high = wilson_interval(0, 1_000)
+    assert low == 0.0 and high == pytest.approx(3.84 / 1003.84, rel=1e-3)
+    low, high = wilson_interval(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
+    assert all(math.isnan(x) for x in wilson_interval(0, 0))
