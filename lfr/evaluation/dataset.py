@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lfr.vision.image import IMAGE_SUFFIXES
 
-__all__ = ["FaceSet", "Pair", "load_face_set", "read_pairs"]
+__all__ = ["FaceSet", "Pair", "images_in", "load_face_set", "read_pairs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class FaceSet:
         return [Pair(False, a, b) for a, b in chosen]
 
 
-def _images(folder: Path) -> list[Path]:
+def images_in(folder: Path) -> list[Path]:
     return sorted(
         (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
         key=lambda p: (len(p.stem), p.stem),  # 1, 2, ..., 10 in human order
@@ -71,9 +71,9 @@ def load_face_set(root: Path) -> FaceSet:
     singletons: list[Path] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         if folder.name == "_singletons":
-            singletons = _images(folder)
+            singletons = images_in(folder)
         elif not folder.name.startswith((".", "_")):
-            images = _images(folder)
+            images = images_in(folder)
             if images:
                 identities[folder.name] = images
     excluded = []

@@ -90,33 +90,38 @@ def test_eval_faces_with_pairs_and_a_face_that_cannot_be_found(env, tmp_path: Pa
     assert out["tar_at_far_1e-2"] == 0.5  # the unacquired pair is a non-match
 
 
-def test_calibrate_proposes_a_threshold_with_its_measured_fpir(env, tmp_path: Path):
+def test_calibrate_measures_fpir_and_tpir_on_padded_watchlists(env, tmp_path: Path):
     faces = settings().faces_dir.resolve()
     root = tmp_path / "set"
     for identity in ["Barack_Obama", "Joe_Biden", "John_Simm", "John_Salley", "Kaley_Cuoco"]:
         (root / identity).mkdir(parents=True)
-        for photo in sorted((faces / identity).iterdir())[:3]:
+        for photo in sorted((faces / identity).iterdir())[:4]:
             (root / identity / photo.name).symlink_to(photo)
-    out = _json(
-        CliRunner().invoke(
-            app,
-            [
-                "eval",
-                "calibrate",
-                str(root),
-                "--json",
-                "--target-fpir",
-                "1e-3",
-                "--watchlist-size",
-                "100",
-            ],
-        )
-    )
-    assert out["fmr_needed_per_comparison"] == pytest.approx(1e-5, rel=1e-3)
+    lfw = settings().shared.resolve() / "calibration" / "lfw_singletons"
+    singles = tmp_path / "singles"
+    singles.mkdir()
+    for photo in sorted(lfw.iterdir())[:60]:
+        (singles / photo.name).symlink_to(photo)
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval", "calibrate", str(root), "--json", "--impostors", str(singles),
+            "--target-fpir", "1e-2", "--watchlist-size", "10", "--watchlist-size", "40",
+        ],
+    )  # fmt: skip
+    out = _json(result)
+    assert "calibrate: searches against a watchlist of 40" in result.stderr
+    assert out["watchlist_sizes"] == [10, 40] and out["singletons"] == 60
+    assert out["nonmated_searches"] == {"10": 60 + 18, "40": 60 + 18}  # Biden has 2 photos
+    assert out["impostor_pairs"] > 60 * 59 // 2
     assert 0 < out["threshold"] < 1
-    assert out["modelled_fpir_at_threshold"] <= 1e-3 * 1.01
-    assert out["measured_fpir_on_set"] == 0.0
-    assert out["threshold"] >= out["tail_models"]["threshold"]
+    at = out["at_threshold"]
+    assert at["fpir_at_40"]["rate"] <= 1e-2
+    assert at["tpir_at_40_1_photo"]["rate"] >= 0.5
+    assert [row["threshold"] for row in out["sweep"]] == [
+        0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8
+    ]  # fmt: skip
+    assert out["at_default_threshold"]["threshold"] == out["default_threshold"]
 
 
 def test_eval_faces_missing_folder_is_a_clear_error(env, tmp_path: Path):
