@@ -1,15 +1,16 @@
 """`lfr eval faces`: verification and identification figures on a folder of face photos.
 
-Each image is embedded once (largest face, no quality gate: these are enrolment-style
-photos); an image with no face is a failure to acquire and scores -1 against everything,
-so it counts as a non-match. Embeddings stay in this process's memory.
+Each image is embedded once (its subject by `lfr.vision.subject`'s rule, the one enrolment
+uses, no quality gate: these are enrolment-style photos); an image with no face is a failure
+to acquire and scores -1 against everything, so it counts as a non-match. Embeddings stay in
+this process's memory.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ class Embedded:
     vectors: dict[Path, Vector | None]
     seconds: float  # pipeline time only, decoding excluded
     metric: str = "cosine"
+    #: photos whose subject was a guess (enrolment would refuse them); evaluated anyway
+    ambiguous: list[Path] = field(default_factory=list)
 
     @property
     def fta_score(self) -> float:
@@ -69,7 +72,10 @@ def embed_images(
     paths: Sequence[Path],
     progress: Callable[[int, int], None] | None = None,
 ) -> Embedded:
+    """Each photo's subject embedded; a photo enrolment would refuse as ambiguous still
+    gets the rule's best candidate (evaluation drops no photo) and is listed."""
     vectors: dict[Path, Vector | None] = {}
+    ambiguous: list[Path] = []
     spent = 0.0
     for n, path in enumerate(dict.fromkeys(paths), start=1):
         image = read_image(path)
@@ -77,14 +83,16 @@ def embed_images(
             vectors[path] = None
             continue
         start = time.perf_counter()
-        analysis = pipeline.analyse_image(image, apply_gate=False, only_largest=True)
+        analysis, choice = pipeline.analyse_subject(image)
         spent += time.perf_counter() - start
+        if choice.ambiguous:
+            ambiguous.append(path)
         face = analysis.faces[0] if analysis.faces else None
         vectors[path] = None if face is None or face.embedding is None else face.embedding.copy()
         analysis.forget()
         if progress is not None:
             progress(n, len(paths))
-    return Embedded(vectors, spent)
+    return Embedded(vectors, spent, ambiguous=ambiguous)
 
 
 def pair_scores(pairs: Sequence[Pair], embedded: Embedded) -> tuple[Scores, Scores]:

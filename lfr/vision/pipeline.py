@@ -22,7 +22,16 @@ from lfr.vision.detect import Detection, DetectorConfig
 from lfr.vision.models import FaceModels, ModelClock
 from lfr.vision.quality import QualityGate
 from lfr.vision.runtime import RuntimeConfig
-from lfr.vision.types import Candidate, FaceResult, Frame, FrameAnalysis, Gallery, Image
+from lfr.vision.subject import SubjectChoice, choose_subject
+from lfr.vision.types import (
+    Box,
+    Candidate,
+    FaceResult,
+    Frame,
+    FrameAnalysis,
+    Gallery,
+    Image,
+)
 
 __all__ = ["FacePipeline", "PipelineConfig"]
 
@@ -133,14 +142,47 @@ class FacePipeline:
         *,
         frame_index: int = 0,
         apply_gate: bool = True,
-        only_largest: bool = False,
+        subject: bool | Box = False,
     ) -> FrameAnalysis:
-        """Like `analyse` on a bare RGB image; `apply_gate=False` embeds every face found."""
+        """Like `analyse` on a bare RGB image; `apply_gate=False` embeds every face found.
+
+        `subject=True` (or a box x1, y1, x2, y2 to look in) keeps only the photo's subject
+        under `lfr.vision.subject`'s rule, ambiguous or not; `analyse_subject` also says
+        whether it was a guess.
+        """
+        analysis, _ = self._analyse(image, gallery, frame_index, apply_gate, subject)
+        return analysis
+
+    def analyse_subject(
+        self, image: Image, box: Box | None = None, *, apply_gate: bool = False
+    ) -> tuple[FrameAnalysis, SubjectChoice]:
+        """The photo's subject alone (no face, or one), and how the rule chose it.
+
+        Only the subject is aligned and embedded: the other faces of the photo never are.
+        """
+        analysis, choice = self._analyse(
+            image, None, 0, apply_gate, box if box is not None else True
+        )
+        assert choice is not None  # a subject was asked for
+        return analysis, choice
+
+    def _analyse(
+        self,
+        image: Image,
+        gallery: Gallery | None,
+        frame_index: int,
+        apply_gate: bool,
+        subject: bool | Box,
+    ) -> tuple[FrameAnalysis, SubjectChoice | None]:
         clock = ModelClock()
         start = time.perf_counter()
         detections = self.models.detect(image, clock)
-        if only_largest and detections:
-            detections = [max(detections, key=lambda d: d.size_px)]
+        choice: SubjectChoice | None = None
+        if subject is not False:
+            height, width = image.shape[:2]
+            within = None if subject is True else subject
+            choice = choose_subject([d.box for d in detections], width, height, within=within)
+            detections = [detections[choice.index]] if choice.index is not None else []
         t_detect = time.perf_counter()
         self.models.locate_points(image, detections, clock)
         t_points = time.perf_counter()
@@ -180,7 +222,7 @@ class FacePipeline:
         }
         for stage, seconds in clock.seconds.items():
             stage_ms[f"model_{stage}"] = seconds * ms
-        return FrameAnalysis(frame_index=frame_index, faces=faces, stage_ms=stage_ms)
+        return FrameAnalysis(frame_index=frame_index, faces=faces, stage_ms=stage_ms), choice
 
     def _gate(
         self, image: Image, detections: list[Detection], apply_gate: bool

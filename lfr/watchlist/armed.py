@@ -22,7 +22,11 @@ Vector = npt.NDArray[np.float32]
 
 
 class ArmedWatchlist:
-    """Implements `Gallery`: top-1 cosine similarity for each probe embedding."""
+    """Implements `Gallery`: top-1 cosine similarity for each probe embedding.
+
+    Each entry is one row, the mean of its photos' templates: searching every photo's
+    template instead would multiply the false-match chances per entry by its photo count.
+    """
 
     def __init__(
         self,
@@ -31,6 +35,7 @@ class ArmedWatchlist:
         labels: Sequence[str],
         matrix: Vector,
         categories: Sequence[str] | None = None,
+        photo_sources: Sequence[tuple[str, ...]] | None = None,
     ) -> None:
         if matrix.ndim != 2 or len(matrix) != len(entry_ids) or len(labels) != len(entry_ids):
             raise ValueError("entry_ids, labels and matrix rows must match")
@@ -38,6 +43,7 @@ class ArmedWatchlist:
         self.entry_ids = list(entry_ids)
         self.labels = list(labels)
         self.categories = list(categories) if categories is not None else None
+        self._sources = dict(zip(self.entry_ids, photo_sources or (), strict=False))
         self._matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         self._matrix.setflags(write=False)
 
@@ -57,6 +63,7 @@ class ArmedWatchlist:
             [e.label for e in entries],
             matrix,
             [e.category for e in entries],
+            [e.photo_sources for e in entries],
         )
 
     def __len__(self) -> int:
@@ -64,6 +71,10 @@ class ArmedWatchlist:
 
     def __repr__(self) -> str:
         return f"ArmedWatchlist(version={self.version!r}, entries={len(self)})"
+
+    def photos_used(self, entry_id: str) -> tuple[str, ...]:
+        """The photos whose templates' mean is `entry_id`'s row (empty when not recorded)."""
+        return self._sources.get(entry_id, ())
 
     @property
     def dim(self) -> int:

@@ -1,13 +1,16 @@
-"""Enrolment: watchlist templates from photos, refusing photos with no face or several.
+"""Enrolment: watchlist templates from photos, refusing photos that do not say who to enrol.
 
-A photo must show exactly one prominent face: a second face at least half the size of the
-largest makes it ambiguous who is being enrolled, so it is refused rather than guessed.
+The subject of a photo is picked by `lfr.vision.subject`'s rule (the face nearest the
+centre, weighted by size), the one `lfr eval faces` uses too. A photo whose runner-up face
+scores close to the subject is refused, never guessed: crop it, or give the subject's box.
+Only the subject's face is embedded; the others in the photo never are.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,12 +20,15 @@ import numpy.typing as npt
 from lfr.vision.errors import EnrolmentError
 from lfr.vision.image import IMAGE_SUFFIXES, read_image
 from lfr.vision.pipeline import FacePipeline
+from lfr.vision.types import Box
 from lfr.watchlist.armed import ArmedWatchlist
 from lfr.watchlist.entry import WatchlistEntry
 
 __all__ = [
     "MIN_ENROL_FACE_PX",
+    "Enrolled",
     "embed_photo",
+    "embed_photos",
     "enrol_directory",
     "entries_from_directory",
     "identity_photos",
@@ -31,38 +37,133 @@ __all__ = [
 
 Vector = npt.NDArray[np.float32]
 MIN_ENROL_FACE_PX = 40
-SECOND_FACE_RATIO = 0.5
 
 
-def embed_photo(pipeline: FacePipeline, path: Path) -> Vector:
-    """The L2-normalised embedding of the one face in a photo.
+def _box_text(box: Box) -> str:
+    return ",".join(str(round(v)) for v in box)
 
-    :raises EnrolmentError: unreadable, no face, several faces, or a face too small.
+
+def embed_photo(pipeline: FacePipeline, path: Path, box: Box | None = None) -> Vector:
+    """The L2-normalised embedding of the photo's subject (within `box`, when given).
+
+    :raises EnrolmentError: unreadable, no face, two comparable faces, or a face too small.
     """
     image = read_image(path)
     if image is None:
         raise EnrolmentError(path, "not a readable image (JPEG, PNG, BMP or WebP expected)")
-    detections = pipeline.models.detect(image)
-    if not detections:
-        raise EnrolmentError(path, "no face found; use a clear, frontal photo of the person")
-    detections.sort(key=lambda d: d.size_px, reverse=True)
-    largest = detections[0]
-    others = [d for d in detections[1:] if d.size_px >= SECOND_FACE_RATIO * largest.size_px]
-    if others:
-        raise EnrolmentError(
-            path,
-            f"{len(others) + 1} faces found; crop the photo to the one person to enrol",
+    analysis, choice = pipeline.analyse_subject(image, box)
+    try:
+        if not analysis.faces:
+            if box is not None:
+                raise EnrolmentError(
+                    path, f"no face centred in the box {_box_text(box)}; check its corners"
+                )
+            raise EnrolmentError(path, "no face found; use a clear, frontal photo of the person")
+        face = analysis.faces[0]
+        if choice.ambiguous:
+            where = f" in the box {_box_text(box)}" if box is not None else ""
+            raise EnrolmentError(
+                path,
+                f"{choice.candidates} faces found{where} and it is unclear whose photo it is "
+                f"({choice.reason}; the face nearest the centre is at {_box_text(face.box)}); "
+                "crop the photo to the one person to enrol, or give that person's box "
+                "(x1,y1,x2,y2 in pixels)",
+            )
+        if face.size_px < MIN_ENROL_FACE_PX:
+            raise EnrolmentError(
+                path, f"the face is {face.size_px} px, at least {MIN_ENROL_FACE_PX} px needed"
+            )
+        assert face.embedding is not None
+        return face.embedding.copy()
+    finally:
+        analysis.forget()
+
+
+@dataclass(slots=True, repr=False)
+class Enrolled:
+    """What a set of photos of one person gave: a template per accepted photo, where each
+    came from, and every refused photo with its reason."""
+
+    vectors: list[Vector]
+    sources: list[str]
+    refused: list[EnrolmentError]
+
+    def __repr__(self) -> str:
+        return f"Enrolled(accepted={len(self.vectors)}, refused={len(self.refused)})"
+
+    @property
+    def templates(self) -> Vector:
+        """The accepted photos' templates, one row each (k x 512)."""
+        out: Vector = np.stack(self.vectors).astype(np.float32)
+        return out
+
+    def error(self) -> EnrolmentError:
+        """Why none of the photos could be enrolled (call only when none was)."""
+        if not self.refused:
+            return EnrolmentError("(no photo)", "no photo given; give one or more of the person")
+        if len(self.refused) == 1:
+            return self.refused[0]
+        reasons = "; ".join(str(r) for r in self.refused)
+        return EnrolmentError(f"{len(self.refused)} photos", f"none could be enrolled: {reasons}")
+
+    def entry(
+        self,
+        *,
+        entry_id: str,
+        label: str,
+        category: str,
+        legal_basis: str,
+        image_source: str,
+        added_by: str,
+        expires_at: datetime,
+    ) -> WatchlistEntry:
+        """The watchlist entry these photos make: the mean searched, every template kept.
+
+        :raises EnrolmentError: no photo was accepted.
+        """
+        if not self.vectors:
+            raise self.error()
+        return WatchlistEntry(
+            entry_id=entry_id,
+            label=label,
+            category=category,
+            legal_basis=legal_basis,
+            image_source=image_source,
+            added_by=added_by,
+            expires_at=expires_at,
+            embedding=template(self.vectors),
+            templates=self.templates,
+            photo_sources=tuple(self.sources),
         )
-    if largest.size_px < MIN_ENROL_FACE_PX:
-        raise EnrolmentError(
-            path, f"the face is {largest.size_px} px, at least {MIN_ENROL_FACE_PX} px needed"
-        )
-    analysis = pipeline.analyse_image(image, apply_gate=False, only_largest=True)
-    face = analysis.faces[0]
-    assert face.embedding is not None
-    vector = face.embedding.copy()
-    analysis.forget()
-    return vector
+
+    def forget(self) -> None:
+        """Overwrite the templates once an entry holds its own copy (or none is made)."""
+        for vector in self.vectors:
+            vector.fill(0)
+
+
+def embed_photos(
+    pipeline: FacePipeline,
+    photos: Sequence[Path],
+    *,
+    boxes: Sequence[Box | None] | None = None,
+    sources: Sequence[str] | None = None,
+) -> Enrolled:
+    """Every accepted photo's template; refused photos are kept with their reason.
+
+    `boxes` gives the subject's box per photo (None: the rule picks); `sources` names each
+    photo as the records should (default: its path).
+    """
+    out = Enrolled([], [], [])
+    for i, photo in enumerate(photos):
+        box = boxes[i] if boxes is not None else None
+        try:
+            out.vectors.append(embed_photo(pipeline, photo, box))
+        except EnrolmentError as exc:
+            out.refused.append(exc)
+            continue
+        out.sources.append(sources[i] if sources is not None else str(photo))
+    return out
 
 
 def template(vectors: Sequence[Vector]) -> Vector:
@@ -113,31 +214,25 @@ def entries_from_directory(
     expires_at = expires_at or datetime.now(UTC) + timedelta(days=28)
     entries = []
     for identity, photos in identity_photos(directory).items():
-        vectors: list[Vector] = []
-        used: list[Path] = []
-        for photo in photos[:photos_per_identity]:
-            try:
-                vectors.append(embed_photo(pipeline, photo))
-                used.append(photo)
-            except EnrolmentError as exc:
-                if on_refused is None:
-                    raise
-                on_refused(exc)
-        if not vectors:
+        enrolled = embed_photos(pipeline, photos[:photos_per_identity])
+        for refusal in enrolled.refused:
+            if on_refused is None:
+                enrolled.forget()
+                raise refusal
+            on_refused(refusal)
+        if not enrolled.vectors:
             continue
         if progress is not None:
-            progress(f"enrolled {identity} from {len(vectors)} photo(s)")
+            progress(f"enrolled {identity} from {len(enrolled.vectors)} photo(s)")
         entries.append(
-            WatchlistEntry(
+            enrolled.entry(
                 entry_id=_slug(identity),
                 label=identity.replace("_", " "),
                 category=category,
                 legal_basis=legal_basis,
-                image_source=", ".join(str(p) for p in used),
+                image_source=", ".join(enrolled.sources),
                 added_by=added_by,
                 expires_at=expires_at,
-                embedding=template(vectors),
-                photos=len(vectors),
             )
         )
     return entries

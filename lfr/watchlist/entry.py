@@ -28,8 +28,13 @@ CATEGORIES: tuple[str, ...] = get_args(Category)
 class WatchlistEntry:
     """One person on a watchlist, with an L2-normalised template embedding.
 
-    `image_ref` is the vault blob id of the reference photo, when the vault holds one: the
-    store keeps it beside the template so purging a version can shred the photo too.
+    `embedding` is what searches compare with: the renormalised mean of the accepted photos'
+    templates (one photo finds far fewer mated searches than the mean of three,
+    shared/MODELS.md). `templates` keeps each photo's own template (k x dim) and
+    `photo_sources` where each came from, so a reviewer can see which photos an entry rests
+    on and a later model can re-weigh them; entries stored before they were kept have None
+    and (). `image_ref` is the vault blob id of the reference photo, when the vault holds
+    one: the store keeps it beside the template so purging a version can shred the photo too.
     """
 
     entry_id: str
@@ -43,6 +48,24 @@ class WatchlistEntry:
     added_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     photos: int = 1
     image_ref: str | None = None
+    templates: npt.NDArray[np.float32] | None = None
+    photo_sources: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.templates is None:
+            if self.photo_sources:
+                raise ValueError("photo_sources name the rows of templates: give both")
+            return
+        if self.templates.ndim != 2 or self.templates.shape[1:] != self.embedding.shape:
+            raise ValueError(
+                f"templates of shape {self.templates.shape} do not go with a "
+                f"{self.embedding.shape} embedding"
+            )
+        if self.photo_sources and len(self.photo_sources) != len(self.templates):
+            raise ValueError(
+                f"{len(self.photo_sources)} photo sources for {len(self.templates)} templates"
+            )
+        self.photos = len(self.templates)
 
     def __repr__(self) -> str:
         return f"WatchlistEntry(entry_id={self.entry_id!r}, label={self.label!r})"
@@ -50,8 +73,8 @@ class WatchlistEntry:
     def expired(self, now: datetime | None = None) -> bool:
         return self.expires_at <= (now or datetime.now(UTC))
 
-    def metadata(self) -> dict[str, str | int]:
-        """The entry without its embedding, for listings and events."""
+    def metadata(self) -> dict[str, str | int | list[str]]:
+        """The entry without its embeddings, for listings and events."""
         return {
             "entry_id": self.entry_id,
             "label": self.label,
@@ -62,13 +85,17 @@ class WatchlistEntry:
             "added_at": self.added_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
             "photos": self.photos,
+            "photo_sources": list(self.photo_sources),
         }
 
 
 def content_hash(entries: Sequence[WatchlistEntry]) -> str:
     """sha256 over the entries sorted by id: metadata that matters and the embedding bytes.
 
-    Two publications with the same people, reasons and templates get the same version.
+    Two publications with the same people, reasons and templates get the same version. The
+    per-photo templates and their sources are covered when an entry has them; an entry
+    without (stored before they were kept) hashes as it always did, so the versions
+    published then still verify.
     """
     digest = hashlib.sha256(b"lfr-watchlist-v1\n")
     for entry in sorted(entries, key=lambda e: e.entry_id):
@@ -82,5 +109,10 @@ def content_hash(entries: Sequence[WatchlistEntry]) -> str:
         ):
             digest.update(value.encode() + b"\x1f")
         digest.update(np.ascontiguousarray(entry.embedding, dtype="<f4").tobytes())
+        if entry.templates is not None:
+            digest.update(f"\x1dtemplates:{len(entry.templates)}\x1f".encode())
+            for source in entry.photo_sources:
+                digest.update(source.encode() + b"\x1f")
+            digest.update(np.ascontiguousarray(entry.templates, dtype="<f4").tobytes())
         digest.update(b"\x1e")
     return "sha256:" + digest.hexdigest()

@@ -91,7 +91,7 @@ def test_derived_embedder_keeps_the_embeddings_of_a_real_face(model_pack: Path, 
 
     faces = []
     for name in ("Barack_Obama/1.jpg", "Joe_Biden/1.jpg", "John_Simm/1.jpg"):
-        analysis = pipeline.analyse_image(photo(name), apply_gate=False, only_largest=True)
+        analysis = pipeline.analyse_image(photo(name), apply_gate=False, subject=True)
         faces.append(analysis.faces[0].crop.copy())
         analysis.forget()
     tensors = embedder_input(np.stack(faces))

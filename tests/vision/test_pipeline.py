@@ -14,7 +14,7 @@ from tests.vision.conftest import photo
 
 
 def _embedding(pipeline, name):
-    analysis = pipeline.analyse_image(photo(name), apply_gate=False, only_largest=True)
+    analysis = pipeline.analyse_image(photo(name), apply_gate=False, subject=True)
     vector = analysis.faces[0].embedding.copy()
     analysis.forget()
     return vector

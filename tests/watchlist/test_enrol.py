@@ -1,4 +1,4 @@
-"""Enrolment from photos: exactly one face per photo, clear refusals."""
+"""Enrolment from photos: one clear subject per photo, clear refusals."""
 
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from lfr.watchlist.enrol import embed_photo, enrol_directory
 
 def test_photo_with_several_faces_is_refused(pipeline):
     scene = settings().shared / "scenes" / "face_recognition_two_people.jpg"
-    with pytest.raises(EnrolmentError, match="faces found; crop the photo"):
+    with pytest.raises(EnrolmentError, match="faces found and it is unclear whose photo it is"):
         embed_photo(pipeline, scene)
 
 
