@@ -1,16 +1,19 @@
 """CameraActor: reads its video continuously, analyses only while its zone is armed.
 
-Two background tasks per incarnation. The reader pulls frames without pause (so the camera's
-connection never backs up) and, while armed, puts each sampled frame in a latest-frame slot
-(a newer frame replaces an unread one and the drop is counted); while disarmed it forgets
-frames at once and the recogniser is never called. The analyser takes the newest frame,
-runs the `Recogniser` in a worker thread behind a `CapacityLimiter`, lets the `Decider` turn
-the analysis into match decisions and counts, and records `FaceMatched` (one per match, the
-crop stored encrypted in the vault) or, batched, `FrameDiscarded` (counts only).
+A thin shell over the camera hot path, `lfr.video.loop.CameraLoop` (the one `lfr watch` and
+`lfr bench cameras` run), fed by the camera's `CameraRecognition` (its recogniser, and a
+fresh decider per deployment). The loop reads without pause, so the camera's connection
+never backs up; while disarmed it forgets frames at once, counts them, and never calls the
+recogniser. Arming, disarming and a threshold change are `loop.rearm(...)` between two
+frames; what the old decider still held is recorded under the old arming first. The loop's
+outputs become events: `CameraStreamStarted` / `CameraStreamLost` (a lost live stream is
+reopened through `source_factory`), `FaceMatched` per match (its crop stored encrypted in
+the vault, then wiped) and, batched, `FrameDiscarded` (counts only).
 
 `Disarm` is answered only once no frame is in flight and pending counts are recorded, so the
-zone can append `DeploymentDisarmed` knowing nothing of this camera comes after it.
-Pixels, crops and embeddings of non-matching faces never leave this module.
+zone can append `DeploymentDisarmed` knowing nothing of this camera comes after it. A camera
+that cannot load its watchlist stays disarmed. Pixels, crops and embeddings of non-matching
+faces never leave the loop.
 """
 
 from __future__ import annotations
@@ -31,24 +34,20 @@ from lfr.kernel import (
     ActorStoppedError,
     CommandRejected,
     EventSourcedActor,
-    LatestSlot,
     MailboxFullError,
     Registry,
 )
 from lfr.store.base import EventStore
 from lfr.telemetry import metrics
-from lfr.video.errors import EndOfStream, SourceOpenError, StreamInterrupted
-from lfr.video.latest import RateSampler
+from lfr.video.loop import CameraLoop, FrameDecided, LoopOutput, StreamLost, StreamStarted
+from lfr.video.recognition import CameraRecognition
 from lfr.vision.types import (
-    Decider,
     Decisions,
     DiscardTally,
-    Frame,
     FrameSource,
     Gallery,
     Image,
     MatchDecision,
-    Recogniser,
 )
 from schemas.events import (
     BiometricRef,
@@ -110,9 +109,8 @@ class CameraActor(EventSourcedActor[CameraState]):
         *,
         zone: str,
         source_factory: Callable[[], FrameSource],
-        recogniser: Recogniser,
+        recognition: CameraRecognition,
         load_gallery: GalleryLoader,
-        decider_factory: Callable[[], Decider],
         store: EventStore,
         clock: Clock,
         registry: Registry,
@@ -122,29 +120,27 @@ class CameraActor(EventSourcedActor[CameraState]):
     ) -> None:
         self.camera = camera
         self.zone = zone
-        self.source_factory = source_factory
-        self.recogniser = recogniser
+        self.recognition = recognition
         self.load_gallery = load_gallery
-        self.decider_factory = decider_factory
         self.registry = registry
-        self.limiter = limiter
         self.vault = vault
         self.settings = settings or CameraSettings()
         self._arming: Arm | None = None
-        self._gallery: Gallery | None = None
-        self._decider: Decider | None = None
-        self._slot: LatestSlot[Frame] = LatestSlot()
-        self._busy = anyio.Lock()
-        self._in_hand = False
-        self._reading = False
-        self._progress = anyio.Event()
         self._pending: _Pending | None = None
-        self._sampler = RateSampler(self.settings.analyse_fps)
-        self.frames_received = 0
-        self.frames_ignored = 0
-        self.frames_analysed = 0
-        self.recogniser_calls = 0
+        self._drops_reported = 0
         self.stream_up = False
+        # disarmed until the zone says otherwise; each deployment gets a decider of its own
+        self.loop = CameraLoop(
+            source_factory,
+            recognition.recogniser,
+            recognition.new_decider(),
+            gallery=None,
+            threshold=1.0,
+            fps=self.settings.analyse_fps,
+            limiter=limiter,
+            reconnect_s=self.settings.reconnect_s,
+            sleep=clock.sleep,
+        )
         super().__init__(f"camera:{camera}", store=store, clock=clock)
 
     def initial_state(self) -> CameraState:
@@ -161,8 +157,7 @@ class CameraActor(EventSourcedActor[CameraState]):
 
     async def on_start(self) -> None:
         await super().on_start()
-        self.start_soon(self._read)
-        self.start_soon(self._analyse)
+        self.start_soon(self._run_loop)
         zone = self.registry.get(f"zone:{self.zone}")
         if zone is not None:
             try:
@@ -172,13 +167,18 @@ class CameraActor(EventSourcedActor[CameraState]):
             except ActorStoppedError:
                 pass  # the zone is (re)starting; its own start arms its cameras
 
+    async def _run_loop(self) -> None:
+        # Returns when the source ends for good (a file, an unreadable source): the actor
+        # stays up, disarmed or armed, with nothing to analyse.
+        await self.loop.run(self._on_output)
+
     async def on_stop(self) -> None:
+        # (the loop has closed its decider's tracks and recorded them by now)
         with anyio.move_on_after(1.0):
             try:
                 await self._flush_discards()
             except Exception:
                 log.exception("%s: could not record the last discard counts", self.name)
-        self._wipe_slot()
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -188,34 +188,27 @@ class CameraActor(EventSourcedActor[CameraState]):
                 await self._arm(message)
                 return self.status()
             case Disarm():
-                async with self._busy:
-                    arming, self._arming = self._arming, None
-                    self._gallery = None
-                    self._wipe_slot()
-                    if self._decider is not None and arming is not None:
-                        await self._record(self._decider.flush(), arming, self.clock.now())
-                    self._decider = None
-                    await self._flush_discards()
+                await self._disarm()
                 return self.status()
             case Settle():
-                while self._slot or self._in_hand or self._reading or self._busy.locked():
-                    await self._progress.wait()
+                await self.loop.wait_idle()
                 return self.status()
             case GetStatus():
                 return self.status()
         raise TypeError(f"{self.name} cannot handle {type(message).__name__}")
 
     def status(self) -> CameraStatus:
+        stats = self.loop.stats
         return CameraStatus(
             camera=self.camera,
             zone=self.zone,
             armed_deployment=None if self._arming is None else self._arming.deployment_id,
-            frames_received=self.frames_received,
-            frames_ignored_disarmed=self.frames_ignored,
-            frames_analysed=self.frames_analysed,
-            frames_dropped=self._slot.dropped,
+            frames_received=stats.frames_received,
+            frames_ignored_disarmed=stats.frames_ignored,
+            frames_analysed=stats.frames_analysed,
+            frames_dropped=stats.drops,
             matches=self.state.matches,
-            recogniser_calls=self.recogniser_calls,
+            recogniser_calls=stats.recogniser_calls,
             stream_up=self.stream_up,
         )
 
@@ -223,77 +216,46 @@ class CameraActor(EventSourcedActor[CameraState]):
         current = self._arming
         if current == arm:
             return
-        async with self._busy:
-            if current is None or current.watchlist_version != arm.watchlist_version:
-                try:
-                    gallery = await self.load_gallery(arm.watchlist_version)
-                except Exception as exc:
-                    # Fail safe: a camera that cannot load its watchlist stays disarmed.
-                    self._arming = self._gallery = None
-                    raise CommandRejected(
-                        self.name,
-                        "gallery_unavailable",
-                        f"cannot load watchlist {arm.watchlist_version!r} "
-                        f"({type(exc).__name__}); the camera stays disarmed",
-                    ) from exc
-                self._gallery = gallery
-            if current is None or current.deployment_id != arm.deployment_id:
-                if self._decider is not None and current is not None:
-                    await self._record(self._decider.flush(), current, self.clock.now())
-                await self._flush_discards()
-                self._decider = self.decider_factory()
-            self._arming = arm
-
-    # --- reading ----------------------------------------------------------------------------
-
-    def _wipe_slot(self) -> None:
-        frame = self._slot.take_nowait()
-        if frame is not None:
-            frame.image.fill(0)
-        self._signal()
-
-    def _signal(self) -> None:
-        self._progress.set()
-        self._progress = anyio.Event()
-
-    async def _read(self) -> None:
-        while True:
-            source = self.source_factory()
+        gallery: Gallery | None = self.loop.gallery
+        if current is None or current.watchlist_version != arm.watchlist_version:
             try:
-                await self._pump(source)
-                return
-            except StreamInterrupted as exc:
-                retry = exc.retry_in_s if exc.retry_in_s is not None else self.settings.reconnect_s
-                await self._stream_lost(exc.reason, retry)
-                await self.clock.sleep(retry)
-            except SourceOpenError as exc:
-                await self._stream_lost(exc.reason, None)
-                return
-            finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
-                    await source.aclose()
+                gallery = await self.load_gallery(arm.watchlist_version)
+            except Exception as exc:
+                # Fail safe: a camera that cannot load its watchlist stays disarmed.
+                await self._disarm()
+                raise CommandRejected(
+                    self.name,
+                    "gallery_unavailable",
+                    f"cannot load watchlist {arm.watchlist_version!r} "
+                    f"({type(exc).__name__}); the camera stays disarmed",
+                ) from exc
+        new_deployment = current is None or current.deployment_id != arm.deployment_id
+        decider = self.recognition.new_decider() if new_deployment else None
+        rest = await self.loop.rearm(gallery, arm.threshold, decider, tag=arm)
+        self._arming = arm
+        if current is not None:
+            await self._record(rest, current, self.clock.now())
+        else:
+            _wipe(rest)  # (disarmed before: its decider was flushed and recorded then)
+        if new_deployment:
+            await self._flush_discards()
 
-    async def _pump(self, source: FrameSource) -> None:
-        started = False
-        while True:
-            try:
-                frame = await source.recv()
-            except (EndOfStream, anyio.EndOfStream):
-                await self._stream_lost("end of stream", None)
-                return
-            self._reading = True
-            try:
-                started = await self._take_in(source, frame, started)
-            finally:
-                self._reading = False
-                self._signal()
+    async def _disarm(self) -> None:
+        """Stop analysing; returns once nothing is in flight and every count is recorded."""
+        arming, self._arming = self._arming, None
+        rest = await self.loop.rearm(None)
+        if arming is not None:
+            await self._record(rest, arming, self.clock.now())
+        await self._flush_discards()
 
-    async def _take_in(self, source: FrameSource, frame: Frame, started: bool) -> bool:
-        """Record the stream's start once, then slot the frame (armed) or forget it."""
-        if not started:
-            started = True
+    # --- the loop's outputs ------------------------------------------------------------------
+
+    async def _on_output(self, item: LoopOutput) -> None:
+        if isinstance(item, FrameDecided):
+            await self._decided(item)
+        elif isinstance(item, StreamStarted):
             self.stream_up = True
-            info = source.info
+            info = item.info
             await self.emit(
                 [
                     CameraStreamStarted(
@@ -307,61 +269,42 @@ class CameraActor(EventSourcedActor[CameraState]):
                     )
                 ]
             )
-        self.frames_received += 1
-        if self._arming is None or not self._sampler.due(frame.pts_s):
-            if self._arming is None:
-                self.frames_ignored += 1
-            frame.image.fill(0)  # disarmed or not sampled: forgotten at once
-            return True
-        replaced = self._slot.put(frame)
-        if replaced is not None:
-            replaced.image.fill(0)
-            metrics().frames_dropped(self.camera, self.zone)
-        return True
-
-    async def _stream_lost(self, reason: str, retry_in_s: float | None) -> None:
-        self.stream_up = False
-        await self.emit(
-            [
-                CameraStreamLost(
-                    camera=self.camera, zone=self.zone, reason=reason, retry_in_s=retry_in_s
-                )
-            ]
-        )
-
-    # --- analysing ---------------------------------------------------------------------------
-
-    async def _analyse(self) -> None:
-        while True:
-            frame = await self._slot.take()
-            self._in_hand = True
-            try:
-                await self._analyse_one(frame)
-            finally:
-                frame.image.fill(0)  # the frame's pixels end here
-                self._in_hand = False
-                self._signal()
-
-    async def _analyse_one(self, frame: Frame) -> None:
-        async with self._busy:
-            arming, gallery, decider = self._arming, self._gallery, self._decider
-            if arming is None or gallery is None or decider is None:
-                return  # disarmed while the frame waited: never analysed
-            analysis = await anyio.to_thread.run_sync(
-                self.recogniser.analyse, frame, gallery, limiter=self.limiter
+        elif isinstance(item, StreamLost):
+            self.stream_up = False
+            await self.emit(
+                [
+                    CameraStreamLost(
+                        camera=self.camera,
+                        zone=self.zone,
+                        reason=item.reason,
+                        retry_in_s=item.retry_in_s,
+                    )
+                ]
             )
-            self.recogniser_calls += 1
-            self.frames_analysed += 1
-            metrics().frames_analysed(self.camera, self.zone)
-            metrics().faces_seen(self.camera, self.zone, analysis.faces_seen)
-            decisions = decider.decide(frame, analysis, arming.threshold)
-            analysis.forget()
-            await self._record(decisions, arming, self.clock.now())
+
+    async def _decided(self, item: FrameDecided) -> None:
+        """Record one frame's decisions under the arming they were made with (the loop's
+        tag: decisions emitted while `rearm` waits still belong to the old arming)."""
+        m = metrics()
+        drops = self.loop.stats.drops
+        if drops > self._drops_reported:
+            m.frames_dropped(self.camera, self.zone, drops - self._drops_reported)
+            self._drops_reported = drops
+        if item.frame_index >= 0:
+            m.frames_analysed(self.camera, self.zone)
+            m.faces_seen(self.camera, self.zone, item.faces_seen)
+        arming = item.tag
+        if not isinstance(arming, Arm):
+            _wipe(item.decisions)  # decided while disarmed: cannot happen, never kept
+            return
+        await self._record(item.decisions, arming, self.clock.now())
 
     async def _record(self, decisions: Decisions, arming: Arm, now: datetime) -> None:
         """Record matches at once and discard counts in batches."""
         tally = decisions.discarded
         if tally.frames or tally.tracks_closed:
+            if self._pending is not None and self._pending.deployment_id != arming.deployment_id:
+                await self._flush_discards()  # another deployment's counts: recorded apart
             self._add_discards(tally, arming, now)
         for decision in decisions.matches:
             await self._record_match(decision, arming, now)
@@ -380,7 +323,7 @@ class CameraActor(EventSourcedActor[CameraState]):
         else:
             reason = "no_match"
         p = self._pending
-        if p is None or p.deployment_id != arming.deployment_id:
+        if p is None:
             p = self._pending = _Pending(arming.deployment_id, DiscardTally(), {reason}, now, now)
         p.tally.frames += tally.frames
         p.tally.faces_seen += tally.faces_seen
@@ -441,6 +384,13 @@ class CameraActor(EventSourcedActor[CameraState]):
         appended = time.perf_counter_ns()
         report = MatchReported(match, envs[0].event_id, decision.candidate.label, appended)
         await self.registry.lookup(f"zone:{self.zone}").tell(report)
+
+
+def _wipe(decisions: Decisions) -> None:
+    for decision in decisions.matches:
+        if decision.crop is not None:
+            decision.crop.fill(0)
+            decision.crop = None
 
 
 def _encode_crop(crop: Image) -> bytes:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from actors.deciders import PerFrameDecider
 from actors.sources import open_source
 from actors.system import SiteParts, build_site
 from lfr.alerts import AlertNotice, AlertSink, Channel
@@ -27,7 +26,7 @@ from lfr.config import settings
 from lfr.errors import ConfigError
 from lfr.site import CameraConfig, SiteConfig
 from lfr.store.base import EventStore
-from lfr.vision.types import Decider, Recogniser
+from lfr.video.recognition import CameraRecognition
 
 if TYPE_CHECKING:
     from lfr.vault import BiometricVault
@@ -66,27 +65,30 @@ def describe(config: SiteConfig) -> str:
     return "\n".join(lines)
 
 
-def _recogniser(config: SiteConfig) -> Recogniser:
+def _recognition(config: SiteConfig) -> Callable[[CameraConfig], CameraRecognition]:
+    """Each camera's recogniser and deciders as the config names them; the real pipeline's
+    through `camera_recognition`, as `lfr watch` and `lfr bench cameras` build theirs.
+    Loading the face models blocks: call it in a worker thread.
+
+    :raises ConfigError: the face models cannot be loaded.
+    """
+    from lfr.video import recognition
+
+    kind = config.vision.decider
     if config.vision.recogniser == "scripted":
         from lfr.testing import ScriptedRecogniser
 
-        return ScriptedRecogniser()
+        scripted = ScriptedRecogniser()
+        return lambda cam: recognition.shared_recognition(scripted, cam.id, decider=kind)
     from lfr.vision.pipeline import FacePipeline
 
     try:
-        return FacePipeline.from_pack()
+        pipeline = FacePipeline.shared()
     except Exception as exc:
         raise ConfigError(
             f"cannot load the face models ({exc}); run `lfr models pull` first"
         ) from exc
-
-
-def _decider_factory(config: SiteConfig) -> Callable[[CameraConfig], Decider]:
-    if config.vision.decider == "per_frame":
-        return lambda cam: PerFrameDecider()
-    from lfr.video.tracker import TrackingDecider
-
-    return lambda cam: TrackingDecider(camera=cam.id)
+    return lambda cam: recognition.camera_recognition(pipeline, cam.id, decider=kind)
 
 
 async def site_parts(
@@ -98,9 +100,10 @@ async def site_parts(
     watchlist_dir: Path | None = None,
     clock: Clock | None = None,
 ) -> SiteParts:
-    """The real parts of a site for `config`: the recogniser and deciders it names, its
-    cameras' sources, and the watchlists in `watchlist_dir` (default: `lfr watchlist`'s
-    folder, `<LFR_DATA_DIR>/watchlist`).
+    """The real parts of a site for `config`: each camera's recognition as it names it
+    (`lfr.video.recognition.camera_recognition` for the face pipeline), its cameras'
+    sources, and the watchlists in `watchlist_dir` (default: `lfr watchlist`'s folder,
+    `<LFR_DATA_DIR>/watchlist`).
 
     The `vault` shreds a purged version's reference photos whatever the config says; the
     cameras keep match crops in it only with `[vision] crop_vault = true`. Loading the face
@@ -113,15 +116,14 @@ async def site_parts(
 
     clock = clock or SystemClock()
     watchlists = await anyio.to_thread.run_sync(WatchlistStore, watchlist_dir)
-    recogniser = await anyio.to_thread.run_sync(_recogniser, config)
+    recognition = await anyio.to_thread.run_sync(_recognition, config)
     return SiteParts(
         store=store,
         catalog=WatchlistStoreCatalog(watchlists, vault=vault),
-        recogniser=recogniser,
         source_factory=lambda cam: open_source(cam, clock),
+        recognition=recognition,
         clock=clock,
         sink=sink,
-        decider_factory=_decider_factory(config),
         vault=vault if config.vision.crop_vault else None,
     )
 

@@ -25,7 +25,6 @@ import anyio
 from anyio.abc import TaskStatus
 
 from actors.camera import CameraActor, CameraSettings, CropVault
-from actors.deciders import PerFrameDecider
 from actors.messages import (
     Acknowledge,
     Adjudicate,
@@ -47,6 +46,7 @@ from lfr.alerts import AlertSink, InMemoryAlertSink
 from lfr.catalog import WatchlistCatalog
 from lfr.clock import Clock, SystemClock
 from lfr.kernel import (
+    ActorCell,
     ActorRef,
     ActorStoppedError,
     Registry,
@@ -56,7 +56,8 @@ from lfr.kernel import (
 )
 from lfr.site import CameraConfig, SiteConfig
 from lfr.store.base import EventStore
-from lfr.vision.types import Decider, FrameSource, Recogniser
+from lfr.video.recognition import CameraRecognition, shared_recognition
+from lfr.vision.types import FrameSource, Recogniser
 from schemas.envelope import NewEvent
 from schemas.events import ActorRestarted
 
@@ -65,23 +66,36 @@ __all__ = ["SUPERVISION_STREAM", "Site", "SiteParts", "build_site", "running_sit
 SUPERVISION_STREAM = "site:supervision"
 
 
-def _per_frame(camera: CameraConfig) -> Decider:
-    return PerFrameDecider()
-
-
 @dataclass
 class SiteParts:
-    """Everything a site needs from outside; tests pass doubles, `lfr run` the real ones."""
+    """Everything a site needs from outside; tests pass doubles, `lfr run` the real ones.
+
+    `recognition` is the one seam through which a camera gets its recogniser and deciders
+    (`lfr.video.recognition.camera_recognition` for the real pipeline, as `site_parts`
+    builds it). `recogniser` is a shorthand for test doubles: one stateless recogniser
+    shared by every camera, deciding frame by frame (`shared_recognition`).
+    """
 
     store: EventStore
     catalog: WatchlistCatalog
-    recogniser: Recogniser
     source_factory: Callable[[CameraConfig], FrameSource]
+    recognition: Callable[[CameraConfig], CameraRecognition] | None = None
+    recogniser: Recogniser | None = None
     clock: Clock = field(default_factory=SystemClock)
     sink: AlertSink = field(default_factory=InMemoryAlertSink)
-    decider_factory: Callable[[CameraConfig], Decider] = _per_frame
     vault: CropVault | None = None
     ask_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if (self.recognition is None) == (self.recogniser is None):
+            raise TypeError("SiteParts: give either recognition or a shared recogniser")
+
+    def recognition_of(self, camera: CameraConfig) -> CameraRecognition:
+        """What `camera` analyses with (built afresh for each incarnation of its actor)."""
+        if self.recognition is not None:
+            return self.recognition(camera)
+        assert self.recogniser is not None  # (__post_init__)
+        return shared_recognition(self.recogniser, camera.id)
 
 
 class Site:
@@ -99,6 +113,7 @@ class Site:
             max_backoff_s=sup.max_backoff_s,
         )
         self.root = self._supervisor(f"site:{config.name}")
+        self._camera_cells: dict[str, ActorCell] = {}
         # one authorisation at a time: a zone checks the others' deployments in the log,
         # which must not change between its check and its append
         self._authorising = anyio.Lock()
@@ -150,6 +165,7 @@ class Site:
                     _camera_factory(self, cam, limiter),
                     mailbox_size=64,
                 )
+                self._camera_cells[cam.id] = sup.cell(f"camera:{cam.id}")
             sup.spawn(
                 f"zone:{z.name}",
                 _factory(
@@ -198,6 +214,12 @@ class Site:
         :raises UnknownActorError: no such actor on this site.
         """
         return self.registry.lookup(name)
+
+    def camera_actor(self, camera: str) -> CameraActor | None:
+        """The running incarnation of camera `camera` (None before it starts): diagnostics and
+        tests, never for commands (those go through `ref`)."""
+        actor = self._camera_cells[camera].actor
+        return actor if isinstance(actor, CameraActor) else None
 
     async def _ask(self, name: str, message: object) -> Any:
         """Ask `name`; a letter refused while its subtree restarts was never handled, so it
@@ -365,9 +387,8 @@ def _camera_factory(
             cam.id,
             zone=cam.zone,
             source_factory=lambda: parts.source_factory(cam),
-            recogniser=parts.recogniser,
+            recognition=parts.recognition_of(cam),
             load_gallery=parts.catalog.load_gallery,
-            decider_factory=lambda: parts.decider_factory(cam),
             store=parts.store,
             clock=parts.clock,
             registry=site.registry,

@@ -1,4 +1,4 @@
-"""The camera's hot path, shared by `lfr watch` and the deployed camera actor.
+"""The camera's hot path, shared by `lfr watch`, `lfr bench cameras` and the camera actor.
 
     source.recv() ──► sampler ──► LatestSlot ──► recogniser (worker thread) ──► decider ──► emit
      (decode, thread)   (N fps)    (newest wins,    (CapacityLimiter)            (tracks)
@@ -9,9 +9,11 @@ camera's socket back up) and an analyser that always takes the newest frame. Und
 frames are dropped and counted, and latency stays bounded. Latency is measured from the
 moment a frame was decoded to the moment its decision exists.
 
-Stream health comes out as `StreamStarted` / `StreamLost` items (the camera actor's
-`CameraStreamStarted` / `CameraStreamLost`), analysed frames as `FrameDecided` items.
-Pixels and embeddings never leave this module except in a `MatchDecision`'s crop.
+Disarmed (no gallery), frames are read and forgotten at once: the recogniser is never called
+and nothing is sampled, only counted. Stream health comes out as `StreamStarted` /
+`StreamLost` items (the camera actor's `CameraStreamStarted` / `CameraStreamLost`), analysed
+frames as `FrameDecided` items. Pixels and embeddings never leave this module except in a
+`MatchDecision`'s crop, and every frame's pixels are overwritten once it is done with.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from datetime import datetime
 import anyio
 import anyio.abc
 
+from lfr.telemetry import get_tracer
 from lfr.video.errors import EndOfStream, SourceOpenError, StreamInterrupted, VideoError
 from lfr.video.latest import LatestSlot, RateSampler
 from lfr.vision.types import (
     Decider,
     Decisions,
     Frame,
+    FrameAnalysis,
     FrameSource,
     Gallery,
     Recogniser,
@@ -42,9 +46,14 @@ __all__ = [
     "FrameDecided",
     "LoopOutput",
     "LoopStats",
+    "SourceFactory",
     "StreamLost",
     "StreamStarted",
 ]
+
+_tracer = get_tracer("lfr.video")
+
+SourceFactory = Callable[[], FrameSource]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +73,12 @@ class StreamLost:
 
 @dataclass(slots=True)
 class FrameDecided:
-    """One analysed frame's decisions (matches and discard counts)."""
+    """One analysed frame's decisions (matches and discard counts).
+
+    `frame_index` is -1 for what the decider still held when the loop ended (open tracks
+    closed, no frame of their own). `tag` is the owner's tag for the setting the frame was
+    decided under (`rearm(..., tag=)`; the camera actor's arming).
+    """
 
     frame_index: int
     frame_at: datetime
@@ -72,6 +86,8 @@ class FrameDecided:
     latency_ms: float  # decode of this frame -> its decisions
     stage_ms: dict[str, float] = field(default_factory=dict)
     pts_s: float | None = None  # the frame's time on the stream's clock (None: at the end)
+    faces_seen: int = 0
+    tag: object = None
 
 
 LoopOutput = StreamStarted | StreamLost | FrameDecided
@@ -80,21 +96,23 @@ Emit = Callable[[LoopOutput], Awaitable[None]]
 
 @dataclass(slots=True)
 class LoopStats:
-    """Counters for `lfr watch`, benchmarks and metrics; no biometric value."""
+    """Counters for `lfr watch`, benchmarks, camera status and metrics; no biometric value."""
 
     frames_received: int = 0  # from the source, after its own sampling
+    frames_ignored: int = 0  # read while disarmed (or disarmed before analysis): never analysed
     frames_sampled: int = 0
     frames_analysed: int = 0
+    recogniser_calls: int = 0
     drops: int = 0
     faces_seen: int = 0
     matches: int = 0
     stream_losses: int = 0
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
-    match_latency_ms: list[float] = field(default_factory=list)
+    match_latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
     lag_s: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
 
     def percentile(self, q: float, *, matches: bool = False) -> float | None:
-        values = self.match_latency_ms if matches else list(self.latency_ms)
+        values = self.match_latency_ms if matches else self.latency_ms
         if not values:
             return None
         ordered = sorted(values)
@@ -105,57 +123,108 @@ class CameraLoop:
     """Runs one camera until its source ends or the caller cancels.
 
     `await tg.start(loop.run, emit)`; `emit` receives `StreamStarted`, `StreamLost` and one
-    `FrameDecided` per analysed frame, in order. With `gallery=None` frames are read but not
+    `FrameDecided` per analysed frame, in order (decisions are emitted from the analysing
+    task, before the next frame is analysed). With `gallery=None` frames are read but not
     analysed (a disarmed zone); `rearm()` arms, disarms or changes the watchlist, threshold
     or decider between two frames. Pass one `limiter` shared by all cameras (as many tokens
     as cores) so analyses never oversubscribe the CPU.
+
+    `source` is a source, or a factory of sources (the camera actor's): with a factory the
+    loop opens the source itself, closes it when done, and after a `StreamInterrupted`
+    closes it, waits `retry_in_s` (else `reconnect_s`) with `sleep` and opens a new one.
+    A source given as such reconnects on its own on the next `recv()` (RTSP's backoff) and
+    stays the caller's to close. `fps=None` analyses every frame the source gives.
     """
 
     def __init__(
         self,
-        source: FrameSource,
+        source: FrameSource | SourceFactory,
         recogniser: Recogniser,
         decider: Decider,
         *,
         gallery: Gallery | None,
         threshold: float,
-        fps: float = 10.0,
+        fps: float | None = 10.0,
         limiter: anyio.CapacityLimiter | None = None,
         lossless: bool = False,
+        reconnect_s: float = 2.0,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
-        self.source = source
+        self._open: SourceFactory | None = None
+        self.source: FrameSource | None = None
+        if callable(source):
+            self._open = source
+        else:
+            self.source = self._prepared(source, fps)
         self.recogniser = recogniser
         self.decider = decider
         self.gallery = gallery
         self.threshold = threshold
+        self.tag: object = None
         self.fps = fps
         self.lossless = lossless  # offline files: wait for the analyser instead of dropping
+        self.reconnect_s = reconnect_s
+        self._sleep = sleep
         self.stats = LoopStats()
         self._limiter = limiter or anyio.CapacityLimiter(1)
         self._sampler = RateSampler(fps)
         self._slot: LatestSlot[Frame] = LatestSlot()
         self._final: StreamLost | None = None
         self._busy = anyio.Lock()
-        if getattr(source, "max_fps", "absent") is None:
+        self._taken = 0  # frames the analyser took from the slot
+        self._reading = False  # a frame between recv() and the slot
+        self._in_hand = False  # a frame taken from the slot, not yet done with
+        self._progress = anyio.Event()
+
+    @staticmethod
+    def _prepared(source: FrameSource, fps: float | None) -> FrameSource:
+        if fps and getattr(source, "max_fps", "absent") is None:
             # PyAV sources convert only the frames they keep to RGB: the big saving at 1080p.
             source.max_fps = fps  # type: ignore[attr-defined]
+        return source
 
     async def rearm(
-        self, gallery: Gallery | None, threshold: float, decider: Decider | None = None
+        self,
+        gallery: Gallery | None,
+        threshold: float | None = None,
+        decider: Decider | None = None,
+        *,
+        tag: object = None,
     ) -> Decisions:
-        """Swap the gallery (None: disarm), threshold and decider between two frames.
+        """Swap the gallery (None: disarm), threshold, decider and tag between two frames.
 
-        Waits for the frame in analysis, if any, so nothing decided under the old setting
-        comes after this returns; returns what the old decider still held (its open tracks
-        closed), for the owner to record before the change.
+        Waits for the frame in analysis, if any, and its emitted decisions, so nothing
+        decided under the old setting comes after this returns. A new decider or gallery
+        ends the old decider's tracks: what it still held is returned (open tracks closed)
+        for the owner to record under the old setting. A threshold change alone keeps the
+        tracks (they are judged against the threshold of each frame) and returns nothing.
         """
         async with self._busy:
-            rest = self.decider.flush()
+            rest = Decisions()
+            if decider is not None or gallery is not self.gallery:
+                rest = self.decider.flush()
             self.gallery = gallery
-            self.threshold = threshold
+            if threshold is not None:
+                self.threshold = threshold
             if decider is not None:
                 self.decider = decider
+            self.tag = tag
             return rest
+
+    @property
+    def idle(self) -> bool:
+        """No frame being taken in, waiting in the slot or in analysis."""
+        waiting = self._slot.puts - self._slot.drops - self._taken
+        return not (self._reading or self._in_hand or waiting or self._busy.locked())
+
+    async def wait_idle(self) -> None:
+        """Wait until `idle` (tests, demos: everything read so far has been dealt with)."""
+        while not self.idle:
+            await self._progress.wait()
+
+    def _signal(self) -> None:
+        self._progress.set()
+        self._progress = anyio.Event()
 
     async def run(
         self,
@@ -176,54 +245,93 @@ class CameraLoop:
         finally:
             # Also on cancellation: open tracks are decided or wiped, never left in memory.
             with anyio.move_on_after(2.0, shield=True):
-                rest = self.decider.flush()
-                if rest.matches or rest.discarded.tracks_closed:
-                    await self._emit_decided(emit, None, rest, time.monotonic_ns())
+                async with self._busy:
+                    rest = self.decider.flush()
+                    if rest.matches or rest.discarded.tracks_closed:
+                        await self._emit_decided(emit, None, rest, time.monotonic_ns())
                 if self._final is not None:
                     await emit(self._final)  # after the last decisions: the end reads in order
+                if self._open is not None and self.source is not None:
+                    await self.source.aclose()  # the loop opened it
+            self._signal()
 
     async def _read(self, emit: Emit) -> None:
-        live = False
-        first: tuple[int, float] | None = None
         try:
             while True:
-                try:
-                    frame = await self.source.recv()
-                except StreamInterrupted as exc:
-                    live = False
-                    first = None
-                    self.stats.stream_losses += 1
-                    await emit(StreamLost(exc.reason, exc.retry_in_s))
-                    continue
-                except EndOfStream as exc:
-                    self._final = StreamLost(str(exc) or "end of stream", None)
+                if self.source is None:
+                    assert self._open is not None
+                    self.source = self._prepared(self._open(), self.fps)
+                retry = await self._pump(self.source, emit)
+                if retry is None:
                     return
-                except (SourceOpenError, VideoError) as exc:
-                    self.stats.stream_losses += 1
-                    self._final = StreamLost(str(exc), None)
-                    return
-                if not live:
-                    live = True
-                    await emit(StreamStarted(self.source.info))
-                self.stats.frames_received += 1
-                if first is None:
-                    first = (frame.decoded_ns, frame.pts_s)
-                else:
-                    # How far decoding trails the stream's own clock, relative to its start.
-                    wall = (frame.decoded_ns - first[0]) / 1e9
-                    self.stats.lag_s.append(wall - (frame.pts_s - first[1]))
-                if not self._sampler.due(frame.pts_s):
-                    frame.image.fill(0)
-                    continue
-                self.stats.frames_sampled += 1
-                if self.lossless:
-                    await self._slot.wait_empty()
-                replaced = self._slot.put(frame)
-                if replaced is not None:
-                    replaced.image.fill(0)
-                    self.stats.drops += 1
+                # only with a factory: a fresh connection after the wait
+                source, self.source = self.source, None
+                with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
+                    await source.aclose()
+                await self._sleep(retry)
         finally:
             self._slot.close()
+            self._signal()
+
+    async def _pump(self, source: FrameSource, emit: Emit) -> float | None:
+        """Read `source` until it ends (None) or, with a factory, is lost (the retry wait)."""
+        live = False
+        first: tuple[int, float] | None = None
+        while True:
+            try:
+                frame = await source.recv()
+            except StreamInterrupted as exc:
+                live = False
+                first = None
+                self.stats.stream_losses += 1
+                retry = exc.retry_in_s
+                if self._open is not None:
+                    retry = retry if retry is not None else self.reconnect_s
+                await emit(StreamLost(exc.reason, retry))
+                if self._open is not None:
+                    return retry
+                continue
+            except (EndOfStream, anyio.EndOfStream) as exc:
+                self._final = StreamLost(str(exc) or "end of stream", None)
+                return None
+            except (SourceOpenError, VideoError) as exc:
+                self.stats.stream_losses += 1
+                self._final = StreamLost(str(exc), None)
+                return None
+            self._reading = True
+            try:
+                if not live:
+                    live = True
+                    await emit(StreamStarted(source.info))
+                first = self._take_in(frame, first)
+            finally:
+                self._reading = False
+                self._signal()
+            if self.lossless:
+                await self._slot.wait_empty()
+
+    def _take_in(self, frame: Frame, first: tuple[int, float] | None) -> tuple[int, float]:
+        """Count the frame, then slot it (armed and due) or forget it at once."""
+        self.stats.frames_received += 1
+        if first is None:
+            first = (frame.decoded_ns, frame.pts_s)
+        else:
+            # How far decoding trails the stream's own clock, relative to its start.
+            wall = (frame.decoded_ns - first[0]) / 1e9
+            self.stats.lag_s.append(wall - (frame.pts_s - first[1]))
+        if self.gallery is None:
+            self.stats.frames_ignored += 1
+            frame.image.fill(0)  # disarmed: forgotten at once, never sampled
+            return first
+        if not self._sampler.due(frame.pts_s):
+            frame.image.fill(0)
+            return first
+        self.stats.frames_sampled += 1
+        replaced = self._slot.put(frame)
+        if replaced is not None:
+            replaced.image.fill(0)
+            self.stats.drops += 1
+        return first
 
     async def _analyse(self, emit: Emit) -> None:
         while True:
@@ -231,23 +339,49 @@ class CameraLoop:
                 frame = await self._slot.get()
             except EndOfStream:
                 return
-            async with self._busy:
-                gallery = self.gallery
-                if gallery is None:
-                    frame.image.fill(0)
-                    continue
-                try:
-                    analysis = await anyio.to_thread.run_sync(
-                        self.recogniser.analyse, frame, gallery, limiter=self._limiter
-                    )
-                    decisions = self.decider.decide(frame, analysis, self.threshold)
-                finally:
-                    frame.image.fill(0)  # the frame's pixels end here
-                self.stats.frames_analysed += 1
-                self.stats.faces_seen += analysis.faces_seen
-                done = time.monotonic_ns()
-                self.stats.latency_ms.append((done - frame.decoded_ns) / 1e6)
-                await self._emit_decided(emit, frame, decisions, done, analysis.stage_ms)
+            self._taken += 1
+            self._in_hand = True
+            try:
+                async with self._busy:
+                    await self._analyse_one(frame, emit)
+            finally:
+                frame.image.fill(0)  # the frame's pixels end here
+                self._in_hand = False
+                self._signal()
+
+    async def _analyse_one(self, frame: Frame, emit: Emit) -> None:
+        gallery = self.gallery
+        if gallery is None:
+            self.stats.frames_ignored += 1  # disarmed while it waited: never analysed
+            return
+        try:
+            self.stats.recogniser_calls += 1
+            analysis = await anyio.to_thread.run_sync(
+                self._analyse_in_span, frame, gallery, limiter=self._limiter
+            )
+            faces = analysis.faces_seen
+            decisions = self.decider.decide(frame, analysis, self.threshold)
+        finally:
+            frame.image.fill(0)
+        self.stats.frames_analysed += 1
+        self.stats.faces_seen += faces
+        done = time.monotonic_ns()
+        self.stats.latency_ms.append((done - frame.decoded_ns) / 1e6)
+        await self._emit_decided(emit, frame, decisions, done, analysis.stage_ms, faces)
+
+    def _analyse_in_span(self, frame: Frame, gallery: Gallery) -> FrameAnalysis:
+        """The recogniser's analysis in a `vision.analyse` span (counts and stage times only:
+        the span is a child of whatever the caller's context holds, e.g. a frame's trace)."""
+        with _tracer.start_as_current_span("vision.analyse") as span:
+            analysis = self.recogniser.analyse(frame, gallery)
+            if span.is_recording():
+                span.set_attribute("lfr.frame.index", frame.index)
+                span.set_attribute("lfr.faces.seen", analysis.faces_seen)
+                span.set_attribute("lfr.faces.below_quality", analysis.faces_below_quality)
+                span.set_attribute("lfr.watchlist.version", gallery.version)
+                for stage, ms in analysis.stage_ms.items():
+                    span.set_attribute(f"lfr.vision.{stage}_ms", round(ms, 3))
+            return analysis
 
     async def _emit_decided(
         self,
@@ -256,6 +390,7 @@ class CameraLoop:
         decisions: Decisions,
         done_ns: int,
         stage_ms: dict[str, float] | None = None,
+        faces_seen: int = 0,
     ) -> None:
         for match in decisions.matches:
             self.stats.matches += 1
@@ -269,5 +404,7 @@ class CameraLoop:
                 latency_ms=latency,
                 stage_ms=dict(stage_ms or {}),
                 pts_s=frame.pts_s if frame is not None else None,
+                faces_seen=faces_seen,
+                tag=self.tag,
             )
         )

@@ -16,6 +16,7 @@ from lfr.site import SiteConfig
 from lfr.store.base import EventStore
 from lfr.store.memory import InMemoryEventStore
 from lfr.testing import InMemoryWatchlists, ScriptedFrameSource, ScriptedRecogniser
+from lfr.video.recognition import shared_recognition
 
 FRAME_RANGE = 1_000_000  # camera k numbers its frames from k * FRAME_RANGE
 WATCHLIST = {"alice": "Alice A. (wanted, ref 123)", "bob": "Bob B. (missing person)"}
@@ -99,8 +100,9 @@ async def harness(
     parts = SiteParts(
         store=store,
         catalog=watchlists,
-        recogniser=recogniser,
         source_factory=lambda cam: sources[cam.id].reopen(),
+        # the seam every camera is built through; the scripted recogniser is shared
+        recognition=lambda cam: shared_recognition(recogniser, cam.id, decider=cfg.vision.decider),
         clock=clock,
         sink=sink,
         vault=vault,  # type: ignore[arg-type]
