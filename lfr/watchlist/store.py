@@ -7,7 +7,9 @@ purged whole once its deployment is over (`purge_version`).
 
 LanceDB keeps deleted rows in its data files and older table versions, so removing and
 purging rewrite the table and drop every older version: the bytes leave the disk, not only
-the listing. Writers on one directory take a per-directory lock; another process writing the
+the listing. An entry's row holds its mean template (`vector`, what a search compares with)
+beside each accepted photo's own (`templates`), so deleting or purging the row erases them all
+at once. Writers on one directory take a per-directory lock; another process writing the
 same directory meanwhile is not supported.
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from lfr.watchlist.armed import ArmedWatchlist, LanceGallery
 from lfr.watchlist.entry import WatchlistEntry, content_hash
@@ -102,6 +105,8 @@ class WatchlistStore:
         fields.append(pa.field("photos", pa.int32()))
         fields.append(pa.field("vector", pa.list_(pa.float32(), self.dim)))
         fields.append(pa.field("image_ref", pa.string()))
+        fields.append(pa.field("templates", pa.list_(pa.list_(pa.float32(), self.dim))))
+        fields.append(pa.field("photo_sources", pa.list_(pa.string())))
         if version:
             fields.insert(0, pa.field("version", pa.string()))
         return pa.schema(fields)
@@ -113,9 +118,13 @@ class WatchlistStore:
         except (ValueError, FileNotFoundError):
             pass  # first use of this watchlist: create the table below
         else:
-            if suffix != "publications" and "image_ref" not in table.schema.names:
-                # written before reference photos were kept beside the templates
-                table.add_columns({"image_ref": "CAST(NULL AS STRING)"})
+            if suffix != "publications":
+                # written before reference photos (image_ref) or the per-photo templates
+                # (templates, photo_sources) were kept: those rows read as None
+                have = set(table.schema.names)
+                missing = [f for f in self._schema(version=False) if f.name not in have]
+                if missing:
+                    table.add_columns(missing)
             return table
         import pyarrow as pa
 
@@ -147,12 +156,40 @@ class WatchlistStore:
         )
         columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), self.dim)
         columns["image_ref"] = pa.array([e.image_ref for e in entries], pa.string())
+        columns["templates"] = pa.array(
+            [None if e.templates is None else list(e.templates) for e in entries],
+            pa.list_(pa.list_(pa.float32(), self.dim)),
+        )
+        columns["photo_sources"] = pa.array(
+            [list(e.photo_sources) if e.templates is not None else None for e in entries],
+            pa.list_(pa.string()),
+        )
         return pa.table(columns, schema=self._schema(version=version is not None))
 
     @staticmethod
+    def _templates(table: Any) -> list[npt.NDArray[np.float32] | None]:
+        """Each row's per-photo templates (k x dim) straight from Arrow's buffers, not as
+        Python floats: a list of thousands of entries holds millions of them."""
+        if "templates" not in table.column_names:
+            return [None] * table.num_rows
+        column = table.column("templates").combine_chunks()
+        offsets = column.offsets.to_numpy()
+        rows = column.values  # one fixed-size list per template, over the whole column
+        flat = rows.flatten().to_numpy(zero_copy_only=False).reshape(-1, rows.type.list_size)
+        return [
+            None
+            if not column[i].is_valid
+            else np.array(flat[offsets[i] : offsets[i + 1]], dtype=np.float32)
+            for i in range(len(column))
+        ]
+
+    @staticmethod
     def _entries(table: Any) -> list[WatchlistEntry]:
-        data = table.to_pydict()
+        templates = WatchlistStore._templates(table)
+        data = table.drop_columns([c for c in ("templates",) if c in table.column_names])
+        data = data.to_pydict()
         refs = data.get("image_ref") or [None] * table.num_rows
+        sources = data.get("photo_sources") or [None] * table.num_rows
         out = []
         for i in range(table.num_rows):
             out.append(
@@ -168,6 +205,8 @@ class WatchlistStore:
                     embedding=np.asarray(data["vector"][i], dtype=np.float32),
                     photos=int(data["photos"][i]),
                     image_ref=refs[i],
+                    templates=templates[i],
+                    photo_sources=tuple(sources[i] or ()),
                 )
             )
         return out
@@ -402,9 +441,11 @@ class WatchlistStore:
         """Search a published version inside LanceDB (for lists too large for memory)."""
         with self._lock:
             version = self._version(version)
+            # the mean is what is searched: no copy of the per-photo templates goes there
+            rows = self._rows(self.version_entries(version))
             table = self._db.create_table(
                 self._gallery_table(version),
-                data=self._rows(self.version_entries(version)),
+                data=rows.drop_columns(["templates"]),
                 mode="overwrite",
             )
         return LanceGallery(table, version)

@@ -37,6 +37,27 @@ def _entry(i: int, image_ref: str | None = None) -> WatchlistEntry:
     )
 
 
+def _photos(i: int, k: int = 3) -> np.ndarray:
+    """Per-photo templates of entry `i` (k x 512), distinct from its mean."""
+    rows = np.random.default_rng(5000 + i).normal(size=(k, 512)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _multi(i: int) -> WatchlistEntry:
+    from lfr.watchlist.enrol import template
+
+    rows = _photos(i)
+    entry = _entry(i)
+    entry.embedding = template(list(rows))
+    entry.templates = rows
+    entry.photo_sources = tuple(f"custody image C-{i}/{k}" for k in range(len(rows)))
+    return entry
+
+
+def _photo_templates(i: int) -> list[bytes]:
+    return [row.astype("<f4").tobytes() for row in _photos(i)]
+
+
 def _files_holding(root: Path, data: bytes) -> list[Path]:
     """Every file under `root` whose bytes contain `data`."""
     return [p for p in root.rglob("*") if p.is_file() and data in p.read_bytes()]
@@ -90,6 +111,28 @@ def test_removing_an_entry_takes_its_template_off_the_disk(store: WatchlistStore
     store.remove("e-3")
     assert _files_holding(root, _template(3)) == []
     assert _files_holding(root, _template(4))
+
+
+def test_removing_and_purging_erase_every_per_photo_template(store: WatchlistStore, root: Path):
+    for i in range(12):
+        store.add(_multi(i))
+    v1 = store.publish("Insp 1").version
+    store.remove("e-3")  # off the live list, still in v1
+    db = lancedb.connect(str(root))
+    db.open_table("north-end_published").optimize()
+    store.lance_gallery(v1)  # searches the means only: no per-photo copy goes there
+    gallery = root / f"north-end_v_{v1.split(':')[-1][:16]}.lance"
+    assert _files_holding(gallery, _multi(4).embedding.astype("<f4").tobytes())
+    assert not any(_files_holding(gallery, t) for t in _photo_templates(4))
+    assert all(_files_holding(root, t) for t in _photo_templates(3))  # v1 still holds them
+
+    assert store.purge_version(v1) == 12
+
+    for t in [*_photo_templates(3), _multi(3).embedding.astype("<f4").tobytes()]:
+        assert _files_holding(root, t) == []
+    assert all(_files_holding(root, t) for t in _photo_templates(4))  # the live list keeps e-4
+    store.remove("e-4")
+    assert not any(_files_holding(root, t) for t in _photo_templates(4))
 
 
 def test_entries_still_in_a_later_version_and_the_live_list_survive(store: WatchlistStore):
@@ -150,15 +193,19 @@ def test_a_store_written_before_photos_were_kept_opens_and_purges(root: Path):
 
     db = lancedb.connect(str(root))
     old = WatchlistStore(root, "old")
-    schema = old._schema(version=False)
-    legacy = pa.schema([f for f in schema if f.name != "image_ref"])
-    rows = old._rows([_entry(0)]).drop_columns(["image_ref"])
+    later = ("image_ref", "templates", "photo_sources")  # columns added since
+    legacy = pa.schema([f for f in old._schema(version=False) if f.name not in later])
+    rows = old._rows([_entry(0)]).drop_columns(list(later))
     db.create_table("legacy_entries", data=rows, schema=legacy)
 
     store = WatchlistStore(root, "legacy")
     assert store.get("e-0").image_ref is None
+    assert store.get("e-0").templates is None and store.get("e-0").photo_sources == ()
+    store.add(_multi(1))  # a new entry keeps its per-photo templates beside the old one
+    np.testing.assert_array_equal(store.get("e-1").templates, _photos(1))
     version = store.publish("Insp 1").version
-    assert store.purge_version(version) == 1
+    assert store.load(version).version == version  # both kinds hash as they were stored
+    assert store.purge_version(version) == 2
 
 
 SITE = {

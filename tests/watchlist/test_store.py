@@ -146,3 +146,90 @@ def test_lancedb_ann_index_serves_large_lists(store: WatchlistStore):
     probes = m[:10] + rng.normal(scale=0.02, size=(10, 512)).astype(np.float32)
     found = gallery.search(probes)
     assert sum(c is not None and c.entry_id == f"e-{i}" for i, c in enumerate(found)) >= 9
+
+
+def _multi(i: int, photos: int = 3) -> WatchlistEntry:
+    """An entry from several photos: the mean searched, each photo's template kept."""
+    from lfr.watchlist.enrol import template
+
+    rng = np.random.default_rng(100 + i)
+    rows = rng.normal(size=(photos, 512)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    entry = _entry(i)
+    entry.embedding = template(list(rows))
+    entry.templates = rows
+    entry.photo_sources = tuple(f"custody image C-{i}/{k}" for k in range(photos))
+    entry.photos = photos
+    entry.expires_at = datetime(2030, 1, 1, tzinfo=UTC)  # hashed: the same each call
+    return entry
+
+
+def test_per_photo_templates_round_trip_and_search_uses_the_mean(store: WatchlistStore, pipeline):
+    from lfr.config import settings
+    from lfr.watchlist.enrol import embed_photos
+
+    faces = settings().faces_dir
+    photos = [faces / "Barack_Obama" / f"{n}.jpg" for n in (1, 2, 3)]
+    photos.append(settings().shared / "scenes" / "face_recognition_two_people.jpg")
+    enrolled = embed_photos(pipeline, photos)
+    assert len(enrolled.vectors) == 3 and [r.path for r in enrolled.refused] == [photos[3]]
+    entry = enrolled.entry(
+        entry_id="obama",
+        label="Barack Obama",
+        category="suspect",
+        legal_basis="PACE s.24",
+        image_source="custody images",
+        added_by="PC 1",
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+    )
+    assert entry.photos == 3 and entry.photo_sources == tuple(str(p) for p in photos[:3])
+    store.add(entry)
+    store.add(_entry(1))  # stored without per-photo templates
+    got = store.get("obama")
+    np.testing.assert_array_equal(got.templates, entry.templates)
+    assert got.photo_sources == entry.photo_sources and got.photos == 3
+    assert store.get("e-1").templates is None and store.get("e-1").photo_sources == ()
+    assert store.entries()[-1].metadata()["photo_sources"] == list(entry.photo_sources)
+
+    version = store.publish("Insp 2").version
+    armed = store.load(version)  # the stored templates still hash to the version
+    assert armed.photos_used("obama") == entry.photo_sources
+    probe = enrolled.vectors[0]
+    (best,) = armed.search(probe[None])
+    # the entry's row is the mean, not the probe's own template (which would score 1.0)
+    assert best.entry_id == "obama" and 0.7 < best.similarity < 0.999
+    np.testing.assert_allclose(best.similarity, float(entry.embedding @ probe), atol=1e-5)
+
+
+def test_hash_covers_the_per_photo_templates_and_their_sources():
+    base = content_hash([_multi(1)])
+    assert content_hash([_multi(1)]) == base
+    moved = _multi(1)
+    assert moved.templates is not None
+    moved.templates[2, 0] += 1e-3
+    assert content_hash([moved]) != base
+    renamed = _multi(1)
+    renamed.photo_sources = ("a", "b", "c")
+    assert content_hash([renamed]) != base
+    bare = _multi(1)
+    bare.templates, bare.photo_sources = None, ()
+    assert content_hash([bare]) != base
+
+
+def test_templates_must_go_with_the_embedding():
+    with pytest.raises(ValueError, match="do not go with"):
+        WatchlistEntry(**{**_fields(_entry(1)), "templates": np.zeros((2, 128), np.float32)})
+    with pytest.raises(ValueError, match="2 photo sources for 3 templates"):
+        WatchlistEntry(
+            **{
+                **_fields(_entry(1)),
+                "templates": np.zeros((3, 512), np.float32),
+                "photo_sources": ("a", "b"),
+            }
+        )
+
+
+def _fields(entry: WatchlistEntry) -> dict:
+    from dataclasses import fields
+
+    return {f.name: getattr(entry, f.name) for f in fields(entry)}
