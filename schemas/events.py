@@ -291,6 +291,17 @@ class WatchlistEntryAdded(Event):
     added_by: str
     expires_at: datetime
     image_ref: BiometricRef | None = None
+    photos: int | None = Field(
+        default=None,
+        ge=1,
+        description="how many photos' templates the entry's mean is made of (None: not "
+        "recorded, in events written before it was)",
+    )
+    photo_sources: tuple[str, ...] = Field(
+        default=(),
+        description="where each of those photos came from (names only, never image or "
+        "template bytes)",
+    )
 
 
 class WatchlistEntryRemoved(Event):

@@ -106,6 +106,10 @@ class WatchlistEntryInfo(BaseModel):
     added_by: str
     expires_at: datetime
     photos: int = Field(default=1, ge=0)
+    photos_refused: tuple[str, ...] = Field(
+        default=(),
+        description="photos of the request left out of the entry, each with the reason",
+    )
 
 
 @runtime_checkable

@@ -1,11 +1,14 @@
 """The API's `WatchlistService` over the LanceDB store of record (`lfr.watchlist`).
 
-Adding an entry enrols its photos with the face pipeline (one clear face each), keeps the
-first photo encrypted in the biometric vault (officers see it beside the live capture), and
-records `WatchlistEntryAdded`; publishing records `WatchlistPublished`; removing records
-`WatchlistEntryRemoved`. The photo's vault id is kept beside the entry's template, so purging
-the last published version that holds an entry taken off the list shreds its photo. LanceDB
-and the pipeline block, so they run in a worker thread.
+Adding an entry enrols every photo that shows one clear subject (the rule in
+`lfr.vision.subject`) and reports the others with their reasons; the entry keeps each
+accepted photo's template and searches their mean. The first accepted photo is kept
+encrypted in the biometric vault (officers see it beside the live capture), and
+`WatchlistEntryAdded` records how many photos were used; publishing records
+`WatchlistPublished`; removing records `WatchlistEntryRemoved`. The photo's vault id is
+kept beside the entry's templates, so purging the last published version that holds an
+entry taken off the list shreds its photo. LanceDB and the pipeline block, so they run in a
+worker thread.
 Photo bytes pass through a private temporary file only for the duration of enrolment.
 """
 
@@ -34,7 +37,7 @@ from schemas.events import (
 
 __all__ = ["StoreWatchlistService"]
 
-Embed = Callable[[Path], Any]
+Embed = Callable[[Sequence[Path]], Any]  # photos -> lfr.watchlist.enrol.Enrolled
 
 
 class _Vault(Protocol):
@@ -65,10 +68,10 @@ class StoreWatchlistService:
     def _embedder(self) -> Embed:
         if self._embed is None:
             from lfr.vision.pipeline import FacePipeline
-            from lfr.watchlist.enrol import embed_photo
+            from lfr.watchlist.enrol import embed_photos
 
             pipeline = FacePipeline.from_pack(FacePipeline.config_from_env())
-            self._embed = lambda path: embed_photo(pipeline, path)
+            self._embed = lambda paths: embed_photos(pipeline, paths)
         return self._embed
 
     def _store(self, watchlist: str) -> Any:
@@ -91,23 +94,33 @@ class StoreWatchlistService:
         expires_at: datetime,
         images: Sequence[bytes],
     ) -> WatchlistEntryInfo:
-        """:raises EnrolmentError: a photo has no face, several, or is unreadable (422)."""
-        from lfr.watchlist import WatchlistEntry
-        from lfr.watchlist.enrol import template
+        """Enrol every photo with one clear subject; the others are reported, not enrolled.
+
+        :raises EnrolmentError: no photo could be enrolled (422), each one's reason given.
+        """
+        from lfr.vision.errors import EnrolmentError
 
         entry_id = f"e-{uuid.uuid4().hex[:12]}"
+        names = [f"photo {i + 1} of {len(images)}" for i in range(len(images))]
 
-        def enrol() -> None:
+        def enrol() -> tuple[Any, list[str], int]:
             embed = self._embedder()
             with tempfile.TemporaryDirectory(prefix="lfr-enrol-") as tmp:
                 os.chmod(tmp, 0o700)
-                vectors = []
-                for i, data in enumerate(images):
-                    path = Path(tmp) / f"photo-{i + 1}"
+                paths = [Path(tmp) / f"photo-{i + 1}" for i in range(len(images))]
+                for path, data in zip(paths, images, strict=True):
                     path.write_bytes(data)
-                    vectors.append(embed(path))
-            self._store(watchlist).add(
-                WatchlistEntry(
+                enrolled = embed(paths)
+            # name the photos by their place in the request, not the temporary file
+            where = {str(path): name for path, name in zip(paths, names, strict=True)}
+            enrolled.sources = [where[s] for s in enrolled.sources]
+            enrolled.refused = [
+                EnrolmentError(where.get(str(r.path), "a photo"), r.reason)
+                for r in enrolled.refused
+            ]
+            refused = [f"{r.path}: {r.reason}" for r in enrolled.refused]
+            try:
+                entry = enrolled.entry(
                     entry_id=entry_id,
                     label=label,
                     category=category,
@@ -115,13 +128,15 @@ class StoreWatchlistService:
                     image_source=image_source,
                     added_by=added_by,
                     expires_at=expires_at,
-                    embedding=template(vectors),
-                    photos=len(vectors),
                 )
-            )
+            finally:
+                enrolled.forget()
+            self._store(watchlist).add(entry)
+            first = names.index(entry.photo_sources[0])
+            return entry, refused, first
 
-        await self._run(enrol)
-        ref = await self.vault.put(images[0], "watchlist_image", expires_at)
+        entry, refused, first = await self._run(enrol)
+        ref = await self.vault.put(images[first], "watchlist_image", expires_at)
         # beside the template, so purging the last version holding the entry shreds it too
         await self._run(lambda: self._store(watchlist).attach_image(entry_id, ref.blob_id))
         await self.store.append(
@@ -138,6 +153,8 @@ class StoreWatchlistService:
                         added_by=added_by,
                         expires_at=expires_at,
                         image_ref=ref,
+                        photos=entry.photos,
+                        photo_sources=entry.photo_sources,
                     )
                 )
             ],
@@ -150,7 +167,8 @@ class StoreWatchlistService:
             image_source=image_source,
             added_by=added_by,
             expires_at=expires_at,
-            photos=len(images),
+            photos=entry.photos,
+            photos_refused=tuple(refused),
         )
 
     async def list_entries(self, watchlist: str) -> list[WatchlistEntryInfo]:

@@ -93,36 +93,51 @@ def add(
     entry_id: Annotated[
         str | None, typer.Option("--id", help="entry id (default: generated)")
     ] = None,
+    box: Annotated[
+        str | None,
+        typer.Option(
+            help="the person's face box x1,y1,x2,y2 in pixels, for a photo with several "
+            "people (applies to every photo given)"
+        ),
+    ] = None,
     expires_in_days: Expires = 28,
     store: Store = None,
     watchlist: Name = "default",
     log: Log = True,
 ) -> None:
-    """Enrol one person from photos showing exactly one face each."""
+    """Enrol one person from every photo that shows them clearly; refused photos are listed.
+
+    The subject of a photo is the face nearest the centre, weighted by size; a photo where
+    that is unclear is refused (crop it, or give --box).
+    """
     import uuid
 
-    from lfr.cli._common import fail
+    from lfr.cli._common import err_console, fail
     from lfr.vision.errors import EnrolmentError
-    from lfr.watchlist import WatchlistEntry, WatchlistError
-    from lfr.watchlist.enrol import embed_photo, template
+    from lfr.watchlist import WatchlistError
+    from lfr.watchlist.enrol import embed_photos
 
     _check_category(category)
-    pipeline = _pipeline()
+    subject_box = _parse_box(box)
+    enrolled = embed_photos(_pipeline(), photos, boxes=[subject_box] * len(photos))
+    if not enrolled.vectors:
+        fail(str(enrolled.error()))
+    for refusal in enrolled.refused:
+        err_console.print(f"[yellow]refused:[/] {refusal}")
     try:
-        vectors = [embed_photo(pipeline, p) for p in photos]
+        entry = enrolled.entry(
+            entry_id=entry_id or f"wl-{uuid.uuid4().hex[:12]}",
+            label=label,
+            category=category,
+            legal_basis=legal_basis,
+            image_source=image_source or ", ".join(enrolled.sources),
+            added_by=by,
+            expires_at=datetime.now(UTC) + timedelta(days=expires_in_days),
+        )
     except EnrolmentError as exc:
         fail(str(exc))
-    entry = WatchlistEntry(
-        entry_id=entry_id or f"wl-{uuid.uuid4().hex[:12]}",
-        label=label,
-        category=category,
-        legal_basis=legal_basis,
-        image_source=image_source or ", ".join(str(p) for p in photos),
-        added_by=by,
-        expires_at=datetime.now(UTC) + timedelta(days=expires_in_days),
-        embedding=template(vectors),
-        photos=len(vectors),
-    )
+    finally:
+        enrolled.forget()
     try:
         _store(store, watchlist).add(entry)
     except WatchlistError as exc:
@@ -130,7 +145,22 @@ def add(
     from lfr.watchlist.journal import added
 
     _journal(log, watchlist, [added(watchlist, entry)])
+    err_console.print(f"enrolled from {entry.photos} photo(s), {len(enrolled.refused)} refused")
     typer.echo(entry.entry_id)
+
+
+def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    from lfr.cli._common import fail
+
+    if text is None:
+        return None
+    try:
+        x1, y1, x2, y2 = (float(v) for v in text.split(","))
+    except ValueError:
+        fail(f"--box {text!r} must be four numbers x1,y1,x2,y2 (pixels)")
+    if not (x2 > x1 and y2 > y1):
+        fail(f"--box {text!r} must have x2 > x1 and y2 > y1")
+    return x1, y1, x2, y2
 
 
 @app.command("import")

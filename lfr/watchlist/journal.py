@@ -29,6 +29,8 @@ def added(watchlist: str, entry: WatchlistEntry) -> Any:
         image_source=entry.image_source,
         added_by=entry.added_by,
         expires_at=entry.expires_at,
+        photos=entry.photos,
+        photo_sources=entry.photo_sources,
     )
 
 

@@ -156,3 +156,40 @@ async def test_removing_an_entry_no_version_holds_shreds_its_photo_at_once(wl_ap
     )
     assert r.status_code == 204
     assert not await vault.exists(added.image_ref.blob_id)  # never published: nothing keeps it
+
+
+async def test_every_accepted_photo_is_enrolled_and_refused_ones_are_reported(wl_api):
+    client, store, vault = wl_api
+    two_people = settings().shared / "scenes" / "face_recognition_two_people.jpg"
+    body = entry_body("Case 77", 0)
+    body["images_base64"] = [
+        base64.b64encode(two_people.read_bytes()).decode(),  # no clear subject: refused
+        photo("Barack_Obama", 1),
+        photo("Barack_Obama", 2),
+    ]
+    r = await client.post("/api/watchlists/town/entries", json=body)
+    assert r.status_code == 201, r.text
+    entry = r.json()
+    assert entry["photos"] == 2
+    (refused,) = entry["photos_refused"]
+    assert refused.startswith("photo 1 of 3: ") and "give that person's box" in refused
+    (added,) = [env.decode() for env in await store.read_all()]
+    assert added.photos == 2 and added.photo_sources == ("photo 2 of 3", "photo 3 of 3")
+    # the reference photo officers see is an accepted one, not the refused group photo
+    assert await vault.get(added.image_ref) == base64.b64decode(body["images_base64"][1])
+    listed = (await client.get("/api/watchlists/town/entries")).json()
+    assert [e["photos"] for e in listed] == [2]
+
+
+async def test_no_photo_with_a_clear_subject_is_a_422_naming_each(wl_api):
+    client, _, _ = wl_api
+    two_people = settings().shared / "scenes" / "face_recognition_two_people.jpg"
+    body = entry_body("Case 78", 0)
+    body["images_base64"] = [
+        base64.b64encode(two_people.read_bytes()).decode(),
+        base64.b64encode(b"not an image").decode(),
+    ]
+    r = await client.post("/api/watchlists/town/entries", json=body)
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert "photo 1 of 2" in detail and "photo 2 of 2" in detail and "lfr-enrol" not in detail

@@ -102,3 +102,24 @@ def test_unknown_category_is_refused(site: Path):
         "me",
     )
     assert result.exit_code == 1 and "is not one of" in out
+
+
+def test_add_enrols_every_clear_photo_and_a_box_picks_the_subject(site: Path):
+    faces = settings().faces_dir.resolve()
+    two_people = settings().shared.resolve() / "scenes" / "face_recognition_two_people.jpg"
+    who = ["--category", "suspect", "--legal-basis", "warrant W-2", "--by", "PC 1"]
+    photos = [str(faces / "Barack_Obama" / "1.jpg"), str(two_people)]
+    result, out = _run("add", *photos, "--label", "B O", "--id", "bo", *who)
+    assert result.exit_code == 0, out
+    assert "refused:" in out and "face_recognition_two_people.jpg" in out
+    assert "enrolled from 1 photo(s), 1 refused" in out
+    # the right-hand portrait of the two (1126 x 661) is Biden's
+    result, out = _run("add", str(two_people), "--box", "563,0,1126,661", "--label", "J B", *who)
+    assert result.exit_code == 0, out
+    result, out = _run("add", str(two_people), "--box", "5,5,1", "--label", "x", *who)
+    assert result.exit_code == 1 and "four numbers" in out
+    result, _ = _run("list", "--json")
+    listed = {e["label"]: e for e in orjson.loads(result.stdout)["entries"]}
+    assert listed["B O"]["photos"] == 1
+    assert listed["B O"]["photo_sources"] == [photos[0]]
+    assert listed["J B"]["photo_sources"] == [str(two_people)]
