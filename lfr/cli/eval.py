@@ -1,4 +1,4 @@
-"""`lfr eval`: accuracy figures of the face pipeline on a folder of labelled photos."""
+"""`lfr eval`: accuracy figures of the face pipeline on labelled photos and real clips."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
+from lfr.cli.eval_video import video
+
 app = typer.Typer(help="Measure the face pipeline's error rates.", no_args_is_help=True)
+app.command("video")(video)
 
 
 def _pipeline() -> Any:
@@ -122,6 +125,9 @@ def calibrate(
         typer.Option(help="entries on the watchlist (repeat; the largest sets the proposal)"),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the folds and filler entries")] = 0,
+    rotations: Annotated[
+        int, typer.Option(help="rounds of non-mated searches, fresh folds and fillers each")
+    ] = 10,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Measure FMR, FPIR and TPIR (one and three enrolment photos) over a threshold sweep,
@@ -132,8 +138,8 @@ def calibrate(
     from lfr.evaluation import calibrate as run_calibrate
 
     sizes = watchlist_size or [100, 1_000]
-    if not 0 < target_fpir < 1 or min(sizes) < 1:
-        fail("--target-fpir must be in (0, 1) and --watchlist-size at least 1")
+    if not 0 < target_fpir < 1 or min(sizes) < 1 or rotations < 1:
+        fail("--target-fpir must be in (0, 1), --watchlist-size and --rotations at least 1")
     if impostors is None:
         default = settings().shared / "calibration" / "lfw_singletons"
         impostors = default if default.is_dir() else None
@@ -146,6 +152,7 @@ def calibrate(
             target_fpir=target_fpir,
             watchlist_sizes=sizes,
             seed=seed,
+            rotations=rotations,
             progress=_progress(json_out),
         )
     except (FileNotFoundError, ValueError) as exc:

@@ -45,7 +45,7 @@ def rates_at(scores: Scores, thresholds: Scores) -> Scores:
     return out
 
 
-def wilson_interval(hits: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+def wilson_interval(hits: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial rate: sensible at 0 of n (upper bound about
     3.84 / n at 95%), where the normal approximation collapses to a point.
 

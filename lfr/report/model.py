@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lfr.vision.threshold import modelled_fpir
+from lfr.vision.threshold import CALIBRATION, Measured, measured_at, modelled_fpir
 
 __all__ = [
     "AlertRow",
@@ -114,6 +114,16 @@ class DeploymentSection(_Model):
         """The chance a face of someone not on the list alerts, at this threshold and list
         size, from the calibration's impostor model (`lfr.vision.threshold`), not measured."""
         return modelled_fpir(self.threshold, self.watchlist_size)
+
+    @property
+    def measured(self) -> tuple[Measured, int] | None:
+        """The calibration's measured figures that bound this deployment's false alert
+        rate (`lfr.vision.threshold.measured_at`): the row and the list size measured."""
+        return measured_at(self.threshold, self.watchlist_size) if self.watchlist_size else None
+
+    @property
+    def calibration(self) -> str:
+        return CALIBRATION
 
 
 class Verification(_Model):

@@ -201,3 +201,25 @@ def test_latency_labels_never_overlap(latencies):
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert not a.overlaps(b), labels
+
+
+def test_each_deployment_states_the_measured_rates_beside_its_threshold():
+    report = sample_report()
+    small = report.deployments[0].model_copy(update={"watchlist_size": 7})
+    exact = report.deployments[1].model_copy(update={"threshold": 0.60, "watchlist_size": 1000})
+    huge = report.deployments[1].model_copy(update={"threshold": 0.62, "watchlist_size": 5000})
+    text = render_html(report.model_copy(update={"deployments": [small, exact, huge]}))
+    # 0.60 on 1,000 entries: the calibration's own row, no bounding caveat
+    assert (
+        "Measured at threshold 0.60 on a watchlist of 1,000: false alert rate about 1 in "
+        "1,000 faces searched (95% interval about 1 in 4,100 to about 1 in 240); people on a "
+        "1,000-entry watchlist found 91% of the time with one enrolment photo, 99% with three."
+    ) in text
+    # 7 entries: bounded by the 100-entry measurement, and said so
+    assert (
+        "Measured at threshold 0.60 on a watchlist of 100: false alert rate about 1 in 8,000"
+        in text
+    )
+    assert text.count("so the false alert rate here is at most that") == 1
+    # more entries than anything measured: only the model, and the report says so
+    assert text.count("No measurement covers this threshold and watchlist size") == 1
