@@ -3,7 +3,8 @@
 Generates a 1080p 25 fps H.264 clip with faces from the shared photos composited on a
 textured background, serves it over RTSP on loopback (one session per camera, as separate
 cameras would), and ramps the number of concurrent cameras: first decode only (the
-ceiling), then the full hot path (`CameraLoop` + `TrackingRecogniser` + `TrackingDecider`).
+ceiling), then the full hot path: `CameraLoop` fed by `camera_recognition`, the recogniser and
+deciders every deployed camera runs (`TrackingRecogniser` + `TrackingDecider`).
 A load is sustained when every camera analyses >= 95 % of the asked rate and decoding does
 not fall further behind the stream's own clock. Prints one JSON object.
 """
@@ -13,9 +14,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    import anyio
+
+    from lfr.video.loop import CameraLoop
+    from lfr.vision.pipeline import FacePipeline
+    from lfr.vision.types import FrameSource, Gallery
 
 
 def command(
@@ -72,6 +80,36 @@ class _NoAnalysis:
         return FrameAnalysis(frame_index=frame.index, faces=[])
 
 
+def bench_loop(
+    pipeline: FacePipeline,
+    source: FrameSource,
+    camera_id: str,
+    gallery: Gallery,
+    fps: float,
+    limiter: anyio.CapacityLimiter,
+    analyse: bool,
+) -> CameraLoop:
+    """One benchmarked camera, armed: a deployed camera's recognition (or, decode only, the
+    same loop and decider with an analysis that does nothing)."""
+    from lfr.video.loop import CameraLoop
+    from lfr.video.recognition import camera_recognition, shared_recognition
+
+    recognition = (
+        camera_recognition(pipeline, camera_id)
+        if analyse
+        else shared_recognition(_NoAnalysis(), camera_id, decider="tracking")
+    )
+    return CameraLoop(
+        source,
+        recognition.recogniser,
+        recognition.new_decider(),
+        gallery=gallery,
+        threshold=0.5,
+        fps=fps,
+        limiter=limiter,
+    )
+
+
 async def _run_load(
     url: str,
     n: int,
@@ -84,10 +122,8 @@ async def _run_load(
 ) -> dict[str, Any]:
     import anyio
 
-    from lfr.video.focus import TrackingRecogniser
-    from lfr.video.loop import CameraLoop, LoopOutput, StreamStarted
+    from lfr.video.loop import LoopOutput, StreamStarted
     from lfr.video.rtsp import RtspSource
-    from lfr.video.tracker import TrackingDecider
 
     limiter = anyio.CapacityLimiter(os.cpu_count() or 2)
     loops: list[CameraLoop] = []
@@ -104,21 +140,7 @@ async def _run_load(
 
     for i in range(n):
         source = RtspSource(url, read_timeout_s=10, open_timeout_s=20)
-        decider = TrackingDecider(f"bench-{i}")
-        recogniser: Any = (
-            TrackingRecogniser(pipeline, decider, camera=f"bench-{i}") if analyse else _NoAnalysis()
-        )
-        loops.append(
-            CameraLoop(
-                source,
-                recogniser,
-                decider,
-                gallery=gallery,
-                threshold=0.5,
-                fps=fps,
-                limiter=limiter,
-            )
-        )
+        loops.append(bench_loop(pipeline, source, f"bench-{i}", gallery, fps, limiter, analyse))
         sources.append(source)
 
     result: dict[str, Any] = {"streams": n, "analysed": analyse}

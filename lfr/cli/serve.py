@@ -142,9 +142,10 @@ class _Options:
 async def config_site(
     config: SiteConfig, *, store: Any, sink: Any, vault: Any, data_dir: Path
 ) -> AsyncIterator[Any]:
-    """The actors of `config`, built as `lfr run` builds them (`actors.runner.site_parts`,
-    watchlists from `<data_dir>/watchlist`, where the API enrols them, purges shredding their
-    photos in `vault`); yields the running `actors.system.Site`.
+    """The actors of `config`, built as `lfr run` builds them (`actors.runner.site_parts`:
+    cameras through `lfr.video.recognition.camera_recognition`, watchlists from
+    `<data_dir>/watchlist`, where the API enrols them, purges shredding their photos in
+    `vault`); yields the running `actors.system.Site`.
 
     `lfr` never imports `actors` (the layers forbid it), so the wiring is loaded by name, as
     `lfr run` does.

@@ -1,16 +1,22 @@
 """`lfr watch`: run one camera on a file or an RTSP URL against a folder of photos.
 
-The same hot path as a deployed camera (`lfr.video.loop.CameraLoop` with the tracking
-decider), without an event log or alerts: matches and a summary are printed, nothing else
-is kept. Heavy imports happen inside the command so `lfr --help` stays fast.
+The same hot path as a deployed camera (`lfr.video.loop.CameraLoop` fed by
+`lfr.video.recognition.camera_recognition`, as `lfr run` builds its cameras), without an
+event log or alerts: matches and a summary are printed, nothing else is kept. Heavy imports
+happen inside the command so `lfr --help` stays fast.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from lfr.video.loop import CameraLoop
+    from lfr.vision.pipeline import FacePipeline
+    from lfr.vision.types import FrameSource, Gallery
 
 #: For small ad-hoc folders: with N entries the false-alarm rate grows with N, and 0.5 sits
 #: above every impostor pair of the shared photos (highest 0.495). Deployed cameras use the
@@ -83,6 +89,31 @@ def command(
         raise typer.Exit(1)
 
 
+def watch_loop(
+    pipeline: FacePipeline,
+    source: FrameSource,
+    gallery: Gallery,
+    threshold: float,
+    fps: float,
+    *,
+    lossless: bool,
+) -> CameraLoop:
+    """The watched camera: a deployed camera's recognition on `source`, already armed."""
+    from lfr.video.loop import CameraLoop
+    from lfr.video.recognition import camera_recognition
+
+    recognition = camera_recognition(pipeline, "watch")
+    return CameraLoop(
+        source,
+        recognition.recogniser,
+        recognition.new_decider(),
+        gallery=gallery,
+        threshold=threshold,
+        fps=fps,
+        lossless=lossless,
+    )
+
+
 async def _watch(
     source_arg: str,
     watchlist: Path,
@@ -100,11 +131,10 @@ async def _watch(
 
     from lfr.cli._common import err_console, fail, print_json
     from lfr.video.file import FileSource
-    from lfr.video.focus import TrackingRecogniser
-    from lfr.video.loop import CameraLoop, FrameDecided, LoopOutput, StreamLost, StreamStarted
+    from lfr.video.loop import FrameDecided, LoopOutput, StreamLost, StreamStarted
     from lfr.video.rtsp import RtspSource
+    from lfr.video.tracker import TrackingDecider
     from lfr.vision.pipeline import FacePipeline
-    from lfr.vision.types import FrameSource
     from lfr.watchlist.enrol import enrol_directory
 
     err_console.print(f"enrolling photos from {watchlist} ...")
@@ -125,17 +155,10 @@ async def _watch(
         source = RtspSource(source_arg)
     else:
         source = FileSource(source_arg, loop=loop_file, realtime=realtime)
-    recogniser = TrackingRecogniser(pipeline, camera="watch")
-    decider = recogniser.decider
-    camera = CameraLoop(
-        source,
-        recogniser,
-        decider,
-        gallery=gallery,
-        threshold=threshold,
-        fps=fps,
-        lossless=not is_rtsp and not realtime,
+    camera = watch_loop(
+        pipeline, source, gallery, threshold, fps, lossless=not is_rtsp and not realtime
     )
+    decider = camera.decider
     started = time.monotonic()
     state: dict[str, Any] = {"started": False, "error": None}
 
@@ -207,7 +230,7 @@ async def _watch(
         "frames_decoded": getattr(source, "frames_decoded", stats.frames_received),
         "frames_analysed": stats.frames_analysed,
         "faces_seen": stats.faces_seen,
-        "tracks": decider.tracks_started,
+        "tracks": decider.tracks_started if isinstance(decider, TrackingDecider) else None,
         "matches": stats.matches,
         "drops": stats.drops,
         "stream_losses": stats.stream_losses,

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from typing import cast as cast_sink
 
 import anyio
@@ -39,6 +39,11 @@ from lfr.telemetry import Telemetry, TelemetryConfig, metrics, setup_telemetry
 from lfr.telemetry.privacy import metric_label_breaches, span_breaches
 from schemas.envelope import NewEvent
 from schemas.events import WatchlistEntryAdded, WatchlistPublished
+
+if TYPE_CHECKING:
+    from lfr.site import CameraConfig
+    from lfr.video.recognition import CameraRecognition
+    from lfr.vision.pipeline import FacePipeline
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -175,6 +180,40 @@ async def _enrol_watchlist(
     return stores, versions, label_to_identity
 
 
+def _camera_recognition(
+    pipeline: FacePipeline,
+    timers: list[TimedRecogniser],
+    decided_at: dict[tuple[str, str], datetime],
+    analysed: dict[str, list[datetime]],
+    below: dict[str, list[float]],
+) -> Callable[[CameraConfig], CameraRecognition]:
+    """Each camera's recognition as deployed cameras build it (`camera_recognition`), seen
+    through the demo's adapters: its analyses timed (each camera's timer kept in `timers`)
+    and each decided frame a `camera.frame` span noting what the evidence needs."""
+    from lfr.video import recognition
+
+    def build(cam: CameraConfig) -> CameraRecognition:
+        deployed = recognition.camera_recognition(pipeline, cam.id)
+        timed = TimedRecogniser(deployed.recogniser)
+        timers.append(timed)
+        return recognition.CameraRecognition(
+            timed,
+            lambda: FrameSpans(
+                deployed.new_decider(), cam.id, cam.zone, decided_at, analysed, below
+            ),
+        )
+
+    return build
+
+
+def _all_timings(pipeline: FacePipeline, timers: list[TimedRecogniser]) -> TimedRecogniser:
+    """Every camera's analysis timings in one (as the evidence reads them)."""
+    merged = TimedRecogniser(pipeline)
+    merged.wait_ms = [ms for t in timers for ms in t.wait_ms]
+    merged.analyse_ms = [ms for t in timers for ms in t.analyse_ms]
+    return merged
+
+
 def _site_config(urls: dict[str, str], analyse_fps: float, workers: int) -> Any:
     from lfr.site import (
         AlertsConfig,
@@ -253,7 +292,6 @@ async def _run(
     from lfr.transport.sink import EventRelay, MqttAlertSink
     from lfr.vault import BiometricVault
     from lfr.video.rtsp_server import RtspClipServer
-    from lfr.video.tracker import TrackingDecider
     from lfr.vision.pack import pull_pack
     from lfr.vision.pipeline import FacePipeline
 
@@ -301,7 +339,7 @@ async def _run(
         wstores, versions, label_to_identity = await _enrol_watchlist(
             data_dir, pipeline, cast, store, ui.log
         )
-        tally = TimedRecogniser(pipeline)
+        timers: list[TimedRecogniser] = []
         system = importlib.import_module(SYSTEM_MODULE)
         sources = importlib.import_module(SOURCES_MODULE)
         ui.phase("broker, cameras, site")
@@ -320,13 +358,10 @@ async def _run(
                 parts = system.SiteParts(
                     store=store,
                     catalog=WatchlistStoreCatalog(*wstores, vault=vault),
-                    recogniser=tally,
                     source_factory=lambda cam: sources.open_source(cam, clock),
+                    recognition=_camera_recognition(pipeline, timers, decided_at, analysed, below),
                     clock=clock,
                     sink=TracedSink(cast_sink(AlertSink, mqtt_sink)),
-                    decider_factory=lambda cam: FrameSpans(
-                        TrackingDecider(cam.id), cam.id, cam.zone, decided_at, analysed, below
-                    ),
                     vault=vault,
                 )
                 judge = _Judge(manifest, label_to_identity)
@@ -351,7 +386,7 @@ async def _run(
         cast,
         label_to_identity,
         desk_seen=dict(seen),
-        tally=tally,
+        tally=_all_timings(pipeline, timers),
         tel=tel,
         started=started,
         site_started=judge.site_started,

@@ -10,7 +10,7 @@ import anyio
 import numpy as np
 
 from lfr.clock import Clock, SystemClock
-from lfr.video.errors import EndOfStream
+from lfr.video.errors import EndOfStream, StreamInterrupted
 from lfr.vision.types import Frame, SourceInfo
 
 __all__ = ["ScriptedFrameSource"]
@@ -22,7 +22,8 @@ class ScriptedFrameSource:
     With `script` (an iterable of who-is-in-frame tuples) the frames are queued up front;
     `interval_s` paces `recv()` on the given clock (0: as fast as asked). `end()` makes
     `recv()` raise `EndOfStream` once the queue is empty; with `loop=True` a script repeats.
-    `first_index` numbers the frames (tests give each camera its own range).
+    `interrupt()` queues a dropped connection. `first_index` numbers the frames (tests give
+    each camera its own range).
     """
 
     def __init__(
@@ -39,7 +40,7 @@ class ScriptedFrameSource:
     ) -> None:
         self.info = SourceInfo(url=url, codec="scripted", width=size[1], height=size[0], fps=fps)
         self._script = [tuple(s) for s in script]
-        self._queue: deque[tuple[str, ...]] = deque(self._script)
+        self._queue: deque[tuple[str, ...] | StreamInterrupted] = deque(self._script)
         self._clock = clock or SystemClock()
         self._interval_s = interval_s
         self._fps = fps
@@ -55,6 +56,12 @@ class ScriptedFrameSource:
     def push(self, *truth: str) -> None:
         """Queue one frame showing `truth` (names; prefix `lowq:` for a face below quality)."""
         self._queue.append(tuple(truth))
+        self._wake()
+
+    def interrupt(self, reason: str = "connection reset", retry_in_s: float | None = None) -> None:
+        """Queue a lost connection: `recv()` raises `StreamInterrupted` when it gets there
+        (as a live camera's does); frames queued after it follow once reopened."""
+        self._queue.append(StreamInterrupted(self.info.url, reason, retry_in_s))
         self._wake()
 
     def end(self) -> None:
@@ -78,7 +85,9 @@ class ScriptedFrameSource:
             await self._consumed.wait()
 
     async def recv(self) -> Frame:
-        """:raises EndOfStream: after `end()` (or a finished script) and an empty queue."""
+        """:raises EndOfStream: after `end()` (or a finished script) and an empty queue.
+        :raises StreamInterrupted: an `interrupt()` was reached.
+        """
         while not self._queue:
             if self._closed:
                 raise EndOfStream(f"{self.info.url} is closed")
@@ -96,6 +105,8 @@ class ScriptedFrameSource:
         if not self._queue and self._consumed is not None:
             self._consumed.set()
             self._consumed = None
+        if isinstance(truth, StreamInterrupted):
+            raise truth
         h, w = self._size
         frame = Frame(
             image=np.zeros((h, w, 3), dtype=np.uint8),

@@ -62,6 +62,8 @@ class InMemoryWatchlists:
         self._entries: dict[str, dict[str, EntryInfo]] = {}
         self._galleries: dict[str, InMemoryGallery] = {}
         self.purged: list[str] = []
+        #: published versions whose gallery cannot be loaded (an unreachable store)
+        self.unloadable: set[str] = set()
         self.loads = 0
 
     def publish(
@@ -89,6 +91,8 @@ class InMemoryWatchlists:
         return self._entries.get(version, {}).get(entry_id)
 
     async def load_gallery(self, version: str) -> InMemoryGallery:
+        if version in self.unloadable:
+            raise OSError(f"watchlist {version!r} cannot be read (store unreachable)")
         gallery = self._galleries.get(version)
         if gallery is None:
             raise LookupError(f"watchlist {version!r} is not loadable (never published, or purged)")

@@ -13,11 +13,15 @@ import anyio
 import pytest
 
 from lfr.demo import DemoOptions, PlainUI, run_demo
+from lfr.demo.scenario import CAMERAS
 from lfr.errors import ConfigError
 from lfr.scenes import SceneManifest
 from lfr.store.sqlite import open_store
 from lfr.telemetry import TelemetryConfig, setup_telemetry
 from lfr.telemetry.privacy import metric_label_breaches, span_breaches
+from lfr.video import recognition
+from lfr.video.focus import TrackingRecogniser
+from lfr.video.tracker import TrackingDecider
 
 pytestmark = [pytest.mark.slow, pytest.mark.models, pytest.mark.timeout(240)]
 
@@ -47,23 +51,33 @@ def _assert_invariants(result: dict) -> None:
 
 @pytest.fixture(scope="module")
 def traced_run(tmp_path_factory, scene_cache):
-    """One in-process demo run with in-memory telemetry: (result, spans, metrics, data dir)."""
+    """One in-process demo run with in-memory telemetry: (result, spans, metrics, data dir,
+    UI, what each camera was built with through `camera_recognition`)."""
     data_dir = tmp_path_factory.mktemp("demo") / "data"
     tel = setup_telemetry(TelemetryConfig(exporter="memory"))
     opts = DemoOptions(seconds=SECONDS, data_dir=data_dir, scene_cache=scene_cache)
     ui = PlainUI(quiet=True)
+    built: dict[str, recognition.CameraRecognition] = {}
+    real = recognition.camera_recognition
+
+    def spy(pipeline, camera_id, **kw):
+        built[camera_id] = real(pipeline, camera_id, **kw)
+        return built[camera_id]
+
     try:
-        result = anyio.run(lambda: run_demo(opts, ui, telemetry=tel), backend="asyncio")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(recognition, "camera_recognition", spy)
+            result = anyio.run(lambda: run_demo(opts, ui, telemetry=tel), backend="asyncio")
         tel.force_flush()
         spans = tel.finished_spans()
         metrics = tel.metric_reader.get_metrics_data()
     finally:
         tel.shutdown()
-    return result, spans, metrics, data_dir, ui
+    return result, spans, metrics, data_dir, ui, built
 
 
 def test_scenario_invariants(traced_run):
-    result, _, _, data_dir, ui = traced_run
+    result, _, _, data_dir, ui, _ = traced_run
     _assert_invariants(result)
     assert (data_dir / "report.html").read_text().count("deployment <code>") == 2
     assert (data_dir / "scenes" / "manifest.json").exists()
@@ -86,7 +100,7 @@ def test_scenario_invariants(traced_run):
 
 
 def test_one_connected_trace_from_frame_to_acknowledgement(traced_run):
-    result, spans, _, data_dir, _ = traced_run
+    result, spans, _, data_dir, _, _ = traced_run
     by_trace = defaultdict(list)
     for s in spans:
         by_trace[s.context.trace_id].append(s)
@@ -128,8 +142,17 @@ def test_one_connected_trace_from_frame_to_acknowledgement(traced_run):
     assert {trace(e) for e in envs if e.type == "AlertAcknowledged"} <= set(acked)
 
 
+def test_cameras_run_the_deployed_recognition(traced_run):
+    """The demo's cameras are built as deployed ones are: a tracking recogniser per camera."""
+    *_, built = traced_run
+    assert sorted(built) == sorted(CAMERAS)
+    for chosen in built.values():
+        assert type(chosen.recogniser) is TrackingRecogniser
+        assert type(chosen.recogniser.decider) is TrackingDecider
+
+
 def test_no_biometric_value_or_passer_by_in_telemetry(traced_run):
-    _, spans, metrics, data_dir, _ = traced_run
+    _, spans, metrics, data_dir, _, _ = traced_run
     manifest = SceneManifest.read(data_dir / "scenes" / "manifest.json")
     passers = {a.identity for c in manifest.clips for a in c.appearances if not a.watchlisted}
     names = sorted(passers | {p.replace("_", " ") for p in passers})

@@ -1,4 +1,5 @@
-"""`CameraLoop`: newest frame wins under overload, latency stays bounded, matches come out."""
+"""`CameraLoop`: newest frame wins under overload, latency stays bounded, matches come out;
+a factory's lost stream is reopened; disarmed frames are counted, never analysed."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from pathlib import Path
 
 import anyio
 
+from lfr.testing import InMemoryGallery, ScriptedFrameSource
+from lfr.testing import ScriptedRecogniser as LabelRecogniser
 from lfr.video.file import FileSource
 from lfr.video.loop import CameraLoop, FrameDecided, LoopOutput, StreamLost, StreamStarted
+from lfr.video.recognition import PerFrameDecider
 from lfr.video.tracker import TrackingDecider
 from lfr.vision.types import Frame
 from tests.video.fakes import EmptyGallery, ScriptedRecogniser, face
@@ -142,3 +146,85 @@ async def test_rearm_swaps_gallery_and_decider_between_frames(hamilton: Path) ->
             await anyio.sleep(0.4)
             assert rec.calls == calls and len(decided) == seen  # nothing after disarm
             tg.cancel_scope.cancel()
+
+
+class CountingSource(ScriptedFrameSource):
+    closed = 0
+
+    async def aclose(self) -> None:
+        CountingSource.closed += 1
+        await super().aclose()
+
+
+async def test_source_factory_reopens_a_lost_stream_and_closes_what_it_opened() -> None:
+    first = CountingSource("scripted://a")
+    first.push("alice")
+    first.interrupt("connection reset")  # no retry given: the loop's reconnect_s
+    second = CountingSource("scripted://b")
+    second.push("alice")
+    second.end()
+    opened = iter([first, second])
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    CountingSource.closed = 0
+    rec = LabelRecogniser()
+    loop = CameraLoop(
+        lambda: next(opened),
+        rec,
+        PerFrameDecider(),
+        gallery=InMemoryGallery("v1", {"alice": "Alice"}),
+        threshold=0.5,
+        fps=None,
+        lossless=True,  # (each frame analysed: the count below is exact)
+        reconnect_s=1.5,
+        sleep=sleep,
+    )
+    out = await run_loop(loop)
+    health = [o for o in out if not isinstance(o, FrameDecided)]
+    assert [type(o).__name__ for o in health] == [
+        "StreamStarted",
+        "StreamLost",
+        "StreamStarted",
+        "StreamLost",
+    ]
+    assert isinstance(health[1], StreamLost) and health[1].retry_in_s == 1.5
+    assert isinstance(out[-1], StreamLost) and out[-1].retry_in_s is None  # ended for good
+    assert waits == [1.5] and CountingSource.closed == 2
+    assert loop.stats.stream_losses == 1 and rec.calls == 2
+    assert sum(isinstance(o, FrameDecided) for o in out) == 2
+
+
+async def test_disarmed_frames_are_counted_and_decisions_carry_their_setting() -> None:
+    source = ScriptedFrameSource()
+    rec = LabelRecogniser()
+    loop = CameraLoop(source, rec, PerFrameDecider(), gallery=None, threshold=0.5, fps=None)
+    decided: list[FrameDecided] = []
+
+    async def emit(item: LoopOutput) -> None:
+        if isinstance(item, FrameDecided):
+            decided.append(item)
+
+    async def show(*who: str) -> None:
+        source.push(*who)
+        await source.wait_consumed()
+        await loop.wait_idle()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(loop.run, emit)
+            await show("alice")
+            await show("bob")
+            assert loop.stats.frames_ignored == 2 and rec.calls == 0
+            await loop.rearm(InMemoryGallery("v1", {"alice": "Alice"}), 0.5, tag="deployment-1")
+            await show("alice")
+            rest = await loop.rearm(None)  # disarm: no tag, nothing analysed after
+            await show("alice")
+            tg.cancel_scope.cancel()
+    assert rest.matches == []
+    assert [(d.tag, len(d.decisions.matches)) for d in decided] == [("deployment-1", 1)]
+    assert decided[0].faces_seen == 1
+    assert loop.stats.frames_ignored == 3 and rec.calls == loop.stats.recogniser_calls == 1
+    assert loop.stats.frames_received == 4
