@@ -1,7 +1,7 @@
 """The default similarity threshold, what it was measured to cost, and the old tail model.
 
 Measured with `lfr eval calibrate ../shared/faces --json` on 2026-12-04 (faceplugin pack,
-subject = the face the enrolment rule picks; 33 identities, 176 labelled photos + 1,418
+subject = the face the enrolment rule picks; 33 identities, 179 labelled photos + 1,418
 singletons: ../shared/calibration/lfw_singletons and faces/_singletons). 1,273,879 impostor
 pairs; 1,597 non-mated searches per watchlist (every singleton against a list that does
 not hold it, every labelled photo with its own identity left out), 10 rounds of fresh
