@@ -116,35 +116,43 @@ def _camera_counters(tel: Telemetry) -> dict[str, dict[str, float]]:
 async def _enrol_watchlist(
     data_dir: Path, pipeline: Any, cast: Cast, store: Any, log: Callable[[str], None]
 ) -> tuple[list[Any], dict[str, str], dict[str, str]]:
-    """Enrol the cast's subjects from their enrolment photos into one bespoke watchlist per
-    zone (criteria approved for that deployment, so each zone arms with its own version and
-    its purge erases that copy); record and publish them.
+    """Enrol the cast's subjects from every accepted enrolment photo (refused ones are
+    logged with their reason) into one bespoke watchlist per zone (criteria approved for
+    that deployment, so each zone arms with its own version and its purge erases that
+    copy); record and publish them.
 
     Returns the stores, the version per zone and the identity behind each label."""
-    from lfr.watchlist import WatchlistEntry, WatchlistStore
-    from lfr.watchlist.enrol import embed_photo
+    from functools import partial
+
+    from lfr.watchlist import WatchlistStore
+    from lfr.watchlist.enrol import embed_photos
 
     now = datetime.now(UTC)
     label_to_identity: dict[str, str] = {}
-    vectors = []
+    enrolments = []
     for m in cast.subjects:
-        vectors.append(await anyio.to_thread.run_sync(embed_photo, pipeline, m.enrol_photo))
+        sources = [f"{m.identity}/{p.name}" for p in m.enrol_photos]
+        enrolled = await anyio.to_thread.run_sync(
+            partial(embed_photos, pipeline, m.enrol_photos, sources=sources)
+        )
+        for refusal in enrolled.refused:
+            log(f"refused {refusal}")
+        enrolments.append(enrolled)
         label_to_identity[m.identity.replace("_", " ")] = m.identity
     stores, versions = [], {}
     for zone, (title, _) in ZONES.items():
         name = f"{WATCHLIST}-{zone}"
         wstore = WatchlistStore(data_dir / "watchlist", name=name)
         events = []
-        for i, (m, vector) in enumerate(zip(cast.subjects, vectors, strict=True)):
-            entry = WatchlistEntry(
+        for i, (m, enrolled) in enumerate(zip(cast.subjects, enrolments, strict=True)):
+            entry = enrolled.entry(
                 entry_id=f"wl-{i + 1:03d}",
                 label=m.identity.replace("_", " "),
                 category=CATEGORIES[i % len(CATEGORIES)],
                 legal_basis=f"Warrant / court order on file; criteria approved for {title} (demo)",
-                image_source=f"custody image (demo gallery: {m.identity}/{m.enrol_photo.name})",
+                image_source=f"custody images (demo gallery: {', '.join(enrolled.sources)})",
                 added_by="DS 4012 Watchlist Manager",
                 expires_at=now + timedelta(days=1),
-                embedding=vector,
             )
             await anyio.to_thread.run_sync(wstore.add, entry)
             events.append(
@@ -158,6 +166,8 @@ async def _enrol_watchlist(
                         image_source=entry.image_source,
                         added_by=entry.added_by,
                         expires_at=entry.expires_at,
+                        photos=entry.photos,
+                        photo_sources=entry.photo_sources,
                     )
                 )
             )
@@ -177,6 +187,8 @@ async def _enrol_watchlist(
         log(f"watchlist {name} published: {pub.entries} entries, version {pub.version[:12]}")
         stores.append(wstore)
         versions[zone] = pub.version
+    for enrolled in enrolments:
+        enrolled.forget()  # each zone's store holds its own copy now
     return stores, versions, label_to_identity
 
 
