@@ -27,7 +27,16 @@ from lfr.vision.align import align
 from lfr.vision.detect import Detection, DetectorConfig, nms, plan_tiles
 from lfr.vision.models import ModelClock
 from lfr.vision.pipeline import FacePipeline
-from lfr.vision.types import Box, Candidate, FaceResult, Frame, FrameAnalysis, Gallery, Image
+from lfr.vision.types import (
+    Box,
+    Candidate,
+    FaceResult,
+    Frame,
+    FrameAnalysis,
+    Gallery,
+    Image,
+    Vector,
+)
 
 __all__ = ["TrackingRecogniser"]
 
@@ -128,6 +137,7 @@ class TrackingRecogniser:
                 faces[i].embedding = vectors[row].copy()
                 faces[i].crop = picked[row]
                 faces[i].best = candidates[row]
+            self._search_templates(detections, chosen, vectors, faces, gallery)
             vectors.fill(0)
             self.embedded += len(chosen)
         keep = set(chosen)
@@ -145,6 +155,35 @@ class TrackingRecogniser:
             "embedded": float(len(chosen)),
         }
         return FrameAnalysis(frame_index=frame.index, faces=faces, stage_ms=stage_ms)
+
+    def _search_templates(
+        self,
+        detections: list[Detection],
+        chosen: list[int],
+        vectors: Vector,
+        faces: list[FaceResult],
+        gallery: Gallery,
+    ) -> None:
+        """Search each sampled face's track as a whole: the mean of its earlier samples and
+        this one, a template of the person as seen so far. Noise of single frames (pose,
+        blur, light) averages out, as with several enrolment photos."""
+        rows: list[int] = []
+        owners: list[tuple[int, str]] = []
+        totals: list[Vector] = []
+        for row, i in enumerate(chosen):
+            planned = self.decider.track_template(detections[i].box)
+            if planned is not None:
+                rows.append(row)
+                owners.append((i, planned[0]))
+                totals.append(planned[1])
+        if not rows:
+            return
+        means = np.stack(totals) + vectors[rows]
+        means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        for (i, track_id), candidate in zip(owners, gallery.search(means), strict=True):
+            faces[i].track_best = candidate
+            faces[i].track_id = track_id
+        means.fill(0)
 
     def _scan(self, image: Image, clock: ModelClock) -> list[Detection]:
         """Find newcomers: the whole-frame pass plus only the tiles where something moved.

@@ -1,17 +1,19 @@
 """`TrackingDecider`: one decision per person walking past, not one per frame.
 
 Faces are linked across frames by box overlap (IoU) and, where both have one, by embedding
-similarity. Each track keeps its few best-quality samples (similarity to the top watchlist
-entry, and the best crop); once enough samples agree on one entry at or above the threshold,
-the track yields a single `MatchDecision` and is then only followed, never re-matched. A
-track that ends without a match becomes a count in `DiscardTally.tracks_closed`, and its
-samples are wiped: nothing of a non-matching track outlives the track.
+similarity. An undecided track keeps being sampled at a bounded rate for as long as it lives
+(often while its evidence is near the threshold, seldom once it is clearly nobody on the
+list), and keeps its best evidence per candidate entry: the highest similarities seen for
+that entry and the crop of the best one. It decides as soon as the evidence is sure (one
+sample well above the threshold, or several at or above it); a track that closes decides on
+everything it saw (its best sample clears the threshold and others agree on the entry). A track
+that ends without a match becomes a count in `DiscardTally.tracks_closed`, and its evidence
+is wiped: nothing of a non-matching track outlives the track.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,16 +40,40 @@ class TrackerConfig:
     embedding_link: float = 0.45  # or embeddings this similar (person moved fast)
     centre_link: float = 1.0  # or centres this many box sizes apart (small, fast faces)
     max_gap_s: float = 1.0  # a track unseen for this long is closed
-    samples: int = 3  # best-quality samples a track keeps
-    votes: int = 2  # samples that must agree before deciding early
-    sure_margin: float = 0.15  # one sample this far above the threshold decides at once
-    min_embed_interval_s: float = 0.15  # a track is embedded at most this often
+    kept: int = 4  # best similarities a track keeps per candidate entry
+    votes: int = 2  # samples at or above the threshold that decide early
+    sure_margin: float = 0.10  # one sample this far above the threshold decides at once
+    agree_margin: float = 0.15  # closing: `votes` samples within this of the threshold agree
+    sample_interval_s: float = 0.25  # an undecided track near the threshold, at most this often
+    idle_interval_s: float = 1.0  # one clearly below it (after `warm_samples`), this often
+    warm_samples: int = 3  # samples before a track may slow down
+    near_margin: float = 0.20  # "near the threshold": best evidence within this below it
+    verify_interval_s: float = 1.0  # a decided track is re-embedded this often ...
+    split_below: float = 0.25  # ... and a face this unlike its track starts a new one
 
 
 @dataclass(slots=True)
-class _Sample:
-    quality: float
-    candidate: Candidate
+class _Evidence:
+    """What a track saw of one candidate entry: its best similarities and best view."""
+
+    label: str
+    sims: list[float] = field(default_factory=list)  # descending, at most `kept`
+    mean_sim: float = -1.0  # the track's template (mean of its samples) against this entry
+    crop: Image | None = None  # the crop of the best similarity
+    size_px: int = 0
+    quality: float = 0.0
+    frame_at: datetime | None = None
+
+    @property
+    def best(self) -> float:
+        return max(self.sims[0] if self.sims else -1.0, self.mean_sim)
+
+    def wipe(self) -> None:
+        if self.crop is not None:
+            self.crop.fill(0)
+        self.crop = None
+        self.sims.clear()
+        self.mean_sim = -1.0
 
 
 @dataclass(slots=True)
@@ -55,26 +81,26 @@ class _Track:
     track_id: str
     box: Box
     last_ns: int
-    embedding: Vector | None = None
-    samples: list[_Sample] = field(default_factory=list)
-    crop: Image | None = None
-    crop_quality: float = -1.0
-    crop_entry: str | None = None
-    best_size_px: int = 0
-    best_frame_at: datetime | None = None
+    embedding: Vector | None = None  # a moving average, for linking
+    total: Vector | None = None  # the sum of its samples' embeddings: the person's template
+    evidence: dict[str, _Evidence] = field(default_factory=dict)
+    samples: int = 0
     matched: bool = False
-    embedded_ns: int = 0
+    embedded_ns: int = -(10**18)
     rejected_ns: int = -(10**18)  # when a face of this track last failed the quality gate
     last_decoded_ns: int = 0
 
+    def best_similarity(self) -> float:
+        return max((e.best for e in self.evidence.values()), default=-1.0)
+
     def wipe(self) -> None:
-        if self.embedding is not None:
-            self.embedding.fill(0)
-        if self.crop is not None:
-            self.crop.fill(0)
-        self.embedding = None
-        self.crop = None
-        self.samples.clear()
+        for vector in (self.embedding, self.total):
+            if vector is not None:
+                vector.fill(0)
+        self.embedding = self.total = None
+        for evidence in self.evidence.values():
+            evidence.wipe()
+        self.evidence.clear()
 
 
 class TrackingDecider:
@@ -101,17 +127,13 @@ class TrackingDecider:
 
     def settled(self, box: Box, now_ns: int) -> bool:
         """Whether the face at `box` belongs to a track that needs nothing from it but its
-        position: decided, or holding all its samples and embedded too recently to improve."""
+        position: decided, or sampled too recently to be due again."""
         track = self._linked(box)
         if track is None:
             return False
-        if track.matched:
-            return True
-        wait_s = 4 * self.config.min_embed_interval_s
-        if (now_ns - track.rejected_ns) / 1e9 < wait_s:
+        if (now_ns - track.rejected_ns) / 1e9 < self.config.sample_interval_s:
             return True  # too small, blurred or turned away just now: look again shortly
-        recent = (now_ns - track.embedded_ns) / 1e9 < wait_s
-        return len(track.samples) >= self.config.samples and recent
+        return not self._due(track, now_ns)
 
     def _linked(self, box: Box) -> _Track | None:
         best: _Track | None = None
@@ -124,24 +146,38 @@ class TrackingDecider:
                 best, best_score = track, score
         return best
 
-    def wants_embedding(self, box: Box, quality: float, now_ns: int) -> bool:
-        """Whether a face at `box` is worth embedding: a new face, or a better sample.
+    def track_template(self, box: Box) -> tuple[str, Vector] | None:
+        """The undecided track at `box` and the sum of its samples' embeddings, so the
+        recogniser can search the mean of the person as seen so far (with this face)."""
+        track = self._linked(box)
+        if track is None or track.matched or track.total is None:
+            return None
+        return track.track_id, track.total
 
-        A track is embedded a few times at its best quality: once decided, or once it has
-        its samples and this face is no better, it is only followed by its box.
-        """
-        best = self._linked(box)
-        if best is None:
-            return True
-        if best.matched:
-            return False
-        if len(best.samples) < self.config.samples:
-            return (now_ns - best.embedded_ns) / 1e9 >= self.config.min_embed_interval_s
-        worst = min(s.quality for s in best.samples)
-        return (
-            quality > worst + 0.05
-            and (now_ns - best.embedded_ns) / 1e9 >= 4 * self.config.min_embed_interval_s
+    def _due(self, track: _Track, now_ns: int) -> bool:
+        """An undecided track is sampled for as long as it lives, at a bounded rate: often
+        while it is new or its evidence is near the threshold, seldom once it is clearly
+        nobody on the list (CPU goes to the faces that can still become alerts). A decided
+        track is looked at now and then, so someone else stepping into its place (or a cut
+        to another shot) is not taken for the person already matched."""
+        cfg = self.config
+        if track.matched:
+            return (now_ns - track.embedded_ns) / 1e9 >= cfg.verify_interval_s
+        near = track.best_similarity() >= self._threshold - cfg.near_margin
+        interval = (
+            cfg.sample_interval_s
+            if track.samples < cfg.warm_samples or near
+            else cfg.idle_interval_s
         )
+        return (now_ns - track.embedded_ns) / 1e9 >= interval
+
+    def wants_embedding(self, box: Box, quality: float, now_ns: int) -> bool:
+        """Whether a face at `box` is worth embedding: a newcomer, or a track due for another
+        sample (or, decided, for a check that it is still the same person)."""
+        track = self._linked(box)
+        if track is None:
+            return True
+        return self._due(track, now_ns)
 
     def decide(self, frame: Frame, analysis: FrameAnalysis, threshold: float) -> Decisions:
         try:
@@ -173,7 +209,7 @@ class TrackingDecider:
         self._tracks = alive
 
         for face, track in self._link(analysis.faces, now):
-            face.track_id = track.track_id
+            planned, face.track_id = face.track_id, track.track_id
             track.box = face.box
             track.last_ns = now
             track.last_decoded_ns = frame.decoded_ns
@@ -184,7 +220,7 @@ class TrackingDecider:
                 track.rejected_ns = now
             if track.matched or not face.passed_quality or face.best is None:
                 continue
-            self._add_sample(track, face, frame)
+            self._add_sample(track, face, frame, planned)
             decision = self._ready(track, threshold, closing=False)
             if decision is not None:
                 decision.decoded_ns = frame.decoded_ns
@@ -205,6 +241,8 @@ class TrackingDecider:
                 sim = -1.0
                 if face.embedding is not None and track.embedding is not None:
                     sim = float(np.dot(face.embedding, track.embedding))
+                if -1.0 < sim < self.config.split_below:
+                    continue  # someone else where the track was
                 near = _near(face.box, track.box, self.config.centre_link)
                 if overlap >= self.config.iou_link or sim >= self.config.embedding_link or near:
                     pairs.append((overlap + max(sim, 0.0) + 0.1 * near, fi, ti))
@@ -238,47 +276,87 @@ class TrackingDecider:
         track.embedding.fill(0)
         track.embedding = (mixed / norm).astype(np.float32)
 
-    def _add_sample(self, track: _Track, face: FaceResult, frame: Frame) -> None:
+    def _add_sample(
+        self, track: _Track, face: FaceResult, frame: Frame, planned: str | None
+    ) -> None:
+        """Keep the sample as evidence for its candidate entry: the entry's best few
+        similarities, and the crop of its best one (by similarity, not image quality)."""
         assert face.best is not None
-        track.samples.append(_Sample(face.quality, face.best))
-        track.samples.sort(key=lambda s: s.quality, reverse=True)
-        del track.samples[self.config.samples :]
-        if face.quality > track.crop_quality:
-            if track.crop is not None:
-                track.crop.fill(0)
-            track.crop = face.crop.copy() if face.crop is not None else None
-            track.crop_quality = face.quality
-            track.crop_entry = face.best.entry_id
-            track.best_size_px = face.size_px
-            track.best_frame_at = frame.captured_at
+        track.samples += 1
+        if face.embedding is not None:
+            if track.total is None:
+                track.total = np.zeros_like(face.embedding, dtype=np.float32)
+            track.total += face.embedding
+        best = face.best
+        evidence = self._evidence(track, best, face, frame, best.similarity)
+        evidence.sims.append(best.similarity)
+        evidence.sims.sort(reverse=True)
+        del evidence.sims[self.config.kept :]
+        mean = face.track_best
+        if mean is not None and planned == track.track_id:
+            # the template searched was this track's (planned on the same link)
+            evidence = self._evidence(track, mean, face, frame, mean.similarity)
+            evidence.mean_sim = mean.similarity
+
+    def _evidence(
+        self, track: _Track, candidate: Candidate, face: FaceResult, frame: Frame, sim: float
+    ) -> _Evidence:
+        """The track's evidence for `candidate`'s entry, its best view updated if `sim` is
+        the best similarity seen for that entry so far."""
+        evidence = track.evidence.get(candidate.entry_id)
+        if evidence is None:
+            evidence = track.evidence[candidate.entry_id] = _Evidence(candidate.label)
+        if sim > evidence.best:
+            if evidence.crop is not None:
+                evidence.crop.fill(0)
+            evidence.crop = face.crop.copy() if face.crop is not None else None
+            evidence.size_px = face.size_px
+            evidence.quality = face.quality
+            evidence.frame_at = frame.captured_at
+        return evidence
 
     def _ready(self, track: _Track, threshold: float, *, closing: bool) -> MatchDecision | None:
-        """The track's decision if its samples agree on one entry above the threshold."""
-        if not track.samples:
+        """The track's decision if its evidence for one entry is sure (or, closing, enough).
+
+        Sure: one sample `sure_margin` above the threshold, `votes` samples at or above it,
+        or the track's template (the mean of two or more samples) at or above it. Closing:
+        the best sample clears the threshold and `votes` samples of that entry come within
+        `agree_margin` of it (a short track's few samples are all it has).
+        """
+        cfg = self.config
+        if not track.evidence:
             return None
-        votes = Counter(s.candidate.entry_id for s in track.samples)
-        entry, count = votes.most_common(1)[0]
-        mine = [s for s in track.samples if s.candidate.entry_id == entry]
-        score = float(np.mean([s.candidate.similarity for s in mine]))
+        entry, evidence = max(track.evidence.items(), key=lambda kv: kv[1].best)
+        score = evidence.best
         if score < threshold:
             return None
-        sure = max(s.candidate.similarity for s in mine) >= threshold + self.config.sure_margin
-        if not (closing or sure or count >= self.config.votes):
-            return None
-        best = max(mine, key=lambda s: s.candidate.similarity)
+        sims = evidence.sims
+        single = sims[0] if sims else -1.0
+        sure = (
+            single >= threshold + cfg.sure_margin
+            or (len(sims) >= cfg.votes and sims[cfg.votes - 1] >= threshold)
+            or evidence.mean_sim >= threshold
+        )
+        if not sure:
+            if not closing:
+                return None
+            agree = len(sims) >= cfg.votes and sims[cfg.votes - 1] >= threshold - cfg.agree_margin
+            if track.samples > cfg.votes and not agree:
+                return None  # one lucky frame among many unlike it: not evidence
         track.matched = True
-        crop = track.crop if track.crop_entry == entry else None
-        track.crop = None  # handed over to the decision (only a match's crop leaves)
+        crop, evidence.crop = evidence.crop, None  # handed over (only a match's crop leaves)
         decision = MatchDecision(
-            candidate=Candidate(best.candidate.entry_id, best.candidate.label, score),
-            frame_at=track.best_frame_at or datetime.now().astimezone(),
+            candidate=Candidate(entry, evidence.label, score),
+            frame_at=evidence.frame_at or datetime.now().astimezone(),
             decoded_ns=track.last_decoded_ns,
-            face_size_px=track.best_size_px,
-            quality=max(s.quality for s in mine),
+            face_size_px=evidence.size_px,
+            quality=evidence.quality,
             track_id=track.track_id,
             crop=crop,
         )
-        track.wipe()
+        for rest in track.evidence.values():  # the embedding stays, to follow the person
+            rest.wipe()
+        track.evidence.clear()
         return decision
 
     def _close(self, track: _Track, out: Decisions, threshold: float) -> None:

@@ -92,6 +92,9 @@ class FaceResult:
     embedding: Vector | None = None
     crop: Image | None = None
     track_id: str | None = None
+    #: the best entry for the mean of this face and its track's earlier samples (a template
+    #: of the person as seen so far), when a tracking recogniser searched one
+    track_best: Candidate | None = None
 
     def __repr__(self) -> str:
         return f"FaceResult(size_px={self.size_px}, passed_quality={self.passed_quality})"
