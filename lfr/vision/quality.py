@@ -53,7 +53,11 @@ class QualityGate:
 
     min_size_px: int = 24
     min_sharpness: float = 8.0
-    max_yaw: float = 0.7
+    # Pose lowers the score but is not gated by default: the yaw proxy saturates at 1.0 on
+    # three-quarter views that this embedder still matches (0.6-0.75 to the right person in
+    # ../shared/video/hyland_interview.mp4, where a gate at 0.7 hid him for 7 s), and a
+    # track keeps its evidence by similarity, so a poor view costs a sample, not an alert.
+    max_yaw: float = 1.0
     max_roll_deg: float = 40.0
 
     def assess(
