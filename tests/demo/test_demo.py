@@ -255,7 +255,7 @@ def test_a_gallery_without_enough_people_says_what_to_add(tmp_path):
 
 
 def test_metrics_cover_analysis_drops_mailboxes_and_latency(traced_run):
-    result, _, metrics, _, _ = traced_run
+    result, _, metrics, _, _, _ = traced_run
     points: dict[str, list] = defaultdict(list)
     for rm in metrics.resource_metrics:
         for sm in rm.scope_metrics:
