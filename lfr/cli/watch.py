@@ -13,16 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lfr.vision.threshold import DEFAULT_THRESHOLD
+
 if TYPE_CHECKING:
     from lfr.video.loop import CameraLoop
     from lfr.vision.pipeline import FacePipeline
     from lfr.vision.types import FrameSource, Gallery
-
-#: For small ad-hoc folders: with N entries the false-alarm rate grows with N, and 0.5 sits
-#: above every impostor pair of the shared photos (highest 0.495). Deployed cameras use the
-#: threshold in force (calibrated default `lfr.vision.threshold.DEFAULT_THRESHOLD`, 0.75, for
-#: 1,000 entries), which this model pack's video faces often do not reach.
-DEFAULT_THRESHOLD = 0.5
 
 
 def command(
@@ -39,7 +35,10 @@ def command(
         ),
     ],
     threshold: Annotated[
-        float, typer.Option(min=-1.0, max=1.0, help="cosine similarity needed for a match")
+        float,
+        typer.Option(
+            min=-1.0, max=1.0, help="cosine similarity needed for a match (the shipped default)"
+        ),
     ] = DEFAULT_THRESHOLD,
     seconds: Annotated[
         float | None, typer.Option(min=0.1, help="stop after this many seconds (default: at end)")

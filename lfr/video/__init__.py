@@ -15,18 +15,26 @@ from lfr.video.loop import (
     StreamLost,
     StreamStarted,
 )
+from lfr.video.recognition import (
+    CameraRecognition,
+    PerFrameDecider,
+    camera_recognition,
+    shared_recognition,
+)
 from lfr.video.rtsp import Backoff, RtspSource
 from lfr.video.tracker import TrackerConfig, TrackingDecider
 
 __all__ = [
     "Backoff",
     "CameraLoop",
+    "CameraRecognition",
     "EndOfStream",
     "FileSource",
     "FrameDecided",
     "LatestSlot",
     "LoopOutput",
     "LoopStats",
+    "PerFrameDecider",
     "RateSampler",
     "RtspSource",
     "SourceOpenError",
@@ -36,4 +44,6 @@ __all__ = [
     "TrackerConfig",
     "TrackingDecider",
     "VideoError",
+    "camera_recognition",
+    "shared_recognition",
 ]

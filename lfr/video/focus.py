@@ -72,7 +72,7 @@ class TrackingRecogniser:
     def new_decider(self) -> TrackingDecider:
         """A fresh decider for this camera (a new deployment), which this recogniser follows.
 
-        Use as the camera actor's `decider_factory`, with this object as its recogniser.
+        `lfr.video.recognition.camera_recognition` hands it out as the camera's `new_decider`.
         """
         self.decider = TrackingDecider(self.camera)
         self._last_scan_ns = None
