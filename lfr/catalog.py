@@ -3,37 +3,30 @@
 A deployment arms with a published watchlist version; the zone checks when it was published
 (at most 24 hours before the window opens), shows officers an entry's label and category,
 gives cameras the in-memory `Gallery` to search, and deletes the list when the deployment
-ends. `WatchlistCatalog` is that seam: the watchlist issue implements it over LanceDB;
-`StoreWatchlistCatalog` reads the facts from the event log; `lfr.testing` ships one in memory.
+ends. `WatchlistCatalog` is that seam: `WatchlistStoreCatalog` implements it over the LanceDB
+store of record (labels read without loading any template); `lfr.testing` ships one in
+memory.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import anyio
 
-from lfr.store.base import EventStore
 from lfr.vision.types import Gallery
-from schemas.events import (
-    BiometricRef,
-    WatchlistCategory,
-    WatchlistEntryAdded,
-    WatchlistEntryRemoved,
-    WatchlistPublished,
-)
+from schemas.events import BiometricRef, WatchlistCategory
 
 if TYPE_CHECKING:
     from lfr.vault import BiometricVault
+    from lfr.watchlist import Publication, WatchlistStore
 
 __all__ = [
     "EntryInfo",
     "PublishedWatchlist",
-    "StoreWatchlistCatalog",
     "WatchlistCatalog",
     "WatchlistStoreCatalog",
 ]
@@ -75,59 +68,6 @@ class WatchlistCatalog(Protocol):
         ...
 
 
-class StoreWatchlistCatalog:
-    """Reads `WatchlistPublished`/`WatchlistEntryAdded` from the log; galleries and purging
-    are delegated to the watchlist implementation passed in."""
-
-    def __init__(
-        self,
-        store: EventStore,
-        *,
-        load_gallery: Callable[[str], Awaitable[Gallery]],
-        purge: Callable[[str], Awaitable[int]],
-    ) -> None:
-        self._store = store
-        self._load = load_gallery
-        self._purge = purge
-
-    async def published(self, version: str) -> PublishedWatchlist | None:
-        found: PublishedWatchlist | None = None
-        for env in await self._store.read_all():
-            if env.type != "WatchlistPublished":
-                continue
-            event = env.decode()
-            assert isinstance(event, WatchlistPublished)
-            if event.watchlist_version == version:
-                found = PublishedWatchlist(
-                    version, event.watchlist, event.entries, env.occurred_at, event.valid_until
-                )
-        return found
-
-    async def entry(self, version: str, entry_id: str) -> EntryInfo | None:
-        published = await self.published(version)
-        if published is None:
-            return None
-        info: EntryInfo | None = None
-        for env in await self._store.read_all():
-            if env.type == "WatchlistEntryAdded":
-                added = env.decode()
-                assert isinstance(added, WatchlistEntryAdded)
-                if added.watchlist == published.watchlist and added.entry_id == entry_id:
-                    info = EntryInfo(entry_id, added.label, added.category, added.image_ref)
-            elif env.type == "WatchlistEntryRemoved":
-                removed = env.decode()
-                assert isinstance(removed, WatchlistEntryRemoved)
-                if removed.watchlist == published.watchlist and removed.entry_id == entry_id:
-                    info = None
-        return info
-
-    async def load_gallery(self, version: str) -> Gallery:
-        return await self._load(version)
-
-    async def purge(self, version: str) -> int:
-        return await self._purge(version)
-
-
 class WatchlistStoreCatalog:
     """The catalog over LanceDB `lfr.watchlist.WatchlistStore`s, one per watchlist (blocking
     calls in a worker thread). Galleries are cached per version and dropped on purge.
@@ -138,14 +78,14 @@ class WatchlistStoreCatalog:
     bespoke list, deleted when it ends, so zones refuse a version another deployment holds.
     """
 
-    def __init__(self, *stores: Any, vault: BiometricVault | None = None) -> None:
+    def __init__(self, *stores: WatchlistStore, vault: BiometricVault | None = None) -> None:
         if not stores:
             raise ValueError("WatchlistStoreCatalog needs at least one WatchlistStore")
         self._stores = stores
         self._vault = vault
         self._galleries: dict[str, Gallery] = {}
 
-    async def _holder(self, version: str) -> tuple[Any, Any] | tuple[None, None]:
+    async def _holder(self, version: str) -> tuple[WatchlistStore, Publication] | tuple[None, None]:
         """The store that published `version`, with its publication."""
         for store in self._stores:
             pubs = await anyio.to_thread.run_sync(store.publications)
@@ -166,11 +106,11 @@ class WatchlistStoreCatalog:
         store, _ = await self._holder(version)
         if store is None:
             return None
-        entries = await anyio.to_thread.run_sync(store.version_entries, version)
+        # metadata columns only: an officer's label never loads anyone's template
+        entries = await anyio.to_thread.run_sync(store.version_listing, version)
         for e in entries:
             if e.entry_id == entry_id:
-                category: WatchlistCategory = e.category
-                return EntryInfo(e.entry_id, e.label, category)
+                return EntryInfo(e.entry_id, e.label, cast(WatchlistCategory, e.category))
         return None
 
     async def load_gallery(self, version: str) -> Gallery:

@@ -1,12 +1,25 @@
-"""`lfr watchlist`: add, import, list, remove and publish watchlist entries (LanceDB)."""
+"""`lfr watchlist`: add, import, list, remove and publish watchlist entries.
+
+Every command goes through `lfr.watchlist.WatchlistService`, as the API does: each change is
+recorded in the site's log (`<LFR_DATA_DIR>/events.sqlite`) before LanceDB is written, and
+each entry's reference photo is kept in the site's biometric vault. There is no way to
+change a list without its audit trail.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from lfr.vision.pipeline import FacePipeline
+    from lfr.watchlist import WatchlistService
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Manage watchlists and publish the version cameras arm with.", no_args_is_help=True
@@ -26,42 +39,51 @@ Category = Annotated[
 ]
 LegalBasis = Annotated[str, typer.Option("--legal-basis", help="the lawful basis for inclusion")]
 Expires = Annotated[int, typer.Option("--expires-in-days", help="days until the entry expires")]
-Log = Annotated[
-    bool,
-    typer.Option(
-        "--log/--no-log",
-        help="record the change as an event in <LFR_DATA_DIR>/events.sqlite",
-    ),
-]
 
 
-def _journal(log: bool, watchlist: str, events: list[Any]) -> None:
-    """Record watchlist changes in the site's event log (the audit trail)."""
-    if not log or not events:
-        return
-    from lfr.cli._common import err_console, fail
+def _with_service(
+    store: Path | None,
+    use: Callable[[WatchlistService], Awaitable[T]],
+    pipeline: FacePipeline | None = None,
+) -> T:
+    """Run `use` with the site's watchlist service: the LanceDB folder `store`, the log and
+    the vault in <LFR_DATA_DIR>. A domain error ends the command with its message."""
+    import anyio
+
+    from lfr.cli._common import fail
     from lfr.config import settings
     from lfr.errors import LfrError
-    from lfr.watchlist.journal import record
+    from lfr.store.sqlite import open_store
+    from lfr.vault import BiometricVault
+    from lfr.watchlist import WatchlistService
+
+    async def main() -> T:
+        data_dir = settings().data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log = await open_store(data_dir)
+        try:
+            vault = await BiometricVault.open(data_dir)
+            try:
+                root = store or data_dir / "watchlist"
+                return await use(WatchlistService(root, log=log, vault=vault, pipeline=pipeline))
+            finally:
+                await vault.aclose()
+        finally:
+            await log.aclose()
 
     try:
-        seq = record(settings().data_dir, watchlist, events)
+        return anyio.run(main)
     except LfrError as exc:
-        fail(f"the change is stored but could not be logged: {exc}")
-    err_console.print(f"[dim]logged {len(events)} event(s) on watchlist:{watchlist}, seq {seq}[/]")
-
-
-def _store(store: Path | None, name: str) -> Any:
-    from lfr.cli._common import fail
-    from lfr.watchlist import WatchlistError, WatchlistStore
-
-    try:
-        return WatchlistStore(store, name)
-    except WatchlistError as exc:
         fail(str(exc))
 
 
-def _pipeline() -> Any:
+def _logged(watchlist: str) -> None:
+    from lfr.cli._common import err_console
+
+    err_console.print(f"[dim]logged on watchlist:{watchlist}[/]")
+
+
+def _pipeline() -> FacePipeline:
     from lfr.cli._common import fail
     from lfr.vision.errors import ModelError
     from lfr.vision.pipeline import FacePipeline
@@ -103,50 +125,38 @@ def add(
     expires_in_days: Expires = 28,
     store: Store = None,
     watchlist: Name = "default",
-    log: Log = True,
 ) -> None:
     """Enrol one person from every photo that shows them clearly; refused photos are listed.
 
     The subject of a photo is the face nearest the centre, weighted by size; a photo where
     that is unclear is refused (crop it, or give --box).
     """
-    import uuid
-
-    from lfr.cli._common import err_console, fail
-    from lfr.vision.errors import EnrolmentError
-    from lfr.watchlist import WatchlistError
-    from lfr.watchlist.enrol import embed_photos
+    from lfr.cli._common import err_console
+    from lfr.watchlist import Photo
 
     _check_category(category)
     subject_box = _parse_box(box)
-    enrolled = embed_photos(_pipeline(), photos, boxes=[subject_box] * len(photos))
-    if not enrolled.vectors:
-        fail(str(enrolled.error()))
-    for refusal in enrolled.refused:
-        err_console.print(f"[yellow]refused:[/] {refusal}")
-    try:
-        entry = enrolled.entry(
-            entry_id=entry_id or f"wl-{uuid.uuid4().hex[:12]}",
+    pipeline = _pipeline()
+    added = _with_service(
+        store,
+        lambda service: service.add_person(
+            watchlist,
+            [Photo.file(p, box=subject_box) for p in photos],
+            entry_id=entry_id,
             label=label,
             category=category,
             legal_basis=legal_basis,
-            image_source=image_source or ", ".join(enrolled.sources),
+            image_source=image_source,
             added_by=by,
             expires_at=datetime.now(UTC) + timedelta(days=expires_in_days),
-        )
-    except EnrolmentError as exc:
-        fail(str(exc))
-    finally:
-        enrolled.forget()
-    try:
-        _store(store, watchlist).add(entry)
-    except WatchlistError as exc:
-        fail(str(exc))
-    from lfr.watchlist.journal import added
-
-    _journal(log, watchlist, [added(watchlist, entry)])
-    err_console.print(f"enrolled from {entry.photos} photo(s), {len(enrolled.refused)} refused")
-    typer.echo(entry.entry_id)
+        ),
+        pipeline,
+    )
+    for refusal in added.refused:
+        err_console.print(f"[yellow]refused:[/] {refusal}")
+    _logged(watchlist)
+    err_console.print(f"enrolled from {added.entry.photos} photo(s), {len(added.refused)} refused")
+    typer.echo(added.entry.entry_id)
 
 
 def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
@@ -172,20 +182,21 @@ def import_(
     expires_in_days: Expires = 28,
     store: Store = None,
     watchlist: Name = "default",
-    log: Log = True,
 ) -> None:
-    """Enrol one entry per identity folder (refused photos are listed, the rest go in)."""
-    from lfr.cli._common import err_console, fail
+    """Enrol one entry per identity folder (refused photos are listed, the rest go in).
+
+    Each entry is logged and stored as it is enrolled, so a failure part way (an id already
+    taken) keeps the entries before it, each with its event."""
+    from lfr.cli._common import err_console
     from lfr.vision.errors import EnrolmentError
-    from lfr.watchlist import WatchlistError
-    from lfr.watchlist.enrol import entries_from_directory
 
     _check_category(category)
     refused: list[EnrolmentError] = []
-    target = _store(store, watchlist)
-    try:
-        entries = entries_from_directory(
-            _pipeline(),
+    pipeline = _pipeline()
+    entries = _with_service(
+        store,
+        lambda service: service.import_directory(
+            watchlist,
             directory,
             category=category,
             legal_basis=legal_basis,
@@ -193,14 +204,11 @@ def import_(
             expires_at=datetime.now(UTC) + timedelta(days=expires_in_days),
             on_refused=refused.append,
             progress=lambda msg: err_console.print(f"[dim]import:[/] {msg}"),
-        )
-        for entry in entries:
-            target.add(entry)
-    except (EnrolmentError, WatchlistError) as exc:
-        fail(str(exc))
-    from lfr.watchlist.journal import added
-
-    _journal(log, watchlist, [added(watchlist, e) for e in entries])
+        ),
+        pipeline,
+    )
+    if entries:
+        _logged(watchlist)
     for refusal in refused:
         err_console.print(f"[yellow]refused:[/] {refusal}")
     err_console.print(
@@ -218,7 +226,6 @@ def list_(
     """List entries (metadata only, never embeddings) or published versions."""
     from lfr.cli._common import print_json
 
-    target = _store(store, watchlist)
     if versions:
         rows: list[dict[str, Any]] = [
             {
@@ -228,11 +235,12 @@ def list_(
                 "published_at": p.published_at.isoformat(),
                 "valid_until": p.valid_until.isoformat(),
             }
-            for p in target.publications()
+            for p in _with_service(store, lambda service: service.publications(watchlist))
         ]
     else:
         now = datetime.now(UTC)
-        rows = [e.metadata() | {"expired": e.expired(now)} for e in target.entries()]
+        listed = _with_service(store, lambda service: service.entries(watchlist))
+        rows = [e.metadata() | {"expired": e.expired(now)} for e in listed]
     if json_out:
         print_json({"watchlist": watchlist, "versions" if versions else "entries": rows})
         return
@@ -260,19 +268,17 @@ def remove(
     reason: Annotated[str, typer.Option(help="why it is removed (recorded)")],
     store: Store = None,
     watchlist: Name = "default",
-    log: Log = True,
 ) -> None:
-    """Remove an entry from the editable list; publish again to take it off cameras."""
-    from lfr.cli._common import err_console, fail
-    from lfr.watchlist import WatchlistError
+    """Remove an entry from the editable list; publish again to take it off cameras.
 
-    try:
-        entry = _store(store, watchlist).remove(entry_id)
-    except WatchlistError as exc:
-        fail(str(exc))
-    from lfr.watchlist.journal import removed
+    Its photo is shredded at once when no published version still holds it."""
+    from lfr.cli._common import err_console
 
-    _journal(log, watchlist, [removed(watchlist, entry.entry_id, by, reason)])
+    entry = _with_service(
+        store,
+        lambda service: service.remove(watchlist, entry_id, removed_by=by, reason=reason),
+    )
+    _logged(watchlist)
     err_console.print(
         f"removed {entry.entry_id} ({entry.label}) by {by}: {reason}; "
         "run `lfr watchlist publish` to take it off the armed version"
@@ -286,22 +292,20 @@ def publish(
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     store: Store = None,
     watchlist: Name = "default",
-    log: Log = True,
 ) -> None:
     """Freeze the unexpired entries as a version named by its content hash; prints it."""
-    from lfr.cli._common import err_console, fail, print_json
-    from lfr.watchlist import WatchlistError
+    from lfr.cli._common import err_console, print_json
 
-    try:
-        p = _store(store, watchlist).publish(by, timedelta(hours=valid_hours))
-    except WatchlistError as exc:
-        fail(str(exc))
-    from lfr.watchlist.journal import published
-
+    p = _with_service(
+        store,
+        lambda service: service.publish(
+            watchlist, published_by=by, valid_for=timedelta(hours=valid_hours)
+        ),
+    )
     if p.reused:
         err_console.print("[dim]unchanged since that version was published: nothing logged[/]")
     else:
-        _journal(log, watchlist, [published(p)])
+        _logged(watchlist)
     if json_out:
         print_json(
             {

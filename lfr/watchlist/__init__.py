@@ -1,7 +1,8 @@
-"""Watchlists: LanceDB store of record, published versions, in-memory armed galleries."""
+"""Watchlists: LanceDB store of record, published versions, in-memory armed galleries, and
+`WatchlistService`, the one way a list is changed (logged first, photos in the vault)."""
 
 from lfr.watchlist.armed import ArmedWatchlist, LanceGallery
-from lfr.watchlist.entry import CATEGORIES, WatchlistEntry, content_hash
+from lfr.watchlist.entry import CATEGORIES, EntryMetadata, WatchlistEntry, content_hash
 from lfr.watchlist.errors import (
     DuplicateEntryError,
     EmptyWatchlistError,
@@ -9,19 +10,27 @@ from lfr.watchlist.errors import (
     VersionNotFoundError,
     WatchlistError,
 )
-from lfr.watchlist.store import Publication, WatchlistStore
+from lfr.watchlist.service import Added, Enrolment, Photo, PhotoVault, WatchlistService
+from lfr.watchlist.store import Publication, PublishPlan, WatchlistStore
 
 __all__ = [
     "CATEGORIES",
+    "Added",
     "ArmedWatchlist",
     "DuplicateEntryError",
     "EmptyWatchlistError",
+    "Enrolment",
+    "EntryMetadata",
     "EntryNotFoundError",
     "LanceGallery",
+    "Photo",
+    "PhotoVault",
     "Publication",
+    "PublishPlan",
     "VersionNotFoundError",
     "WatchlistEntry",
     "WatchlistError",
+    "WatchlistService",
     "WatchlistStore",
     "content_hash",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "enrol_directory",
     "entries_from_directory",
     "identity_photos",
+    "slug",
     "template",
 ]
 
@@ -189,7 +190,8 @@ def identity_photos(directory: Path) -> dict[str, list[Path]]:
     return out
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+    """An entry id made from an identity folder's name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:100] or "entry"
 
 
@@ -226,7 +228,7 @@ def entries_from_directory(
             progress(f"enrolled {identity} from {len(enrolled.vectors)} photo(s)")
         entries.append(
             enrolled.entry(
-                entry_id=_slug(identity),
+                entry_id=slug(identity),
                 label=identity.replace("_", " "),
                 category=category,
                 legal_basis=legal_basis,

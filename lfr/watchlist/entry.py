@@ -11,7 +11,7 @@ from typing import Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CATEGORIES", "Category", "WatchlistEntry", "content_hash"]
+__all__ = ["CATEGORIES", "Category", "EntryMetadata", "WatchlistEntry", "content_hash"]
 
 Category = Literal[
     "wanted_by_police",
@@ -75,6 +75,50 @@ class WatchlistEntry:
 
     def metadata(self) -> dict[str, str | int | list[str]]:
         """The entry without its embeddings, for listings and events."""
+        return self.describe().metadata()
+
+    def describe(self) -> EntryMetadata:
+        """Everything but the templates."""
+        return EntryMetadata(
+            entry_id=self.entry_id,
+            label=self.label,
+            category=self.category,
+            legal_basis=self.legal_basis,
+            image_source=self.image_source,
+            added_by=self.added_by,
+            added_at=self.added_at,
+            expires_at=self.expires_at,
+            photos=self.photos,
+            image_ref=self.image_ref,
+            photo_sources=self.photo_sources,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EntryMetadata:
+    """A watchlist entry without its templates: what listings, officers and the catalog need.
+
+    The store reads it with a column projection, so showing a label never loads (or keeps in
+    memory) anyone's biometric template.
+    """
+
+    entry_id: str
+    label: str
+    category: str
+    legal_basis: str
+    image_source: str
+    added_by: str
+    added_at: datetime
+    expires_at: datetime
+    photos: int = 1
+    image_ref: str | None = None
+    photo_sources: tuple[str, ...] = ()
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at <= (now or datetime.now(UTC))
+
+    def metadata(self) -> dict[str, str | int | list[str]]:
+        """The listing's row (`lfr watchlist list --json`); the vault id stays out of it."""
         return {
             "entry_id": self.entry_id,
             "label": self.label,

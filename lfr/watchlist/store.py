@@ -9,8 +9,10 @@ LanceDB keeps deleted rows in its data files and older table versions, so removi
 purging rewrite the table and drop every older version: the bytes leave the disk, not only
 the listing. An entry's row holds its mean template (`vector`, what a search compares with)
 beside each accepted photo's own (`templates`), so deleting or purging the row erases them all
-at once. Writers on one directory take a per-directory lock; another process writing the
-same directory meanwhile is not supported.
+at once. Listings and labels (`listing`, `describe`, `version_listing`) read the metadata
+columns only, never a template. Writers on one directory take a per-directory lock; writers
+in other processes go through `lfr.watchlist.WatchlistService`, which also locks the
+directory across processes and records every change in the site's log first.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lfr.watchlist.armed import ArmedWatchlist, LanceGallery
-from lfr.watchlist.entry import WatchlistEntry, content_hash
+from lfr.watchlist.entry import EntryMetadata, WatchlistEntry, content_hash
 from lfr.watchlist.errors import (
     DuplicateEntryError,
     EmptyWatchlistError,
@@ -38,7 +40,7 @@ from lfr.watchlist.errors import (
     WatchlistError,
 )
 
-__all__ = ["Publication", "WatchlistStore", "default_store_path"]
+__all__ = ["PublishPlan", "Publication", "WatchlistStore", "default_store_path"]
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _META = (
@@ -51,6 +53,8 @@ _META = (
     "added_at",
     "expires_at",
 )
+# what a listing reads: never `vector` or `templates`
+_LISTED = (*_META, "photos", "image_ref", "photo_sources")
 
 
 _LOCKS: dict[Path, threading.RLock] = {}
@@ -79,6 +83,18 @@ class Publication:
     published_at: datetime
     valid_until: datetime
     reused: bool = False  # publish() found this content already published
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PublishPlan:
+    """A publication worked out but not yet written: `WatchlistService` records it in the
+    log first, then `WatchlistStore.commit` writes exactly these entries."""
+
+    publication: Publication
+    entries: list[WatchlistEntry]
+
+    def __repr__(self) -> str:
+        return f"PublishPlan(version={self.publication.version!r})"
 
 
 class WatchlistStore:
@@ -215,6 +231,16 @@ class WatchlistStore:
 
     def add(self, entry: WatchlistEntry) -> None:
         """:raises DuplicateEntryError: the id is taken. :raises WatchlistError: a bad field."""
+        with self._lock:
+            self.check_new(entry)
+            self._table("entries").add(self._rows([entry]))
+
+    def check_new(self, entry: WatchlistEntry) -> None:
+        """Whether `add(entry)` would be accepted, without writing (so the change can be
+        logged before it is made).
+
+        :raises DuplicateEntryError: the id is taken. :raises WatchlistError: a bad field.
+        """
         if not _ID.match(entry.entry_id):
             raise WatchlistError(f"entry id {entry.entry_id!r} must match {_ID.pattern}")
         if entry.embedding.shape != (self.dim,):
@@ -227,10 +253,8 @@ class WatchlistStore:
         if entry.image_ref is not None and not entry.image_ref.isalnum():
             raise WatchlistError(f"image_ref {entry.image_ref!r} is not a vault blob id")
         with self._lock:
-            table = self._table("entries")
-            if table.count_rows(f"entry_id = '{entry.entry_id}'"):
+            if self._table("entries").count_rows(f"entry_id = '{entry.entry_id}'"):
                 raise DuplicateEntryError(entry.entry_id, self.name)
-            table.add(self._rows([entry]))
 
     def attach_image(self, entry_id: str, image_ref: str) -> None:
         """Keep the vault blob id of the entry's reference photo beside its template, so a
@@ -246,28 +270,120 @@ class WatchlistStore:
                 where=f"entry_id = '{entry_id}'", values={"image_ref": image_ref}
             )
 
-    def entries(self, *, include_expired: bool = True) -> list[WatchlistEntry]:
+    def entries(
+        self, *, include_expired: bool = True, now: datetime | None = None
+    ) -> list[WatchlistEntry]:
+        """Every entry with its templates (to publish or check them; listings use `listing`)."""
         with self._lock:
             found = self._entries(self._table("entries").to_arrow())
         if not include_expired:
-            now = datetime.now(UTC)
+            now = now or datetime.now(UTC)
             found = [e for e in found if not e.expired(now)]
         return sorted(found, key=lambda e: e.entry_id)
 
     def get(self, entry_id: str) -> WatchlistEntry:
-        for entry in self.entries():
-            if entry.entry_id == entry_id:
-                return entry
+        """One entry with its templates. :raises EntryNotFoundError: no such entry."""
+        if _ID.match(entry_id):
+            with self._lock:
+                rows = (
+                    self._table("entries")
+                    .search()
+                    .where(f"entry_id = '{entry_id}'")
+                    .limit(None)
+                    .to_arrow()
+                )
+            if rows.num_rows:
+                return self._entries(rows)[0]
         raise EntryNotFoundError(entry_id, self.name)
 
-    def remove(self, entry_id: str) -> WatchlistEntry:
+    # --- metadata only: what listings and labels need, read without any template ----------
+
+    @staticmethod
+    def _scan(table: Any, where: str | None = None) -> Any:
+        """The metadata columns of the rows `where` selects. LanceDB reads only the
+        projected columns, so no template is read, decoded or kept in memory."""
+        query = table.search()
+        if where is not None:
+            query = query.where(where)
+        return query.select(list(_LISTED)).limit(None).to_arrow()
+
+    @staticmethod
+    def _described(rows: Any) -> list[EntryMetadata]:
+        data = rows.to_pydict()
+        return sorted(
+            (
+                EntryMetadata(
+                    entry_id=data["entry_id"][i],
+                    label=data["label"][i],
+                    category=data["category"][i],
+                    legal_basis=data["legal_basis"][i],
+                    image_source=data["image_source"][i],
+                    added_by=data["added_by"][i],
+                    added_at=datetime.fromisoformat(data["added_at"][i]),
+                    expires_at=datetime.fromisoformat(data["expires_at"][i]),
+                    photos=int(data["photos"][i]),
+                    image_ref=data["image_ref"][i],
+                    photo_sources=tuple(data["photo_sources"][i] or ()),
+                )
+                for i in range(rows.num_rows)
+            ),
+            key=lambda e: e.entry_id,
+        )
+
+    def listing(self, *, include_expired: bool = True) -> list[EntryMetadata]:
+        """The live list's entries without their templates, sorted by id."""
+        with self._lock:
+            found = self._described(self._scan(self._table("entries")))
+        if not include_expired:
+            now = datetime.now(UTC)
+            found = [e for e in found if not e.expired(now)]
+        return found
+
+    def find(self, entry_id: str) -> EntryMetadata | None:
+        """The live entry `entry_id` without its templates, or None."""
+        if not _ID.match(entry_id):
+            return None
+        with self._lock:
+            rows = self._scan(self._table("entries"), f"entry_id = '{entry_id}'")
+        found = self._described(rows)
+        return found[0] if found else None
+
+    def describe(self, entry_id: str) -> EntryMetadata:
+        """:raises EntryNotFoundError: no such entry."""
+        found = self.find(entry_id)
+        if found is None:
+            raise EntryNotFoundError(entry_id, self.name)
+        return found
+
+    def version_listing(self, version: str) -> list[EntryMetadata]:
+        """A published version's entries without their templates.
+
+        :raises VersionNotFoundError: no such version.
+        """
+        with self._lock:
+            version = self._version(version)
+            if "'" in version:
+                raise VersionNotFoundError(version, self.name)
+            rows = self._scan(self._table("published"), f"version = '{version}'")
+        return self._described(rows)
+
+    def remove(self, entry_id: str) -> EntryMetadata:
         """Delete an entry from the editable list, its template bytes included (published
         versions keep theirs until purged; its photo is the caller's to shred).
 
         :raises EntryNotFoundError: no such entry.
         """
+        removed = self.discard(entry_id)
+        if removed is None:
+            raise EntryNotFoundError(entry_id, self.name)
+        return removed
+
+    def discard(self, entry_id: str) -> EntryMetadata | None:
+        """`remove`, but None when the entry is not there (so a replayed removal is a no-op)."""
         with self._lock:
-            entry = self.get(entry_id)
+            entry = self.find(entry_id)
+            if entry is None:
+                return None
             table = self._table("entries")
             table.delete(f"entry_id = '{entry_id}'")
             self._rewrite(table)
@@ -305,20 +421,50 @@ class WatchlistStore:
         :raises EmptyWatchlistError: nothing to publish.
         """
         with self._lock:
-            return self._publish(published_by, valid_for)
+            plan = self.prepare_publish(published_by, valid_for)
+            return plan.publication if plan.publication.reused else self.commit(plan)
 
-    def _publish(self, published_by: str, valid_for: timedelta) -> Publication:
-        live = self.entries(include_expired=False)
-        if not live:
-            raise EmptyWatchlistError(self.name)
-        version = content_hash(live)
-        for publication in self.publications():
-            if publication.version == version:
-                return dataclasses.replace(publication, reused=True)
-        now = datetime.now(UTC)
+    def prepare_publish(
+        self, published_by: str, valid_for: timedelta, *, now: datetime | None = None
+    ) -> PublishPlan:
+        """The publication of the entries unexpired at `now`, not yet written; `reused`
+        when that content is published already. The same entries and `now` always give
+        the same plan, so an interrupted publication can be written again later.
+
+        :raises EmptyWatchlistError: nothing to publish.
+        """
+        now = now or datetime.now(UTC)
+        with self._lock:
+            live = self.entries(include_expired=False, now=now)
+            if not live:
+                raise EmptyWatchlistError(self.name)
+            version = content_hash(live)
+            for publication in self.publications():
+                if publication.version == version:
+                    return PublishPlan(dataclasses.replace(publication, reused=True), live)
         valid_until = min([now + valid_for, *(e.expires_at for e in live)])
-        self._table("published").add(self._rows(live, version))
-        publication = Publication(self.name, version, len(live), published_by, now, valid_until)
+        return PublishPlan(
+            Publication(self.name, version, len(live), published_by, now, valid_until), live
+        )
+
+    def commit(self, plan: PublishPlan) -> Publication:
+        """Write a planned publication; a version already written is left as it is."""
+        with self._lock:
+            for publication in self.publications():
+                if publication.version == plan.publication.version:
+                    return dataclasses.replace(publication, reused=True)
+            return self._write_publication(plan)
+
+    def _write_publication(self, plan: PublishPlan) -> Publication:
+        publication = plan.publication
+        version, now = publication.version, publication.published_at
+        published_by, valid_until = publication.published_by, publication.valid_until
+        live = plan.entries
+        published = self._table("published")
+        if published.count_rows(f"version = '{version}'"):
+            # rows left by a write interrupted before its publication row: write them afresh
+            published.delete(f"version = '{version}'")
+        published.add(self._rows(live, version))
         import pyarrow as pa
 
         self._table("publications").add(

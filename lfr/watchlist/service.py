@@ -1,0 +1,584 @@
+"""`WatchlistService`: the one way a watchlist is changed, from the CLI, the API or the demo.
+
+Every change is recorded in the site's log before it is made: the service checks that the
+store would accept it, appends its event (`WatchlistEntryAdded`, `WatchlistEntryRemoved`,
+`WatchlistPublished`) to the stream `watchlist:<name>`, then writes LanceDB, so no door can
+change a list without an audit trail. Enrolment takes every photo with one clear subject
+(`lfr.watchlist.enrol`) and reports the refused ones; the first accepted photo is kept
+encrypted in the biometric vault whichever door it came through, and purging or removing
+the last holder of an entry shreds it. Listings read metadata only, never a template.
+
+A crash between the log and the store is recovered from a write-ahead intent
+(`lfr.watchlist._pending`) written before each append and removed after the store write.
+The next change (or `recover()`) settles what is left, under a lock across processes:
+- the event is not in the log: nothing happened; the intent is dropped (and an add's photo,
+  already in the vault but referenced by no event, is shredded);
+- a removal or a publication is in the log: the store write is idempotent and is done again
+  (a publication is planned again at its logged time, so it hashes to the logged version);
+- an add is in the log but its entry is not in the store: the log holds no template to
+  redo it from, so the add is undone in the open: a `WatchlistEntryRemoved` by
+  "lfr (recovery)" says so, the photo is shredded, and the person must be added again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal, Protocol, TypeVar, cast
+
+import anyio
+
+from lfr.store.base import EventStore
+from lfr.vision.errors import EnrolmentError
+from lfr.vision.pipeline import FacePipeline
+from lfr.vision.types import Box
+from lfr.watchlist._pending import DirectoryLock, Intent, Intents
+from lfr.watchlist.enrol import Enrolled, embed_photos, identity_photos, slug
+from lfr.watchlist.entry import CATEGORIES, EntryMetadata, WatchlistEntry
+from lfr.watchlist.errors import WatchlistError
+from lfr.watchlist.store import Publication, WatchlistStore
+from schemas.envelope import NewEvent, new_event_id
+from schemas.events import (
+    BiometricRef,
+    WatchlistCategory,
+    WatchlistEntryAdded,
+    WatchlistEntryRemoved,
+    WatchlistPublished,
+)
+
+__all__ = ["Added", "Enrolment", "Photo", "PhotoVault", "WatchlistService", "stream"]
+
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
+RECOVERY = "lfr (recovery)"
+
+
+def stream(watchlist: str) -> str:
+    """The log stream of a watchlist's changes."""
+    return f"watchlist:{watchlist}"
+
+
+class PhotoVault(Protocol):
+    """What the service needs of `lfr.vault.BiometricVault`."""
+
+    async def put(
+        self, data: bytes, kind: Literal["watchlist_image"], retain_until: datetime | None = None
+    ) -> BiometricRef: ...
+
+    async def shred(self, ref: str, reason: str = "purged") -> bool: ...
+
+    async def exists(self, ref: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Photo:
+    """A photo offered for enrolment: a file or uploaded bytes, named as the records name it."""
+
+    source: str
+    path: Path | None = None
+    data: bytes | None = None
+    box: Box | None = None
+
+    def __repr__(self) -> str:
+        return f"Photo({self.source!r})"
+
+    @classmethod
+    def file(cls, path: Path, *, source: str | None = None, box: Box | None = None) -> Photo:
+        return cls(source or str(path), path=Path(path), box=box)
+
+    @classmethod
+    def upload(cls, data: bytes, source: str, *, box: Box | None = None) -> Photo:
+        return cls(source, data=data, box=box)
+
+
+@dataclass(slots=True, repr=False)
+class Enrolment:
+    """Templates of one person's accepted photos, the refused ones, and the reference photo
+    (the first accepted one) that goes into the vault with the entry."""
+
+    enrolled: Enrolled
+    reference: bytes | None
+
+    def __repr__(self) -> str:
+        return f"Enrolment({self.enrolled!r})"
+
+    @property
+    def refused(self) -> list[EnrolmentError]:
+        return self.enrolled.refused
+
+    @property
+    def sources(self) -> list[str]:
+        return self.enrolled.sources
+
+    def entry(
+        self,
+        *,
+        entry_id: str,
+        label: str,
+        category: str,
+        legal_basis: str,
+        image_source: str,
+        added_by: str,
+        expires_at: datetime,
+    ) -> WatchlistEntry:
+        """The entry these photos make: the mean searched, every template kept.
+
+        :raises EnrolmentError: no photo was accepted.
+        """
+        return self.enrolled.entry(
+            entry_id=entry_id,
+            label=label,
+            category=category,
+            legal_basis=legal_basis,
+            image_source=image_source,
+            added_by=added_by,
+            expires_at=expires_at,
+        )
+
+    def forget(self) -> None:
+        self.enrolled.forget()
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    """An entry added from photos, and the photos refused on the way."""
+
+    entry: EntryMetadata
+    refused: tuple[EnrolmentError, ...] = ()
+
+
+class WatchlistService:
+    """Watchlists in the LanceDB directory `root`, their changes logged in `log` first and
+    their reference photos kept in `vault`.
+
+    `pipeline` embeds photos; None loads the model pack named by the environment on first
+    use. LanceDB and the models block, so they run in a worker thread, one call at a time.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        log: EventStore,
+        vault: PhotoVault,
+        pipeline: FacePipeline | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.log = log
+        self.vault = vault
+        self._pipeline = pipeline
+        self._stores: dict[str, WatchlistStore] = {}
+        self._limiter = anyio.CapacityLimiter(1)
+        self._intents = Intents(self.root)
+        self._lock = DirectoryLock(self.root)
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
+
+    async def store(self, watchlist: str) -> WatchlistStore:
+        """The watchlist's store. :raises WatchlistError: not a valid watchlist name."""
+        found = self._stores.get(watchlist)
+        if found is None:
+            found = await self._run(lambda: WatchlistStore(self.root, watchlist))
+            self._stores[watchlist] = found
+        return found
+
+    # --- reading: metadata only ---------------------------------------------------------
+
+    async def entries(self, watchlist: str) -> list[EntryMetadata]:
+        """The live list, without templates, sorted by id."""
+        wl = await self._settled(watchlist)
+        return await self._run(wl.listing)
+
+    async def publications(self, watchlist: str) -> list[Publication]:
+        wl = await self._settled(watchlist)
+        return await self._run(wl.publications)
+
+    # --- enrolment ------------------------------------------------------------------------
+
+    async def enrol(self, photos: Sequence[Photo]) -> Enrolment:
+        """Every photo with one clear subject embedded; the others refused, named by source.
+
+        :raises ModelError: the face models cannot be loaded.
+        """
+        return await self._run(lambda: self._enrol(photos))
+
+    def _enrol(self, photos: Sequence[Photo]) -> Enrolment:
+        if self._pipeline is None:
+            self._pipeline = FacePipeline.from_pack(FacePipeline.config_from_env())
+        with tempfile.TemporaryDirectory(prefix="lfr-enrol-") as tmp:
+            os.chmod(tmp, 0o700)  # uploaded photos sit here only while they are embedded
+            paths = []
+            for i, photo in enumerate(photos):
+                if photo.path is None:
+                    path = Path(tmp) / f"photo-{i + 1}"
+                    path.write_bytes(photo.data or b"")
+                    paths.append(path)
+                else:
+                    paths.append(photo.path)
+            enrolled = embed_photos(
+                self._pipeline,
+                paths,
+                boxes=[p.box for p in photos],
+                sources=[p.source for p in photos],
+            )
+        refused = {str(r.path) for r in enrolled.refused}
+        names = {str(path): photo.source for path, photo in zip(paths, photos, strict=True)}
+        # name refused photos as the records do, never by a temporary file
+        enrolled.refused = [
+            EnrolmentError(names.get(str(r.path), str(r.path)), r.reason) for r in enrolled.refused
+        ]
+        first = next((i for i, p in enumerate(paths) if str(p) not in refused), None)
+        reference = None
+        if first is not None:
+            photo = photos[first]
+            reference = photo.data if photo.path is None else photo.path.read_bytes()
+        return Enrolment(enrolled, reference)
+
+    # --- changes: logged first ------------------------------------------------------------
+
+    async def add_person(
+        self,
+        watchlist: str,
+        photos: Sequence[Photo],
+        *,
+        label: str,
+        category: str,
+        legal_basis: str,
+        added_by: str,
+        expires_at: datetime,
+        image_source: str | None = None,
+        entry_id: str | None = None,
+    ) -> Added:
+        """Enrol one person from `photos` and add them (`image_source` defaults to the
+        accepted photos' sources; `entry_id` to a fresh `wl-...`).
+
+        :raises EnrolmentError: no photo could be enrolled, each one's reason given.
+        :raises DuplicateEntryError: the id is taken. :raises WatchlistError: a bad field.
+        """
+        await self.store(watchlist)  # a bad name fails before the models load
+        enrolment = await self.enrol(photos)
+        try:
+            entry = enrolment.entry(
+                entry_id=entry_id or f"wl-{uuid.uuid4().hex[:12]}",
+                label=label,
+                category=category,
+                legal_basis=legal_basis,
+                image_source=image_source or ", ".join(enrolment.sources),
+                added_by=added_by,
+                expires_at=expires_at,
+            )
+        finally:
+            enrolment.forget()
+        stored = await self.add(watchlist, entry, photo=enrolment.reference)
+        return Added(stored, tuple(enrolment.refused))
+
+    async def import_directory(
+        self,
+        watchlist: str,
+        directory: Path,
+        *,
+        category: str,
+        legal_basis: str,
+        added_by: str,
+        expires_at: datetime,
+        on_refused: Callable[[EnrolmentError], None] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> list[EntryMetadata]:
+        """One entry per `<identity>/` folder (id and label from its name), each logged and
+        added as it is enrolled; an identity with no enrollable photo gets none.
+
+        :raises EnrolmentError: not a folder. :raises DuplicateEntryError: an id is taken
+            (the identities before it stay added).
+        """
+        await self.store(watchlist)  # a bad name fails before the models load
+        folders = await anyio.to_thread.run_sync(identity_photos, directory)
+        added = []
+        for identity, paths in folders.items():
+            enrolment = await self.enrol([Photo.file(p) for p in paths])
+            for refusal in enrolment.refused:
+                if on_refused is not None:
+                    on_refused(refusal)
+            if not enrolment.sources:
+                continue
+            try:
+                entry = enrolment.entry(
+                    entry_id=slug(identity),
+                    label=identity.replace("_", " "),
+                    category=category,
+                    legal_basis=legal_basis,
+                    image_source=", ".join(enrolment.sources),
+                    added_by=added_by,
+                    expires_at=expires_at,
+                )
+            finally:
+                enrolment.forget()
+            if progress is not None:
+                progress(f"enrolled {identity} from {entry.photos} photo(s)")
+            added.append(await self.add(watchlist, entry, photo=enrolment.reference))
+        return added
+
+    async def add(
+        self, watchlist: str, entry: WatchlistEntry, *, photo: bytes | None = None
+    ) -> EntryMetadata:
+        """Add an enrolled entry, its reference `photo` kept in the vault until it expires.
+
+        :raises DuplicateEntryError: the id is taken. :raises WatchlistError: a bad field.
+        """
+        async with self._changing(watchlist) as wl:
+            await self._run(lambda: wl.check_new(entry))
+            ref = None
+            if photo is not None:
+                ref = await self.vault.put(photo, "watchlist_image", entry.expires_at)
+                entry = dataclasses.replace(entry, image_ref=ref.blob_id)
+            event = NewEvent(event=_added(watchlist, entry, ref))
+            intent = Intent(
+                kind="add",
+                watchlist=watchlist,
+                event_id=str(event.event_id),
+                entry_id=entry.entry_id,
+                image_ref=entry.image_ref,
+                undo_id=str(new_event_id()),
+            )
+            stored = entry
+
+            async def write() -> None:
+                await self._run(lambda: wl.add(stored))
+
+            await self._logged(wl, intent, event, write)
+        return entry.describe()
+
+    async def add_many(
+        self, watchlist: str, entries: Sequence[tuple[WatchlistEntry, bytes | None]]
+    ) -> list[EntryMetadata]:
+        """`add` each (entry, reference photo) in turn."""
+        return [await self.add(watchlist, e, photo=photo) for e, photo in entries]
+
+    async def remove(
+        self, watchlist: str, entry_id: str, *, removed_by: str, reason: str
+    ) -> EntryMetadata:
+        """Take an entry off the live list (publish again to take it off cameras); its photo
+        is shredded at once when no published version still holds it.
+
+        :raises EntryNotFoundError: no such entry.
+        """
+        async with self._changing(watchlist) as wl:
+            entry = await self._run(lambda: wl.describe(entry_id))
+            event = NewEvent(
+                event=WatchlistEntryRemoved(
+                    watchlist=watchlist, entry_id=entry_id, removed_by=removed_by, reason=reason
+                )
+            )
+            intent = Intent(
+                kind="remove",
+                watchlist=watchlist,
+                event_id=str(event.event_id),
+                entry_id=entry_id,
+                image_ref=entry.image_ref,
+            )
+
+            async def write() -> None:
+                await self._discard(wl, entry_id, entry.image_ref, "removed from the watchlist")
+
+            await self._logged(wl, intent, event, write)
+        return entry
+
+    async def publish(
+        self, watchlist: str, *, published_by: str, valid_for: timedelta = timedelta(days=1)
+    ) -> Publication:
+        """Freeze the unexpired entries as a version named by their content hash; unchanged
+        content returns the version published before (`reused`, nothing logged).
+
+        :raises EmptyWatchlistError: no unexpired entries.
+        """
+        async with self._changing(watchlist) as wl:
+            plan = await self._run(lambda: wl.prepare_publish(published_by, valid_for))
+            pub = plan.publication
+            if pub.reused:
+                return pub
+            event = NewEvent(
+                event=WatchlistPublished(
+                    watchlist=watchlist,
+                    watchlist_version=pub.version,
+                    entries=pub.entries,
+                    published_by=published_by,
+                    valid_until=pub.valid_until,
+                ),
+                occurred_at=pub.published_at,
+            )
+            intent = Intent(
+                kind="publish",
+                watchlist=watchlist,
+                event_id=str(event.event_id),
+                version=pub.version,
+                published_by=published_by,
+                published_at=pub.published_at,
+                valid_until=pub.valid_until,
+            )
+
+            async def write() -> None:
+                await self._run(lambda: wl.commit(plan))
+
+            await self._logged(wl, intent, event, write)
+        return pub
+
+    async def publish_entries(
+        self,
+        watchlist: str,
+        entries: Sequence[tuple[WatchlistEntry, bytes | None]],
+        *,
+        published_by: str,
+        valid_for: timedelta = timedelta(days=1),
+    ) -> Publication:
+        """Add the entries (each with its reference photo) and publish the list: what a
+        site that enrols its own list at start (the demo) needs in one call."""
+        await self.add_many(watchlist, entries)
+        return await self.publish(watchlist, published_by=published_by, valid_for=valid_for)
+
+    # --- the log first, and recovery ------------------------------------------------------
+
+    @asynccontextmanager
+    async def _changing(self, watchlist: str) -> AsyncIterator[WatchlistStore]:
+        """Hold the directory and settle what an interrupted change left first, so changes
+        apply to the list in the order the log records them."""
+        wl = await self.store(watchlist)
+        async with self._lock.held():
+            await self._settle_all(watchlist)
+            yield wl
+
+    async def _logged(
+        self,
+        wl: WatchlistStore,
+        intent: Intent,
+        event: NewEvent,
+        write: Callable[[], Awaitable[None]],
+    ) -> None:
+        await self._run(lambda: self._intents.write(intent))
+        try:
+            await self.log.append(stream(wl.name), [event])
+            await write()
+        except BaseException:
+            # settle now if we can (undo an add, finish a logged removal); else the next
+            # change or `recover()` does
+            with anyio.move_on_after(30, shield=True), suppress(Exception):
+                await self._settle(wl, intent)
+            raise
+        await self._run(lambda: self._intents.clear(intent))
+
+    async def recover(self) -> int:
+        """Settle every change a crash left between the log and the store; returns how many
+        (call once at start; each change also settles its own watchlist's first)."""
+        async with self._lock.held():
+            intents = await self._run(self._intents.pending)
+            for intent in intents:
+                await self._settle(await self.store(intent.watchlist), intent)
+        return len(intents)
+
+    async def _settled(self, watchlist: str) -> WatchlistStore:
+        wl = await self.store(watchlist)
+        if await self._run(lambda: self._intents.pending(watchlist)):
+            async with self._lock.held():
+                await self._settle_all(watchlist)
+        return wl
+
+    async def _settle_all(self, watchlist: str) -> None:
+        wl = await self.store(watchlist)
+        for intent in await self._run(lambda: self._intents.pending(watchlist)):
+            await self._settle(wl, intent)
+
+    async def _settle(self, wl: WatchlistStore, intent: Intent) -> None:
+        """Finish or undo one interrupted change (the rules are in the module docstring)."""
+        logged = {str(env.event_id) for env in await self.log.read_stream(stream(wl.name))}
+        if intent.event_id not in logged:
+            if intent.kind == "add" and intent.image_ref is not None:
+                await self._shred(intent.image_ref, "the entry was never added")
+        elif intent.kind == "add":
+            assert intent.entry_id is not None
+            if await self._run(lambda: wl.find(cast(str, intent.entry_id))) is None:
+                await self._undo_add(wl, intent, logged)
+        elif intent.kind == "remove":
+            assert intent.entry_id is not None
+            await self._discard(wl, intent.entry_id, intent.image_ref, "removed from the watchlist")
+        else:
+            await self._redo_publish(wl, intent)
+        await self._run(lambda: self._intents.clear(intent))
+
+    async def _undo_add(self, wl: WatchlistStore, intent: Intent, logged: set[str]) -> None:
+        assert intent.entry_id is not None and intent.undo_id is not None
+        _log.warning(
+            "watchlist %s: the add of %s was logged but never stored; recording its removal",
+            wl.name,
+            intent.entry_id,
+        )
+        if intent.undo_id not in logged:
+            undo = WatchlistEntryRemoved(
+                watchlist=wl.name,
+                entry_id=intent.entry_id,
+                removed_by=RECOVERY,
+                reason="interrupted before the entry reached the watchlist store: it was "
+                "never searchable; add the person again",
+            )
+            await self.log.append(
+                stream(wl.name), [NewEvent(event=undo, event_id=uuid.UUID(intent.undo_id))]
+            )
+        if intent.image_ref is not None:
+            await self._shred(intent.image_ref, "the entry was never added")
+
+    async def _redo_publish(self, wl: WatchlistStore, intent: Intent) -> None:
+        assert intent.published_at is not None and intent.valid_until is not None
+        at, until = intent.published_at, intent.valid_until
+        try:
+            plan = await self._run(
+                lambda: wl.prepare_publish(cast(str, intent.published_by), until - at, now=at)
+            )
+        except WatchlistError:
+            plan = None
+        if plan is None or plan.publication.version != intent.version:
+            # cannot happen while changes are settled in order; if it does, no zone can arm
+            # with the logged version, since the catalog reads the store
+            _log.error(
+                "watchlist %s: logged version %s cannot be rebuilt; publish again",
+                wl.name,
+                intent.version,
+            )
+            return
+        await self._run(lambda: wl.commit(plan))
+
+    async def _discard(
+        self, wl: WatchlistStore, entry_id: str, image_ref: str | None, reason: str
+    ) -> None:
+        await self._run(lambda: wl.discard(entry_id))
+        if image_ref is not None and not await self._run(lambda: wl.photo_held(image_ref)):
+            # never published (or every version holding it purged): nothing can arm with it
+            # again, so the photo goes now rather than at its expiry
+            await self._shred(image_ref, reason)
+
+    async def _shred(self, image_ref: str, reason: str) -> None:
+        if await self.vault.exists(image_ref):
+            await self.vault.shred(image_ref, reason)
+
+
+def _added(watchlist: str, entry: WatchlistEntry, ref: BiometricRef | None) -> WatchlistEntryAdded:
+    if entry.category not in CATEGORIES:
+        raise WatchlistError(f"category {entry.category!r} is not one of: {', '.join(CATEGORIES)}")
+    return WatchlistEntryAdded(
+        watchlist=watchlist,
+        entry_id=entry.entry_id,
+        label=entry.label,
+        category=cast(WatchlistCategory, entry.category),
+        legal_basis=entry.legal_basis,
+        image_source=entry.image_source,
+        added_by=entry.added_by,
+        expires_at=entry.expires_at,
+        image_ref=ref,
+        photos=entry.photos,
+        photo_sources=entry.photo_sources,
+    )
