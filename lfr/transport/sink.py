@@ -1,7 +1,9 @@
 """The MQTT side of the zone's `AlertSink`, and the relay of alert updates and zone state.
 
 `MqttAlertSink.deliver` turns an `AlertNotice` into one `AlertMessage` per patrol and queues
-it on the publisher (never waits for the broker: the zone's handler must stay quick).
+it on the publisher, waiting at most `confirm_s` for the broker (the zone's handler must stay
+quick). The sink owns its one background task, the late-delivery recorder: it delivers only
+while its `run` runs (`lfr.transport.services.run_alert_services` starts it).
 `EventRelay` follows the event log and publishes what officers' devices must learn next:
 acknowledgements, adjudications, engagements, escalations, and each zone's armed state.
 """
@@ -10,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 import anyio
 import anyio.abc
 
-from lfr.alerts import AlertNotice
+from lfr.alerts import AlertNotice, Channel
 from lfr.errors import LfrError
 from lfr.store.base import EventStore
 from lfr.transport.mqtt import MqttPublisher, Outbound
@@ -39,6 +40,7 @@ __all__ = [
     "DeliveryPendingError",
     "EventRelay",
     "MqttAlertSink",
+    "SinkNotRunningError",
     "TransportError",
     "alert_message",
 ]
@@ -103,6 +105,16 @@ class DeliveryPendingError(TransportError):
         )
 
 
+class SinkNotRunningError(TransportError):
+    """`MqttAlertSink.deliver` was called while the sink's `run` was not running."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "MqttAlertSink.deliver called before the sink runs: start it with "
+            "`await task_group.start(sink.run)` (open_site does) so late deliveries are recorded"
+        )
+
+
 #: Where deliveries that completed after the zone stopped waiting are recorded.
 LATE_DELIVERY_STREAM = "transport:mqtt"
 
@@ -113,11 +125,13 @@ class MqttAlertSink:
     `deliver` queues one message per patrol and waits up to `confirm_s` for the broker's
     PUBACKs, so the zone records `AlertDispatched` only for alerts that reached the broker.
     If the broker is down it raises `DeliveryPendingError` (the zone logs it and escalation
-    runs); the alert stays queued, and when it is finally delivered, `run_late_deliveries`
+    runs); the alert stays queued, and when it is finally delivered, the sink's own `run`
     records `AlertDispatched` on `transport:mqtt`, so the alert view knows when it went out.
+    `deliver` refuses to work while `run` is not running (nobody would record that).
     """
 
-    channel: Literal["mqtt"] = "mqtt"
+    # Channel, not Literal["mqtt"]: AlertSink declares a settable `channel: Channel`
+    channel: Channel = "mqtt"
 
     def __init__(
         self, publisher: MqttPublisher, *, store: EventStore | None = None, confirm_s: float = 2.0
@@ -125,12 +139,21 @@ class MqttAlertSink:
         self.publisher = publisher
         self.store = store
         self.confirm_s = confirm_s
+        self._running = False
         self._late_send, self._late_receive = anyio.create_memory_object_stream[
             tuple[AlertNotice, list[Outbound]]
         ](max_buffer_size=10_000)
 
+    @property
+    def running(self) -> bool:
+        """Whether `run` is running (deliveries are accepted)."""
+        return self._running
+
     async def deliver(self, notice: AlertNotice) -> None:
-        """:raises DeliveryPendingError: not confirmed in time (still queued)."""
+        """:raises DeliveryPendingError: not confirmed in time (still queued).
+        :raises SinkNotRunningError: the sink's `run` is not running."""
+        if not self._running:
+            raise SinkNotRunningError()
         outs = [
             await self.publisher.publish(
                 alert_message(
@@ -152,33 +175,38 @@ class MqttAlertSink:
             self._late_send.send_nowait((notice, outs))
         raise DeliveryPendingError(notice.alert.alert_id, self.confirm_s)
 
-    async def run_late_deliveries(
+    async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Record `AlertDispatched` for each alert delivered after `deliver` gave up."""
-        task_status.started()
-        async with self._late_receive:
-            async for notice, outs in self._late_receive:
-                for out in outs:
-                    await out.done.wait()
-                if self.store is None:
-                    continue
-                alert = notice.alert
-                await self.store.append(
-                    LATE_DELIVERY_STREAM,
-                    [
-                        NewEvent(
-                            event=AlertDispatched(
-                                alert_id=alert.alert_id,
-                                zone=alert.zone,
-                                patrol_ids=notice.to,
-                                channel="mqtt",
-                                escalation_level=notice.escalation_level,
-                            ),
-                            traceparent=notice.traceparent,
-                        )
-                    ],
-                )
+        """The sink's lifetime: accept deliveries, and record `AlertDispatched` for each alert
+        delivered after `deliver` gave up, until cancelled. Runs once per sink."""
+        self._running = True
+        try:
+            task_status.started()
+            async with self._late_receive:
+                async for notice, outs in self._late_receive:
+                    for out in outs:
+                        await out.done.wait()
+                    if self.store is None:
+                        continue
+                    alert = notice.alert
+                    await self.store.append(
+                        LATE_DELIVERY_STREAM,
+                        [
+                            NewEvent(
+                                event=AlertDispatched(
+                                    alert_id=alert.alert_id,
+                                    zone=alert.zone,
+                                    patrol_ids=notice.to,
+                                    channel="mqtt",
+                                    escalation_level=notice.escalation_level,
+                                ),
+                                traceparent=notice.traceparent,
+                            )
+                        ],
+                    )
+        finally:
+            self._running = False
 
 
 class EventRelay:

@@ -15,6 +15,7 @@ from lfr.transport.sink import (
     DeliveryPendingError,
     EventRelay,
     MqttAlertSink,
+    SinkNotRunningError,
 )
 from schemas.envelope import NewEvent
 from schemas.events import (
@@ -50,6 +51,7 @@ async def test_sink_delivers_to_each_patrol_and_the_supervisor(mqtt_config):
     async with subscribe(mqtt_config, f"o-{uuid.uuid4().hex[:6]}", filters, clean=True) as msgs:
         async with anyio.create_task_group() as tg:
             await tg.start(pub.run)
+            await tg.start(sink.run)
             tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
             await sink.deliver(AlertNotice(raised(), ("p-1", "supervisor:north-end"), 1, tp))
             got = []
@@ -75,7 +77,7 @@ async def test_alert_delivered_late_is_recorded_when_it_goes_out(mqtt_config, pr
     sink = MqttAlertSink(pub, store=store, confirm_s=0.3)
     async with anyio.create_task_group() as tg:
         await tg.start(pub.run)
-        await tg.start(sink.run_late_deliveries)
+        await tg.start(sink.run)
         proxy.cut()
         await anyio.sleep(0.2)
         with pytest.raises(DeliveryPendingError, match="stays queued"):
@@ -92,6 +94,24 @@ async def test_alert_delivered_late_is_recorded_when_it_goes_out(mqtt_config, pr
     event = env.decode()
     assert isinstance(event, AlertDispatched)
     assert (event.alert_id, event.patrol_ids, event.channel) == ("al-late", ("p-1",), "mqtt")
+
+
+async def test_sink_delivers_only_while_it_runs(mqtt_config):
+    """The sink owns its late-delivery recorder: no delivery is accepted that nobody would
+    record, before `run` starts or after it stops."""
+    pub = MqttPublisher(mqtt_config)
+    sink = MqttAlertSink(pub, store=InMemoryEventStore())
+    with pytest.raises(SinkNotRunningError, match="start it"):
+        await sink.deliver(AlertNotice(raised(), ("p-1",)))
+    async with anyio.create_task_group() as tg:
+        await tg.start(pub.run)
+        await tg.start(sink.run)
+        assert sink.running
+        await sink.deliver(AlertNotice(raised(), ("p-1",)))
+        tg.cancel_scope.cancel()
+    assert not sink.running
+    with pytest.raises(SinkNotRunningError):
+        await sink.deliver(AlertNotice(raised(), ("p-1",)))
 
 
 async def test_relay_publishes_updates_and_retained_zone_state(mqtt_config):

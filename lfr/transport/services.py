@@ -1,0 +1,110 @@
+"""The alert services of a site, owned by one task: broker (embedded unless one is
+configured), MQTT publisher, the zones' `MqttAlertSink` (with its late-delivery recorder) and
+the event relay. `actors.site.open_site` starts them for `lfr run`, `lfr serve` and
+`lfr demo`; `lfr serve` without a site config starts them alone for its read-only API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import anyio
+import anyio.abc
+
+from lfr.site import SiteConfig
+from lfr.store.base import EventStore
+from lfr.transport.broker import EmbeddedBroker, EmbeddedBrokerConfig
+from lfr.transport.mqtt import MqttConfig, MqttPublisher
+from lfr.transport.sink import EventRelay, MqttAlertSink
+
+__all__ = ["AlertServices", "AlertServicesConfig", "mqtt_config", "run_alert_services"]
+
+
+@dataclass(frozen=True)
+class AlertServicesConfig:
+    """`mqtt=None` starts the embedded amqtt broker on `embedded`'s ports."""
+
+    site: str = "lfr"
+    mqtt: MqttConfig | None = None
+    embedded: EmbeddedBrokerConfig = dataclasses.field(default_factory=EmbeddedBrokerConfig)
+    relay: bool = True
+    confirm_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class AlertServices:
+    """What is running: hand `sink` to the zones and `client_config` to the API and the
+    officers' devices (each with its own client id)."""
+
+    publisher: MqttPublisher
+    sink: MqttAlertSink
+    client_config: MqttConfig
+    broker: EmbeddedBroker | None
+    ws_url: str | None
+
+
+def mqtt_config(config: SiteConfig) -> MqttConfig | None:
+    """The broker the site config's `[mqtt]` names (None: no section), its password read
+    from the environment variable the section names."""
+    m = config.mqtt
+    if m is None:
+        return None
+    return MqttConfig(
+        host=m.host,
+        port=m.port,
+        site=config.name,
+        protocol=m.protocol,
+        username=m.username,
+        password=os.environ.get(m.password_env) if m.password_env else None,
+        tls=m.tls,
+    )
+
+
+async def run_alert_services(
+    store: EventStore,
+    config: AlertServicesConfig,
+    *,
+    task_status: anyio.abc.TaskStatus[AlertServices] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run broker (if embedded), publisher, sink and relay until cancelled; reports
+    `AlertServices` once the publisher has made its first connection attempt, the sink
+    accepts deliveries and the relay has caught up with the log."""
+    broker: EmbeddedBroker | None = None
+    try:
+        if config.mqtt is None:
+            broker = EmbeddedBroker(config.embedded)
+            await broker.start()
+            pub_cfg = MqttConfig(
+                host=config.embedded.host,
+                port=broker.tcp_port,
+                site=config.site,
+                protocol="3.1.1",
+                username="lfr-publisher",
+                client_id="lfr-publisher",
+                session_expiry_s=config.embedded.session_expiry_s,
+            )
+            ws_url = (
+                f"ws://{config.embedded.host}:{broker.ws_port}/"
+                if broker.ws_port is not None
+                else None
+            )
+        else:
+            pub_cfg = dataclasses.replace(config.mqtt, site=config.site)
+            ws_url = None
+        client_cfg = dataclasses.replace(
+            pub_cfg, client_id="lfr-api", username=pub_cfg.username or "lfr-api"
+        )
+        publisher = MqttPublisher(pub_cfg)
+        sink = MqttAlertSink(publisher, store=store, confirm_s=config.confirm_s)
+        async with anyio.create_task_group() as tg:
+            await tg.start(publisher.run)
+            await tg.start(sink.run)
+            if config.relay:
+                await tg.start(EventRelay(store, publisher).run)
+            task_status.started(AlertServices(publisher, sink, client_cfg, broker, ws_url))
+    finally:
+        if broker is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await broker.aclose()
