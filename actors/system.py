@@ -1,4 +1,8 @@
-"""The one place that wires a site: config + injectable parts -> supervised actors.
+"""A site's supervision tree and command interface: config + parts -> supervised actors.
+
+`actors.site.open_site` is the one composition root that builds the parts (store, vault,
+catalog, recognition, alert services) and runs this tree; tests that bring every part
+themselves may call `running_site` directly.
 
     site:<name>                 root supervisor
     ├── patrols                 PatrolActor per patrol (patrol:<id>)
@@ -56,6 +60,8 @@ from lfr.kernel import (
 )
 from lfr.site import CameraConfig, SiteConfig
 from lfr.store.base import EventStore
+from lfr.transport.services import AlertServices
+from lfr.vault import BiometricVault
 from lfr.video.recognition import CameraRecognition, shared_recognition
 from lfr.vision.types import FrameSource, Recogniser
 from schemas.envelope import NewEvent
@@ -99,11 +105,24 @@ class SiteParts:
 
 
 class Site:
-    """A running (or ready to run) site: its supervision tree and its command interface."""
+    """A running (or ready to run) site: its supervision tree and its command interface.
 
-    def __init__(self, config: SiteConfig, parts: SiteParts) -> None:
+    `vault` and `alerts` are the site's biometric vault and MQTT alert services when
+    `open_site` built them (None for a site without them: tests, `lfr run` without MQTT).
+    """
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        parts: SiteParts,
+        *,
+        vault: BiometricVault | None = None,
+        alerts: AlertServices | None = None,
+    ) -> None:
         self.config = config
         self.parts = parts
+        self.vault = vault
+        self.alerts = alerts
         self.registry = Registry()
         sup = config.supervision
         self.policy = RestartPolicy(
@@ -205,6 +224,10 @@ class Site:
             await self.root.run(task_status=task_status)
         finally:
             self.root.close()
+
+    @property
+    def store(self) -> EventStore:
+        return self.parts.store
 
     # --- addressing ---------------------------------------------------------------------------
 
@@ -400,18 +423,30 @@ def _camera_factory(
     return build
 
 
-def build_site(config: SiteConfig, parts: SiteParts) -> Site:
+def build_site(
+    config: SiteConfig,
+    parts: SiteParts,
+    *,
+    vault: BiometricVault | None = None,
+    alerts: AlertServices | None = None,
+) -> Site:
     """A site ready to `run` (nothing started yet)."""
-    return Site(config, parts)
+    return Site(config, parts, vault=vault, alerts=alerts)
 
 
 @asynccontextmanager
-async def running_site(config: SiteConfig, parts: SiteParts) -> AsyncIterator[Site]:
+async def running_site(
+    config: SiteConfig,
+    parts: SiteParts,
+    *,
+    vault: BiometricVault | None = None,
+    alerts: AlertServices | None = None,
+) -> AsyncIterator[Site]:
     """Start a site, yield it once every actor is ready, stop it on exit.
 
     :raises EscalationError: (on exit) the site failed beyond its restart budget.
     """
-    site = build_site(config, parts)
+    site = build_site(config, parts, vault=vault, alerts=alerts)
     async with anyio.create_task_group() as tg:
         await tg.start(site.run)
         try:

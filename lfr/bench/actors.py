@@ -1,14 +1,18 @@
 """`lfr bench actors --json`: message throughput of the kernel and of a zone with 8 cameras
-and 3 patrols, and the latency from a `FaceMatched` append to `AlertDispatched`."""
+and 3 patrols, and the latency from a `FaceMatched` append to `AlertDispatched`, on a site
+opened by `actors.site.open_site` with scripted cameras and an in-memory sink."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from lfr.site import SiteConfig
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -42,7 +46,7 @@ async def _kernel(messages: int) -> dict[str, Any]:
     return {"messages": total, "seconds": round(elapsed, 3), "msgs_per_s": round(total / elapsed)}
 
 
-def _site_config(cameras: int, patrols: int) -> Any:
+def _site_config(cameras: int, patrols: int) -> SiteConfig:
     from lfr.site import SiteConfig
 
     return SiteConfig.model_validate(
@@ -63,20 +67,18 @@ def _site_config(cameras: int, patrols: int) -> Any:
 async def _zone(
     cameras: int, patrols: int, per_sender: int, alerts: int, store_kind: str, tmp: Path
 ) -> dict[str, Any]:
-    import importlib
     from datetime import timedelta
 
     import anyio
 
-    # lfr never imports actors statically (layers); the wiring is loaded by name.
-    Heartbeat = importlib.import_module("actors.messages").Heartbeat
-    system = importlib.import_module("actors.system")
-    SiteParts, running_site = system.SiteParts, system.running_site
+    from actors import site as composition
+    from actors.messages import Heartbeat
     from lfr.alerts import InMemoryAlertSink
     from lfr.clock import SystemClock
     from lfr.store.base import EventStore
     from lfr.store.memory import InMemoryEventStore
     from lfr.testing import InMemoryWatchlists, ScriptedFrameSource, ScriptedRecogniser
+    from lfr.video.recognition import shared_recognition
 
     config = _site_config(cameras, patrols)
     clock = SystemClock()
@@ -92,16 +94,18 @@ async def _zone(
     watchlists.publish("wl-bench", people, published_at=clock.now() - timedelta(hours=1))
     sources = {c.id: ScriptedFrameSource(f"scripted://{c.id}") for c in config.cameras}
     sink = InMemoryAlertSink()
-    parts = SiteParts(
+    recogniser = ScriptedRecogniser()  # one stateless double shared by every camera
+    overrides = composition.SiteOverrides(
+        data_dir=tmp,
         store=store,
         catalog=watchlists,
-        recogniser=ScriptedRecogniser(),
-        source_factory=lambda cam: sources[cam.id].reopen(),
+        recognition=lambda cam: shared_recognition(recogniser, cam.id),
+        sources=lambda cam: sources[cam.id].reopen(),
         clock=clock,
         sink=sink,
     )
     try:
-        async with running_site(config, parts) as site:
+        async with composition.open_site(config, overrides) as site:
             zone = site.ref("zone:north-end")
             senders = [f"camera:{c.id}" for c in config.cameras] + [
                 f"patrol:p-{i}" for i in range(patrols)

@@ -1,11 +1,66 @@
-"""`lfr run --config site.toml`: run a site (zones, cameras, patrols) until stopped."""
+"""`lfr run --config site.toml`: run a site (zones, cameras, patrols) until stopped.
+
+The site is built by `actors.site.open_site`, as `lfr serve --config` and `lfr demo` build
+theirs: with an `[mqtt]` section its alert services (publisher, sink with its late-delivery
+recorder, event relay) run beside the actors; without one alerts are only logged.
+"""
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from lfr.site import SiteConfig
+
+__all__ = ["command", "describe", "run_site"]
+
+
+def describe(config: SiteConfig) -> str:
+    """The site in a few lines: zones and their cameras, patrols, and the parts in use."""
+    lines = [f"site {config.name}: {len(config.zones)} zone(s), {len(config.patrols)} patrol(s)"]
+    for zone in config.zones:
+        cams = ", ".join(c.id for c in config.cameras_of(zone.name)) or "no cameras"
+        lines.append(f"  zone:{zone.name} ({zone.title or zone.name}): {cams}")
+    lines.append(f"  patrols: {', '.join(p.id for p in config.patrols) or 'none'}")
+    lines.append(
+        f"  store: {config.store.engine}; recogniser: {config.vision.recogniser}; "
+        f"decider: {config.vision.decider}; alerts: {'mqtt' if config.mqtt else 'log only'}"
+    )
+    return "\n".join(lines)
+
+
+async def run_site(
+    config: SiteConfig,
+    *,
+    data_dir: Path | None = None,
+    for_seconds: float | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run the site until SIGINT/SIGTERM (or `for_seconds`).
+
+    :raises ConfigError: a part cannot be built from the config.
+    :raises EscalationError: the site failed beyond its restart budget.
+    """
+    import anyio
+
+    from actors import site as composition
+
+    overrides = composition.SiteOverrides(data_dir=data_dir)
+    async with composition.open_site(config, overrides):
+        if on_ready is not None:
+            on_ready(describe(config))
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            with anyio.move_on_after(for_seconds if for_seconds is not None else float("inf")):
+                async for sig in signals:
+                    print(f"lfr run: {signal.Signals(sig).name}, stopping", file=sys.stderr)
+                    break
 
 
 def command(
@@ -32,9 +87,6 @@ def command(
     Cameras analyse only while their zone has an authorised deployment inside its window
     and a patrol on duty. Stop with Ctrl-C (SIGINT) or SIGTERM.
     """
-    import importlib
-    import logging
-
     import anyio
 
     from lfr.cli._common import err_console, fail
@@ -46,9 +98,8 @@ def command(
         site_config = load_site_config(config)
     except ANY_LFR_ERROR as exc:
         fail(str(exc))
-    runner = importlib.import_module("actors.runner")  # the wiring lives in actors/
     if check:
-        err_console.print(runner.describe(site_config))
+        err_console.print(describe(site_config))
         err_console.print(f"{config}: OK")
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -65,9 +116,7 @@ def command(
         err_console.print("[green]ready[/]: stop with Ctrl-C")
 
     async def main() -> None:
-        await runner.run_site(
-            site_config, data_dir=data_dir, for_seconds=for_seconds, on_ready=ready
-        )
+        await run_site(site_config, data_dir=data_dir, for_seconds=for_seconds, on_ready=ready)
 
     try:
         anyio.run(main, backend="asyncio")

@@ -3,25 +3,22 @@
 Without a broker configured (`--mqtt-host`, or `[mqtt]` in the site config) it starts the
 embedded amqtt broker (TCP + WebSocket, loopback).
 
-With `--config site.toml` it also runs the site's actors, built as `lfr run` builds them,
-and the API writes through them: a supervisor authorises a deployment, an officer checks in,
-alerts reach officers over MQTT. `--site-factory module:function` replaces that wiring: the
-function is called as `factory(store=..., sink=..., vault=..., data_dir=...)` and must return
-an async context manager yielding an object with the API's `SiteCommands` methods. With
-neither, the API is read-only (commands answer 409).
+With `--config site.toml` it also runs the site's actors, opened by `actors.site.open_site`
+as `lfr run` and `lfr demo` open theirs, and the API writes through them: a supervisor
+authorises a deployment, an officer checks in, alerts reach officers over MQTT. Without it
+the API is read-only (commands answer 409).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
     from lfr.site import SiteConfig
+    from lfr.store.base import EventStore
 
 
 def command(
@@ -56,9 +53,6 @@ def command(
     mqtt_tls: Annotated[bool, typer.Option(help="TLS to the external broker")] = False,
     broker_port: Annotated[int, typer.Option(help="embedded broker TCP port")] = 1883,
     broker_ws_port: Annotated[int, typer.Option(help="embedded broker WebSocket port")] = 8083,
-    site_factory: Annotated[
-        str | None, typer.Option(help="module:function building the site's actors")
-    ] = None,
     oidc_issuer: Annotated[
         str | None, typer.Option(help="accept tokens of this OIDC issuer instead")
     ] = None,
@@ -103,7 +97,6 @@ def command(
                 mqtt_tls=mqtt_tls,
                 broker_port=broker_port,
                 broker_ws_port=broker_ws_port,
-                site_factory=site_factory,
                 oidc_issuer=oidc_issuer,
                 oidc_jwks_url=oidc_jwks_url,
                 oidc_audience=oidc_audience,
@@ -132,66 +125,31 @@ class _Options:
     mqtt_tls: bool
     broker_port: int
     broker_ws_port: int
-    site_factory: str | None
     oidc_issuer: str | None
     oidc_jwks_url: str | None
     oidc_audience: str | None
 
 
-@asynccontextmanager
-async def config_site(
-    config: SiteConfig, *, store: Any, sink: Any, vault: Any, data_dir: Path
-) -> AsyncIterator[Any]:
-    """The actors of `config`, built as `lfr run` builds them (`actors.runner.site_parts`:
-    cameras through `lfr.video.recognition.camera_recognition`, watchlists from
-    `<data_dir>/watchlist`, where the API enrols them, purges shredding their photos in
-    `vault`); yields the running `actors.system.Site`.
-
-    `lfr` never imports `actors` (the layers forbid it), so the wiring is loaded by name, as
-    `lfr run` does.
-    """
-    import importlib
-
-    runner = importlib.import_module("actors.runner")
-    system = importlib.import_module("actors.system")
-    parts = await runner.site_parts(
-        config, store=store, sink=sink, vault=vault, watchlist_dir=data_dir / "watchlist"
-    )
-    async with system.running_site(config, parts) as site:
-        yield site
-
-
-def _mqtt_from_site(config: SiteConfig) -> dict[str, Any]:
-    import os
-
-    m = config.mqtt
-    assert m is not None
-    return {
-        "mqtt_host": m.host,
-        "mqtt_port": m.port,
-        "mqtt_username": m.username,
-        "mqtt_password": os.environ.get(m.password_env) if m.password_env else None,
-        "mqtt_protocol": m.protocol,
-        "mqtt_tls": m.tls,
-    }
-
-
 async def _serve(opt: _Options) -> None:
-    import functools
-    import importlib
-
     import anyio
     import anyio.abc
 
+    from actors import site as composition
+    from actors.system import Site
     from lfr.api.app import create_app
     from lfr.api.auth import AuthConfig, TokenVerifier, load_or_create_api_key
-    from lfr.api.server import AlertServicesConfig, run_alert_services, serve_http
+    from lfr.api.server import serve_http
     from lfr.api.watchlists import StoreWatchlistService
     from lfr.cli._common import err_console
-    from lfr.errors import ConfigError
-    from lfr.store.sqlite import SqliteEventStore
+    from lfr.store.sqlite import open_store
     from lfr.transport.broker import EmbeddedBrokerConfig
     from lfr.transport.mqtt import MqttConfig
+    from lfr.transport.services import (
+        AlertServices,
+        AlertServicesConfig,
+        mqtt_config,
+        run_alert_services,
+    )
     from lfr.vault import BiometricVault
 
     opt.data_dir.mkdir(parents=True, exist_ok=True)
@@ -202,8 +160,6 @@ async def _serve(opt: _Options) -> None:
     )
     key = load_or_create_api_key(opt.data_dir)
     verifier = TokenVerifier(auth, key.public_key())
-    if opt.mqtt_host is None and opt.site_config is not None and opt.site_config.mqtt:
-        opt.__dict__.update(_mqtt_from_site(opt.site_config))
     mqtt = (
         MqttConfig(
             host=opt.mqtt_host,
@@ -214,58 +170,31 @@ async def _serve(opt: _Options) -> None:
             tls=opt.mqtt_tls,
         )
         if opt.mqtt_host
-        else None
+        else (mqtt_config(opt.site_config) if opt.site_config is not None else None)
     )
-    store = await SqliteEventStore.open(opt.data_dir / "events.sqlite")
-    vault = await BiometricVault.open(opt.data_dir)
-    try:
+    alerts_config = AlertServicesConfig(
+        site=opt.site,
+        mqtt=mqtt,
+        embedded=EmbeddedBrokerConfig(tcp_port=opt.broker_port, ws_port=opt.broker_ws_port),
+    )
+
+    async def serve(
+        site: Site | None, store: EventStore, vault: BiometricVault, alerts: AlertServices
+    ) -> None:
+        app = create_app(
+            store=store,
+            verifier=verifier,
+            data_dir=opt.data_dir,
+            site=site,
+            # the folder `open_site` reads the site's watchlists from
+            watchlists_service=StoreWatchlistService(
+                opt.data_dir / composition.WATCHLIST_DIR, store=store, vault=vault
+            ),
+            vault=vault,
+            mqtt=alerts.client_config,
+            publisher=alerts.publisher,
+        )
         async with anyio.create_task_group() as tg:
-            alerts = await tg.start(
-                run_alert_services,
-                store,
-                AlertServicesConfig(
-                    site=opt.site,
-                    mqtt=mqtt,
-                    embedded=EmbeddedBrokerConfig(
-                        tcp_port=opt.broker_port, ws_port=opt.broker_ws_port
-                    ),
-                ),
-            )
-            site = None
-            factory: Any = None
-            if opt.site_factory:
-                module, _, name = opt.site_factory.partition(":")
-                try:
-                    factory = getattr(importlib.import_module(module), name)
-                except (ImportError, AttributeError) as exc:
-                    raise ConfigError(
-                        f"--site-factory {opt.site_factory!r}: {exc}; give module:function"
-                    ) from exc
-            elif opt.site_config is not None:
-                factory = functools.partial(config_site, opt.site_config)
-            if factory is not None:
-                made = factory(store=store, sink=alerts.sink, vault=vault, data_dir=opt.data_dir)
-
-                async def run_site(*, task_status: anyio.abc.TaskStatus[Any]) -> None:
-                    # entered and left in one task: the site's task group nests properly
-                    async with made as running:
-                        task_status.started(running)
-                        await anyio.sleep_forever()
-
-                site = await tg.start(run_site)
-            app = create_app(
-                store=store,
-                verifier=verifier,
-                data_dir=opt.data_dir,
-                site=site,
-                # the same LanceDB folder `lfr watchlist` uses (settings().data_dir/watchlist)
-                watchlists_service=StoreWatchlistService(
-                    opt.data_dir / "watchlist", store=store, vault=vault
-                ),
-                vault=vault,
-                mqtt=alerts.client_config,
-                publisher=alerts.publisher,
-            )
 
             async def http(*, task_status: anyio.abc.TaskStatus[str]) -> None:
                 await serve_http(app, opt.host, opt.port, task_status=task_status)
@@ -275,12 +204,29 @@ async def _serve(opt: _Options) -> None:
             broker = (
                 f"embedded broker mqtt://{opt.host}:{alerts.broker.tcp_port} ws {alerts.ws_url}"
                 if alerts.broker
-                else f"broker {opt.mqtt_host}:{opt.mqtt_port}"
+                else f"broker {mqtt.host}:{mqtt.port}"
+                if mqtt is not None
+                else "broker"
             )
             err_console.print(
                 f"lfr serving {url}/app/ (API {url}/docs), {broker}, topics lfr/{opt.site}/; "
                 f"{'read-only: no --config' if site is None else 'site running'}"
             )
+
+    if opt.site_config is not None:
+        overrides = composition.SiteOverrides(data_dir=opt.data_dir, alerts=alerts_config)
+        async with composition.open_site(opt.site_config, overrides) as running:
+            assert running.alerts is not None and running.vault is not None  # (overrides.alerts)
+            await serve(running, running.store, running.vault, running.alerts)
+        return
+    # read-only: the log, the vault and the alert services, no actors
+    store = await open_store(opt.data_dir)
+    vault = await BiometricVault.open(opt.data_dir)
+    try:
+        async with anyio.create_task_group() as services:
+            alerts = await services.start(run_alert_services, store, alerts_config)
+            await serve(None, store, vault, alerts)
+            services.cancel_scope.cancel()
     finally:
-        vault.close()
+        await vault.aclose()
         await store.aclose()

@@ -1,10 +1,9 @@
 """One camera hot path: `lfr watch`, `lfr bench cameras`, `lfr run` / `lfr serve --config`
-(`site_parts`) and `lfr demo` build every camera through `camera_recognition`, so each runs
+(`open_site`) and `lfr demo` build every camera through `camera_recognition`, so each runs
 a `TrackingRecogniser` that follows the `TrackingDecider` its loop decides with."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -110,25 +109,22 @@ def _camera_loops(site: Any) -> list[CameraLoop]:
     return [a.loop for a in actors]
 
 
-async def test_lfr_run_site_cameras_run_the_deployed_recognition(
+async def test_open_site_cameras_run_the_deployed_recognition(
     built, pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from actors.runner import site_parts
-    from actors.system import running_site
+    """`lfr run`, `lfr serve --config` and the benches open their site with `open_site`,
+    which builds each camera through `camera_recognition` (a pair per camera)."""
+    from actors.site import SiteOverrides, open_site
     from lfr.alerts import InMemoryAlertSink
     from lfr.site import SiteConfig
     from lfr.store.memory import InMemoryEventStore
 
     _no_models(monkeypatch, pipeline)
     config = SiteConfig.model_validate(SITE)
-    parts = await site_parts(
-        config,
-        store=InMemoryEventStore(),
-        sink=InMemoryAlertSink(),
-        vault=None,
-        watchlist_dir=tmp_path / "watchlist",
+    overrides = SiteOverrides(
+        data_dir=tmp_path, store=InMemoryEventStore(), sink=InMemoryAlertSink()
     )
-    async with running_site(config, parts) as site:
+    async with open_site(config, overrides) as site:
         loops = _camera_loops(site)
     assert sorted(built) == ["ne-1", "ne-2"]
     for loop in loops:
@@ -136,37 +132,18 @@ async def test_lfr_run_site_cameras_run_the_deployed_recognition(
     assert loops[0].recogniser is not loops[1].recogniser
 
 
-async def test_lfr_serve_site_cameras_run_the_deployed_recognition(
-    built, pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from lfr.alerts import InMemoryAlertSink
-    from lfr.cli.serve import config_site
-    from lfr.site import SiteConfig
-    from lfr.store.memory import InMemoryEventStore
-
-    _no_models(monkeypatch, pipeline)
-    config = SiteConfig.model_validate(SITE)
-    async with config_site(
-        config, store=InMemoryEventStore(), sink=InMemoryAlertSink(), vault=None, data_dir=tmp_path
-    ) as site:
-        loops = _camera_loops(site)
-    assert sorted(built) == ["ne-1", "ne-2"]
-    for loop in loops:
-        assert_deployed_pair(loop.recogniser, loop.decider)
-
-
 def test_demo_cameras_run_the_deployed_recognition_behind_its_adapters(built, pipeline) -> None:
-    from lfr.demo.orchestrator import _camera_recognition
     from lfr.demo.parts import FrameSpans, TimedRecogniser
+    from lfr.demo.site import Observations, observed_recognition
     from lfr.site import CameraConfig
 
-    timers: list[TimedRecogniser] = []
-    decided: dict[tuple[str, str], datetime] = {}
-    factory = _camera_recognition(pipeline, timers, decided, {}, {})
+    observations = Observations()
+    factory = observed_recognition(pipeline, observations)
     chosen = factory(CameraConfig(id="ne-1", zone="north-end", source="rtsp://x/ne-1"))
     decider = chosen.new_decider()
     assert built == ["ne-1"]
-    assert isinstance(chosen.recogniser, TimedRecogniser) and timers == [chosen.recogniser]
+    assert isinstance(chosen.recogniser, TimedRecogniser)
+    assert observations.timers == [chosen.recogniser]
     assert isinstance(decider, FrameSpans)
     assert_deployed_pair(chosen.recogniser.inner, decider.inner)
-    assert decider.decided_at is decided
+    assert decider.decided_at is observations.decided_at

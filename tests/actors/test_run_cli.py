@@ -77,14 +77,15 @@ def test_scripted_site_runs_and_stops(tmp_path: Path) -> None:
     assert types == ["CameraStreamStarted"]  # disarmed: no frame analysed, nothing matched
 
 
-async def test_site_parts_purge_shreds_watchlist_photos_without_crop_vault(tmp_path: Path) -> None:
-    """`lfr run` and `lfr serve --config` build their parts with `site_parts`: the catalog
-    shreds a purged version's photos in the vault even when match crops are not kept."""
+async def test_open_site_purge_shreds_watchlist_photos_without_crop_vault(tmp_path: Path) -> None:
+    """`open_site` (behind `lfr run` and `lfr serve --config`) reads the watchlists in
+    `<data_dir>/watchlist`, and its catalog shreds a purged version's photos in the vault
+    even when match crops are not kept."""
     from datetime import UTC, datetime, timedelta
 
     import numpy as np
 
-    from actors.runner import site_parts
+    from actors.site import SiteOverrides, open_site
     from lfr.alerts import InMemoryAlertSink
     from lfr.site import SiteConfig
     from lfr.store.memory import InMemoryEventStore
@@ -118,16 +119,14 @@ async def test_site_parts_purge_shreds_watchlist_photos_without_crop_vault(tmp_p
     )
     version = watchlists.publish("manager-1").version
     watchlists.remove("e-1")
+    overrides = SiteOverrides(
+        data_dir=tmp_path, store=InMemoryEventStore(), vault=vault, sink=InMemoryAlertSink()
+    )
     try:
-        parts = await site_parts(
-            config,
-            store=InMemoryEventStore(),
-            sink=InMemoryAlertSink(),
-            vault=vault,
-            watchlist_dir=tmp_path / "watchlist",
-        )
-        assert parts.vault is None  # crop_vault = false: cameras keep no crops
-        assert await parts.catalog.purge(version) == 2  # the template and the photo
-        assert not await vault.exists(photo)
+        async with open_site(config, overrides) as site:
+            assert site.parts.vault is None  # crop_vault = false: cameras keep no crops
+            assert site.vault is vault
+            assert await site.parts.catalog.purge(version) == 2  # the template and the photo
+            assert not await vault.exists(photo)
     finally:
         vault.close()

@@ -72,4 +72,4 @@ def test_ops_mosquitto_names_what_is_wrong(tmp_path):
 
 def test_serve_help_lists_the_broker_options():
     r = CliRunner().invoke(app, ["serve", "--help"])
-    assert r.exit_code == 0 and "--mqtt-host" in r.output and "--site-factory" in r.output
+    assert r.exit_code == 0 and "--mqtt-host" in r.output and "--broker-port" in r.output
