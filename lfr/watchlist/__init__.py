@@ -1,7 +1,9 @@
 """Watchlists: LanceDB store of record, published versions, in-memory armed galleries, and
 `WatchlistService`, the one way a list is changed (logged first, photos in the vault)."""
 
+from lfr.watchlist._pending import PhotoVault
 from lfr.watchlist.armed import ArmedWatchlist, LanceGallery
+from lfr.watchlist.enrol import Enrolment, Photo
 from lfr.watchlist.entry import CATEGORIES, EntryMetadata, WatchlistEntry, content_hash
 from lfr.watchlist.errors import (
     DuplicateEntryError,
@@ -10,7 +12,7 @@ from lfr.watchlist.errors import (
     VersionNotFoundError,
     WatchlistError,
 )
-from lfr.watchlist.service import Added, Enrolment, Photo, PhotoVault, WatchlistService
+from lfr.watchlist.service import Added, WatchlistService
 from lfr.watchlist.store import Publication, PublishPlan, WatchlistStore
 
 __all__ = [

@@ -11,17 +11,29 @@ kernel drops it when a process dies, so a crash never leaves the lock held.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import anyio
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["DirectoryLock", "Intent", "Intents"]
+from lfr.store.base import EventStore
+from lfr.watchlist.errors import WatchlistError
+from lfr.watchlist.store import WatchlistStore
+from schemas.envelope import NewEvent
+from schemas.events import BiometricRef, WatchlistEntryRemoved
+
+__all__ = ["RECOVERY", "DirectoryLock", "Intent", "Intents", "PhotoVault", "Settler", "stream"]
+
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
+RECOVERY = "lfr (recovery)"
 
 PENDING_DIR = ".pending"
 LOCK_FILE = ".lock"
@@ -113,3 +125,108 @@ class DirectoryLock:
                 with anyio.CancelScope(shield=True):
                     # closing the descriptor releases the flock
                     await anyio.to_thread.run_sync(os.close, fd)
+
+
+def stream(watchlist: str) -> str:
+    """The log stream of a watchlist's changes."""
+    return f"watchlist:{watchlist}"
+
+
+class PhotoVault(Protocol):
+    """What the service needs of `lfr.vault.BiometricVault`."""
+
+    async def put(
+        self, data: bytes, kind: Literal["watchlist_image"], retain_until: datetime | None = None
+    ) -> BiometricRef: ...
+
+    async def shred(self, ref: str, reason: str = "purged") -> bool: ...
+
+    async def exists(self, ref: str) -> bool: ...
+
+
+class Settler:
+    """Finishes or undoes changes left between the log and the store (`WatchlistService`'s
+    docstring gives the rules); also the one place an entry is discarded with its photo."""
+
+    def __init__(
+        self,
+        log: EventStore,
+        vault: PhotoVault,
+        intents: Intents,
+        run: Callable[[Callable[[], Any]], Awaitable[Any]],
+    ) -> None:
+        self.log = log
+        self.vault = vault
+        self.intents = intents
+        self._run = run
+
+    async def settle(self, wl: WatchlistStore, intent: Intent) -> None:
+        """Finish or undo one interrupted change (the rules are in the module docstring)."""
+        logged = {str(env.event_id) for env in await self.log.read_stream(stream(wl.name))}
+        if intent.event_id not in logged:
+            if intent.kind == "add" and intent.image_ref is not None:
+                await self.shred(intent.image_ref, "the entry was never added")
+        elif intent.kind == "add":
+            assert intent.entry_id is not None
+            if await self._run(lambda: wl.find(cast(str, intent.entry_id))) is None:
+                await self._undo_add(wl, intent, logged)
+        elif intent.kind == "remove":
+            assert intent.entry_id is not None
+            await self.discard(wl, intent.entry_id, intent.image_ref, "removed from the watchlist")
+        else:
+            await self._redo_publish(wl, intent)
+        await self._run(lambda: self.intents.clear(intent))
+
+    async def _undo_add(self, wl: WatchlistStore, intent: Intent, logged: set[str]) -> None:
+        assert intent.entry_id is not None and intent.undo_id is not None
+        _log.warning(
+            "watchlist %s: the add of %s was logged but never stored; recording its removal",
+            wl.name,
+            intent.entry_id,
+        )
+        if intent.undo_id not in logged:
+            undo = WatchlistEntryRemoved(
+                watchlist=wl.name,
+                entry_id=intent.entry_id,
+                removed_by=RECOVERY,
+                reason="interrupted before the entry reached the watchlist store: it was "
+                "never searchable; add the person again",
+            )
+            await self.log.append(
+                stream(wl.name), [NewEvent(event=undo, event_id=uuid.UUID(intent.undo_id))]
+            )
+        if intent.image_ref is not None:
+            await self.shred(intent.image_ref, "the entry was never added")
+
+    async def _redo_publish(self, wl: WatchlistStore, intent: Intent) -> None:
+        assert intent.published_at is not None and intent.valid_until is not None
+        at, until = intent.published_at, intent.valid_until
+        try:
+            plan = await self._run(
+                lambda: wl.prepare_publish(cast(str, intent.published_by), until - at, now=at)
+            )
+        except WatchlistError:
+            plan = None
+        if plan is None or plan.publication.version != intent.version:
+            # cannot happen while changes are settled in order; if it does, no zone can arm
+            # with the logged version, since the catalog reads the store
+            _log.error(
+                "watchlist %s: logged version %s cannot be rebuilt; publish again",
+                wl.name,
+                intent.version,
+            )
+            return
+        await self._run(lambda: wl.commit(plan))
+
+    async def discard(
+        self, wl: WatchlistStore, entry_id: str, image_ref: str | None, reason: str
+    ) -> None:
+        await self._run(lambda: wl.discard(entry_id))
+        if image_ref is not None and not await self._run(lambda: wl.photo_held(image_ref)):
+            # never published (or every version holding it purged): nothing can arm with it
+            # again, so the photo goes now rather than at its expiry
+            await self.shred(image_ref, reason)
+
+    async def shred(self, image_ref: str, reason: str) -> None:
+        if await self.vault.exists(image_ref):
+            await self.vault.shred(image_ref, reason)

@@ -8,7 +8,9 @@ Only the subject's face is embedded; the others in the photo never are.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,8 +29,11 @@ from lfr.watchlist.entry import WatchlistEntry
 __all__ = [
     "MIN_ENROL_FACE_PX",
     "Enrolled",
+    "Enrolment",
+    "Photo",
     "embed_photo",
     "embed_photos",
+    "enrol_photos",
     "enrol_directory",
     "entries_from_directory",
     "identity_photos",
@@ -165,6 +170,108 @@ def embed_photos(
             continue
         out.sources.append(sources[i] if sources is not None else str(photo))
     return out
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Photo:
+    """A photo offered for enrolment: a file or uploaded bytes, named as the records name it."""
+
+    source: str
+    path: Path | None = None
+    data: bytes | None = None
+    box: Box | None = None
+
+    def __repr__(self) -> str:
+        return f"Photo({self.source!r})"
+
+    @classmethod
+    def file(cls, path: Path, *, source: str | None = None, box: Box | None = None) -> Photo:
+        return cls(source or str(path), path=Path(path), box=box)
+
+    @classmethod
+    def upload(cls, data: bytes, source: str, *, box: Box | None = None) -> Photo:
+        return cls(source, data=data, box=box)
+
+
+@dataclass(slots=True, repr=False)
+class Enrolment:
+    """Templates of one person's accepted photos, the refused ones, and the reference photo
+    (the first accepted one) that goes into the vault with the entry."""
+
+    enrolled: Enrolled
+    reference: bytes | None
+
+    def __repr__(self) -> str:
+        return f"Enrolment({self.enrolled!r})"
+
+    @property
+    def refused(self) -> list[EnrolmentError]:
+        return self.enrolled.refused
+
+    @property
+    def sources(self) -> list[str]:
+        return self.enrolled.sources
+
+    def entry(
+        self,
+        *,
+        entry_id: str,
+        label: str,
+        category: str,
+        legal_basis: str,
+        image_source: str,
+        added_by: str,
+        expires_at: datetime,
+    ) -> WatchlistEntry:
+        """The entry these photos make: the mean searched, every template kept.
+
+        :raises EnrolmentError: no photo was accepted.
+        """
+        return self.enrolled.entry(
+            entry_id=entry_id,
+            label=label,
+            category=category,
+            legal_basis=legal_basis,
+            image_source=image_source,
+            added_by=added_by,
+            expires_at=expires_at,
+        )
+
+    def forget(self) -> None:
+        self.enrolled.forget()
+
+
+def enrol_photos(pipeline: FacePipeline, photos: Sequence[Photo]) -> Enrolment:
+    """Every photo with one clear subject embedded, the others refused and named by their
+    source, and the first accepted photo's bytes (the reference kept in the vault)."""
+    with tempfile.TemporaryDirectory(prefix="lfr-enrol-") as tmp:
+        os.chmod(tmp, 0o700)  # uploaded photos sit here only while they are embedded
+        paths = []
+        for i, photo in enumerate(photos):
+            if photo.path is None:
+                path = Path(tmp) / f"photo-{i + 1}"
+                path.write_bytes(photo.data or b"")
+                paths.append(path)
+            else:
+                paths.append(photo.path)
+        enrolled = embed_photos(
+            pipeline,
+            paths,
+            boxes=[p.box for p in photos],
+            sources=[p.source for p in photos],
+        )
+    refused = {str(r.path) for r in enrolled.refused}
+    names = {str(path): photo.source for path, photo in zip(paths, photos, strict=True)}
+    # name refused photos as the records do, never by a temporary file
+    enrolled.refused = [
+        EnrolmentError(names.get(str(r.path), str(r.path)), r.reason) for r in enrolled.refused
+    ]
+    first = next((i for i, p in enumerate(paths) if str(p) not in refused), None)
+    reference = None
+    if first is not None:
+        photo = photos[first]
+        reference = photo.data if photo.path is None else photo.path.read_bytes()
+    return Enrolment(enrolled, reference)
 
 
 def template(vectors: Sequence[Vector]) -> Vector:

@@ -23,25 +23,21 @@ The next change (or `recover()`) settles what is left, under a lock across proce
 from __future__ import annotations
 
 import dataclasses
-import logging
-import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar, cast
+from typing import TypeVar, cast
 
 import anyio
 
 from lfr.store.base import EventStore
 from lfr.vision.errors import EnrolmentError
 from lfr.vision.pipeline import FacePipeline
-from lfr.vision.types import Box
-from lfr.watchlist._pending import DirectoryLock, Intent, Intents
-from lfr.watchlist.enrol import Enrolled, embed_photos, identity_photos, slug
+from lfr.watchlist._pending import DirectoryLock, Intent, Intents, PhotoVault, Settler, stream
+from lfr.watchlist.enrol import Enrolment, Photo, enrol_photos, identity_photos, slug
 from lfr.watchlist.entry import CATEGORIES, EntryMetadata, WatchlistEntry
 from lfr.watchlist.errors import WatchlistError
 from lfr.watchlist.store import Publication, WatchlistStore
@@ -54,97 +50,9 @@ from schemas.events import (
     WatchlistPublished,
 )
 
-__all__ = ["Added", "Enrolment", "Photo", "PhotoVault", "WatchlistService", "stream"]
+__all__ = ["Added", "WatchlistService"]
 
 T = TypeVar("T")
-_log = logging.getLogger(__name__)
-RECOVERY = "lfr (recovery)"
-
-
-def stream(watchlist: str) -> str:
-    """The log stream of a watchlist's changes."""
-    return f"watchlist:{watchlist}"
-
-
-class PhotoVault(Protocol):
-    """What the service needs of `lfr.vault.BiometricVault`."""
-
-    async def put(
-        self, data: bytes, kind: Literal["watchlist_image"], retain_until: datetime | None = None
-    ) -> BiometricRef: ...
-
-    async def shred(self, ref: str, reason: str = "purged") -> bool: ...
-
-    async def exists(self, ref: str) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Photo:
-    """A photo offered for enrolment: a file or uploaded bytes, named as the records name it."""
-
-    source: str
-    path: Path | None = None
-    data: bytes | None = None
-    box: Box | None = None
-
-    def __repr__(self) -> str:
-        return f"Photo({self.source!r})"
-
-    @classmethod
-    def file(cls, path: Path, *, source: str | None = None, box: Box | None = None) -> Photo:
-        return cls(source or str(path), path=Path(path), box=box)
-
-    @classmethod
-    def upload(cls, data: bytes, source: str, *, box: Box | None = None) -> Photo:
-        return cls(source, data=data, box=box)
-
-
-@dataclass(slots=True, repr=False)
-class Enrolment:
-    """Templates of one person's accepted photos, the refused ones, and the reference photo
-    (the first accepted one) that goes into the vault with the entry."""
-
-    enrolled: Enrolled
-    reference: bytes | None
-
-    def __repr__(self) -> str:
-        return f"Enrolment({self.enrolled!r})"
-
-    @property
-    def refused(self) -> list[EnrolmentError]:
-        return self.enrolled.refused
-
-    @property
-    def sources(self) -> list[str]:
-        return self.enrolled.sources
-
-    def entry(
-        self,
-        *,
-        entry_id: str,
-        label: str,
-        category: str,
-        legal_basis: str,
-        image_source: str,
-        added_by: str,
-        expires_at: datetime,
-    ) -> WatchlistEntry:
-        """The entry these photos make: the mean searched, every template kept.
-
-        :raises EnrolmentError: no photo was accepted.
-        """
-        return self.enrolled.entry(
-            entry_id=entry_id,
-            label=label,
-            category=category,
-            legal_basis=legal_basis,
-            image_source=image_source,
-            added_by=added_by,
-            expires_at=expires_at,
-        )
-
-    def forget(self) -> None:
-        self.enrolled.forget()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +87,7 @@ class WatchlistService:
         self._limiter = anyio.CapacityLimiter(1)
         self._intents = Intents(self.root)
         self._lock = DirectoryLock(self.root)
+        self._settler = Settler(log, vault, self._intents, self._run)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
@@ -209,39 +118,12 @@ class WatchlistService:
 
         :raises ModelError: the face models cannot be loaded.
         """
-        return await self._run(lambda: self._enrol(photos))
-
-    def _enrol(self, photos: Sequence[Photo]) -> Enrolment:
         if self._pipeline is None:
-            self._pipeline = FacePipeline.from_pack(FacePipeline.config_from_env())
-        with tempfile.TemporaryDirectory(prefix="lfr-enrol-") as tmp:
-            os.chmod(tmp, 0o700)  # uploaded photos sit here only while they are embedded
-            paths = []
-            for i, photo in enumerate(photos):
-                if photo.path is None:
-                    path = Path(tmp) / f"photo-{i + 1}"
-                    path.write_bytes(photo.data or b"")
-                    paths.append(path)
-                else:
-                    paths.append(photo.path)
-            enrolled = embed_photos(
-                self._pipeline,
-                paths,
-                boxes=[p.box for p in photos],
-                sources=[p.source for p in photos],
+            self._pipeline = await self._run(
+                lambda: FacePipeline.from_pack(FacePipeline.config_from_env())
             )
-        refused = {str(r.path) for r in enrolled.refused}
-        names = {str(path): photo.source for path, photo in zip(paths, photos, strict=True)}
-        # name refused photos as the records do, never by a temporary file
-        enrolled.refused = [
-            EnrolmentError(names.get(str(r.path), str(r.path)), r.reason) for r in enrolled.refused
-        ]
-        first = next((i for i, p in enumerate(paths) if str(p) not in refused), None)
-        reference = None
-        if first is not None:
-            photo = photos[first]
-            reference = photo.data if photo.path is None else photo.path.read_bytes()
-        return Enrolment(enrolled, reference)
+        pipeline = self._pipeline
+        return await self._run(lambda: enrol_photos(pipeline, photos))
 
     # --- changes: logged first ------------------------------------------------------------
 
@@ -386,7 +268,9 @@ class WatchlistService:
             )
 
             async def write() -> None:
-                await self._discard(wl, entry_id, entry.image_ref, "removed from the watchlist")
+                await self._settler.discard(
+                    wl, entry_id, entry.image_ref, "removed from the watchlist"
+                )
 
             await self._logged(wl, intent, event, write)
         return entry
@@ -469,7 +353,7 @@ class WatchlistService:
             # settle now if we can (undo an add, finish a logged removal); else the next
             # change or `recover()` does
             with anyio.move_on_after(30, shield=True), suppress(Exception):
-                await self._settle(wl, intent)
+                await self._settler.settle(wl, intent)
             raise
         await self._run(lambda: self._intents.clear(intent))
 
@@ -479,7 +363,7 @@ class WatchlistService:
         async with self._lock.held():
             intents = await self._run(self._intents.pending)
             for intent in intents:
-                await self._settle(await self.store(intent.watchlist), intent)
+                await self._settler.settle(await self.store(intent.watchlist), intent)
         return len(intents)
 
     async def _settled(self, watchlist: str) -> WatchlistStore:
@@ -492,78 +376,7 @@ class WatchlistService:
     async def _settle_all(self, watchlist: str) -> None:
         wl = await self.store(watchlist)
         for intent in await self._run(lambda: self._intents.pending(watchlist)):
-            await self._settle(wl, intent)
-
-    async def _settle(self, wl: WatchlistStore, intent: Intent) -> None:
-        """Finish or undo one interrupted change (the rules are in the module docstring)."""
-        logged = {str(env.event_id) for env in await self.log.read_stream(stream(wl.name))}
-        if intent.event_id not in logged:
-            if intent.kind == "add" and intent.image_ref is not None:
-                await self._shred(intent.image_ref, "the entry was never added")
-        elif intent.kind == "add":
-            assert intent.entry_id is not None
-            if await self._run(lambda: wl.find(cast(str, intent.entry_id))) is None:
-                await self._undo_add(wl, intent, logged)
-        elif intent.kind == "remove":
-            assert intent.entry_id is not None
-            await self._discard(wl, intent.entry_id, intent.image_ref, "removed from the watchlist")
-        else:
-            await self._redo_publish(wl, intent)
-        await self._run(lambda: self._intents.clear(intent))
-
-    async def _undo_add(self, wl: WatchlistStore, intent: Intent, logged: set[str]) -> None:
-        assert intent.entry_id is not None and intent.undo_id is not None
-        _log.warning(
-            "watchlist %s: the add of %s was logged but never stored; recording its removal",
-            wl.name,
-            intent.entry_id,
-        )
-        if intent.undo_id not in logged:
-            undo = WatchlistEntryRemoved(
-                watchlist=wl.name,
-                entry_id=intent.entry_id,
-                removed_by=RECOVERY,
-                reason="interrupted before the entry reached the watchlist store: it was "
-                "never searchable; add the person again",
-            )
-            await self.log.append(
-                stream(wl.name), [NewEvent(event=undo, event_id=uuid.UUID(intent.undo_id))]
-            )
-        if intent.image_ref is not None:
-            await self._shred(intent.image_ref, "the entry was never added")
-
-    async def _redo_publish(self, wl: WatchlistStore, intent: Intent) -> None:
-        assert intent.published_at is not None and intent.valid_until is not None
-        at, until = intent.published_at, intent.valid_until
-        try:
-            plan = await self._run(
-                lambda: wl.prepare_publish(cast(str, intent.published_by), until - at, now=at)
-            )
-        except WatchlistError:
-            plan = None
-        if plan is None or plan.publication.version != intent.version:
-            # cannot happen while changes are settled in order; if it does, no zone can arm
-            # with the logged version, since the catalog reads the store
-            _log.error(
-                "watchlist %s: logged version %s cannot be rebuilt; publish again",
-                wl.name,
-                intent.version,
-            )
-            return
-        await self._run(lambda: wl.commit(plan))
-
-    async def _discard(
-        self, wl: WatchlistStore, entry_id: str, image_ref: str | None, reason: str
-    ) -> None:
-        await self._run(lambda: wl.discard(entry_id))
-        if image_ref is not None and not await self._run(lambda: wl.photo_held(image_ref)):
-            # never published (or every version holding it purged): nothing can arm with it
-            # again, so the photo goes now rather than at its expiry
-            await self._shred(image_ref, reason)
-
-    async def _shred(self, image_ref: str, reason: str) -> None:
-        if await self.vault.exists(image_ref):
-            await self.vault.shred(image_ref, reason)
+            await self._settler.settle(wl, intent)
 
 
 def _added(watchlist: str, entry: WatchlistEntry, ref: BiometricRef | None) -> WatchlistEntryAdded:

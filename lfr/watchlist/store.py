@@ -9,10 +9,9 @@ LanceDB keeps deleted rows in its data files and older table versions, so removi
 purging rewrite the table and drop every older version: the bytes leave the disk, not only
 the listing. An entry's row holds its mean template (`vector`, what a search compares with)
 beside each accepted photo's own (`templates`), so deleting or purging the row erases them all
-at once. Listings and labels (`listing`, `describe`, `version_listing`) read the metadata
-columns only, never a template. Writers on one directory take a per-directory lock; writers
-in other processes go through `lfr.watchlist.WatchlistService`, which also locks the
-directory across processes and records every change in the site's log first.
+at once. Listings and labels (`listing`, `describe`, `version_listing`) read metadata columns
+only, never a template. Writers take a per-directory lock; changes go through
+`lfr.watchlist.WatchlistService`, which logs them first and locks across processes.
 """
 
 from __future__ import annotations
@@ -27,9 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
+from lfr.watchlist import _arrow
 from lfr.watchlist.armed import ArmedWatchlist, LanceGallery
 from lfr.watchlist.entry import EntryMetadata, WatchlistEntry, content_hash
 from lfr.watchlist.errors import (
@@ -43,18 +40,6 @@ from lfr.watchlist.errors import (
 __all__ = ["PublishPlan", "Publication", "WatchlistStore", "default_store_path"]
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-_META = (
-    "entry_id",
-    "label",
-    "category",
-    "legal_basis",
-    "image_source",
-    "added_by",
-    "added_at",
-    "expires_at",
-)
-# what a listing reads: never `vector` or `templates`
-_LISTED = (*_META, "photos", "image_ref", "photo_sources")
 
 
 _LOCKS: dict[Path, threading.RLock] = {}
@@ -114,18 +99,9 @@ class WatchlistStore:
 
     # --- tables -------------------------------------------------------------------------
 
-    def _schema(self, *, version: bool) -> Any:
-        import pyarrow as pa
-
-        fields = [pa.field(n, pa.string()) for n in _META]
-        fields.append(pa.field("photos", pa.int32()))
-        fields.append(pa.field("vector", pa.list_(pa.float32(), self.dim)))
-        fields.append(pa.field("image_ref", pa.string()))
-        fields.append(pa.field("templates", pa.list_(pa.list_(pa.float32(), self.dim))))
-        fields.append(pa.field("photo_sources", pa.list_(pa.string())))
-        if version:
-            fields.insert(0, pa.field("version", pa.string()))
-        return pa.schema(fields)
+    def _rows(self, entries: list[WatchlistEntry]) -> Any:
+        """Entries as Arrow rows (lfr.bench.vision bulk-inserts them)."""
+        return _arrow.rows(self.dim, entries)
 
     def _table(self, suffix: str) -> Any:
         name = f"{self.name}_{suffix}"
@@ -138,7 +114,7 @@ class WatchlistStore:
                 # written before reference photos (image_ref) or the per-photo templates
                 # (templates, photo_sources) were kept: those rows read as None
                 have = set(table.schema.names)
-                missing = [f for f in self._schema(version=False) if f.name not in have]
+                missing = [f for f in _arrow.schema(self.dim, version=False) if f.name not in have]
                 if missing:
                     table.add_columns(missing)
             return table
@@ -153,79 +129,8 @@ class WatchlistStore:
                 + [pa.field("entries", pa.int64())]
             )
         else:
-            schema = self._schema(version=suffix == "published")
+            schema = _arrow.schema(self.dim, version=suffix == "published")
         return self._db.create_table(name, schema=schema, exist_ok=True)
-
-    def _rows(self, entries: list[WatchlistEntry], version: str | None = None) -> Any:
-        import pyarrow as pa
-
-        columns: dict[str, Any] = {}
-        if version is not None:
-            columns["version"] = [version] * len(entries)
-        for key in _META:
-            columns[key] = [str(e.metadata()[key]) for e in entries]
-        columns["photos"] = pa.array([e.photos for e in entries], pa.int32())
-        flat = (
-            np.concatenate([e.embedding.astype(np.float32) for e in entries])
-            if entries
-            else (np.zeros(0, np.float32))
-        )
-        columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), self.dim)
-        columns["image_ref"] = pa.array([e.image_ref for e in entries], pa.string())
-        columns["templates"] = pa.array(
-            [None if e.templates is None else list(e.templates) for e in entries],
-            pa.list_(pa.list_(pa.float32(), self.dim)),
-        )
-        columns["photo_sources"] = pa.array(
-            [list(e.photo_sources) if e.templates is not None else None for e in entries],
-            pa.list_(pa.string()),
-        )
-        return pa.table(columns, schema=self._schema(version=version is not None))
-
-    @staticmethod
-    def _templates(table: Any) -> list[npt.NDArray[np.float32] | None]:
-        """Each row's per-photo templates (k x dim) straight from Arrow's buffers, not as
-        Python floats: a list of thousands of entries holds millions of them."""
-        if "templates" not in table.column_names:
-            return [None] * table.num_rows
-        column = table.column("templates").combine_chunks()
-        offsets = column.offsets.to_numpy()
-        rows = column.values  # one fixed-size list per template, over the whole column
-        flat = rows.flatten().to_numpy(zero_copy_only=False).reshape(-1, rows.type.list_size)
-        return [
-            None
-            if not column[i].is_valid
-            else np.array(flat[offsets[i] : offsets[i + 1]], dtype=np.float32)
-            for i in range(len(column))
-        ]
-
-    @staticmethod
-    def _entries(table: Any) -> list[WatchlistEntry]:
-        templates = WatchlistStore._templates(table)
-        data = table.drop_columns([c for c in ("templates",) if c in table.column_names])
-        data = data.to_pydict()
-        refs = data.get("image_ref") or [None] * table.num_rows
-        sources = data.get("photo_sources") or [None] * table.num_rows
-        out = []
-        for i in range(table.num_rows):
-            out.append(
-                WatchlistEntry(
-                    entry_id=data["entry_id"][i],
-                    label=data["label"][i],
-                    category=data["category"][i],
-                    legal_basis=data["legal_basis"][i],
-                    image_source=data["image_source"][i],
-                    added_by=data["added_by"][i],
-                    added_at=datetime.fromisoformat(data["added_at"][i]),
-                    expires_at=datetime.fromisoformat(data["expires_at"][i]),
-                    embedding=np.asarray(data["vector"][i], dtype=np.float32),
-                    photos=int(data["photos"][i]),
-                    image_ref=refs[i],
-                    templates=templates[i],
-                    photo_sources=tuple(sources[i] or ()),
-                )
-            )
-        return out
 
     # --- entries ------------------------------------------------------------------------
 
@@ -233,7 +138,7 @@ class WatchlistStore:
         """:raises DuplicateEntryError: the id is taken. :raises WatchlistError: a bad field."""
         with self._lock:
             self.check_new(entry)
-            self._table("entries").add(self._rows([entry]))
+            self._table("entries").add(_arrow.rows(self.dim, [entry]))
 
     def check_new(self, entry: WatchlistEntry) -> None:
         """Whether `add(entry)` would be accepted, without writing (so the change can be
@@ -257,15 +162,13 @@ class WatchlistStore:
                 raise DuplicateEntryError(entry.entry_id, self.name)
 
     def attach_image(self, entry_id: str, image_ref: str) -> None:
-        """Keep the vault blob id of the entry's reference photo beside its template, so a
-        purge can shred the photo with the last version holding the entry.
-
-        :raises EntryNotFoundError: no such entry. :raises WatchlistError: not a blob id.
+        """Keep the vault id of the entry's photo beside its template, so a purge can shred
+        it. :raises EntryNotFoundError: no such entry. :raises WatchlistError: not a blob id.
         """
         if not image_ref.isalnum():
             raise WatchlistError(f"image_ref {image_ref!r} is not a vault blob id")
         with self._lock:
-            self.get(entry_id)  # a known id, so it is safe to quote below
+            self.describe(entry_id)  # a known id, so it is safe to quote below
             self._table("entries").update(
                 where=f"entry_id = '{entry_id}'", values={"image_ref": image_ref}
             )
@@ -275,7 +178,7 @@ class WatchlistStore:
     ) -> list[WatchlistEntry]:
         """Every entry with its templates (to publish or check them; listings use `listing`)."""
         with self._lock:
-            found = self._entries(self._table("entries").to_arrow())
+            found = _arrow.entries(self._table("entries").to_arrow())
         if not include_expired:
             now = now or datetime.now(UTC)
             found = [e for e in found if not e.expired(now)]
@@ -285,67 +188,25 @@ class WatchlistStore:
         """One entry with its templates. :raises EntryNotFoundError: no such entry."""
         if _ID.match(entry_id):
             with self._lock:
-                rows = (
-                    self._table("entries")
-                    .search()
-                    .where(f"entry_id = '{entry_id}'")
-                    .limit(None)
-                    .to_arrow()
-                )
-            if rows.num_rows:
-                return self._entries(rows)[0]
+                rows = _arrow.where(self._table("entries"), f"entry_id = '{entry_id}'")
+            found = _arrow.entries(rows)
+            if found:
+                return found[0]
         raise EntryNotFoundError(entry_id, self.name)
 
     # --- metadata only: what listings and labels need, read without any template ----------
-
-    @staticmethod
-    def _scan(table: Any, where: str | None = None) -> Any:
-        """The metadata columns of the rows `where` selects. LanceDB reads only the
-        projected columns, so no template is read, decoded or kept in memory."""
-        query = table.search()
-        if where is not None:
-            query = query.where(where)
-        return query.select(list(_LISTED)).limit(None).to_arrow()
-
-    @staticmethod
-    def _described(rows: Any) -> list[EntryMetadata]:
-        data = rows.to_pydict()
-        return sorted(
-            (
-                EntryMetadata(
-                    entry_id=data["entry_id"][i],
-                    label=data["label"][i],
-                    category=data["category"][i],
-                    legal_basis=data["legal_basis"][i],
-                    image_source=data["image_source"][i],
-                    added_by=data["added_by"][i],
-                    added_at=datetime.fromisoformat(data["added_at"][i]),
-                    expires_at=datetime.fromisoformat(data["expires_at"][i]),
-                    photos=int(data["photos"][i]),
-                    image_ref=data["image_ref"][i],
-                    photo_sources=tuple(data["photo_sources"][i] or ()),
-                )
-                for i in range(rows.num_rows)
-            ),
-            key=lambda e: e.entry_id,
-        )
-
-    def listing(self, *, include_expired: bool = True) -> list[EntryMetadata]:
+    def listing(self) -> list[EntryMetadata]:
         """The live list's entries without their templates, sorted by id."""
         with self._lock:
-            found = self._described(self._scan(self._table("entries")))
-        if not include_expired:
-            now = datetime.now(UTC)
-            found = [e for e in found if not e.expired(now)]
-        return found
+            return _arrow.described(_arrow.scan(self._table("entries")))
 
     def find(self, entry_id: str) -> EntryMetadata | None:
         """The live entry `entry_id` without its templates, or None."""
         if not _ID.match(entry_id):
             return None
         with self._lock:
-            rows = self._scan(self._table("entries"), f"entry_id = '{entry_id}'")
-        found = self._described(rows)
+            rows = _arrow.scan(self._table("entries"), f"entry_id = '{entry_id}'")
+        found = _arrow.described(rows)
         return found[0] if found else None
 
     def describe(self, entry_id: str) -> EntryMetadata:
@@ -361,18 +222,13 @@ class WatchlistStore:
         :raises VersionNotFoundError: no such version.
         """
         with self._lock:
-            version = self._version(version)
-            if "'" in version:
-                raise VersionNotFoundError(version, self.name)
-            rows = self._scan(self._table("published"), f"version = '{version}'")
-        return self._described(rows)
+            version = self._version(version)  # a published version: safe to quote
+            rows = _arrow.scan(self._table("published"), f"version = '{version}'")
+        return _arrow.described(rows)
 
     def remove(self, entry_id: str) -> EntryMetadata:
         """Delete an entry from the editable list, its template bytes included (published
-        versions keep theirs until purged; its photo is the caller's to shred).
-
-        :raises EntryNotFoundError: no such entry.
-        """
+        versions keep theirs until purged). :raises EntryNotFoundError: no such entry."""
         removed = self.discard(entry_id)
         if removed is None:
             raise EntryNotFoundError(entry_id, self.name)
@@ -464,7 +320,7 @@ class WatchlistStore:
         if published.count_rows(f"version = '{version}'"):
             # rows left by a write interrupted before its publication row: write them afresh
             published.delete(f"version = '{version}'")
-        published.add(self._rows(live, version))
+        published.add(_arrow.rows(self.dim, live, version))
         import pyarrow as pa
 
         self._table("publications").add(
@@ -512,12 +368,10 @@ class WatchlistStore:
             if "'" in version:
                 raise VersionNotFoundError(version, self.name)
             rows = self._version_rows(version)
-        return sorted(self._entries(rows), key=lambda e: e.entry_id)
+        return sorted(_arrow.entries(rows), key=lambda e: e.entry_id)
 
     def _version_rows(self, version: str) -> Any:
-        return (
-            self._table("published").search().where(f"version = '{version}'").limit(None)
-        ).to_arrow()
+        return _arrow.where(self._table("published"), f"version = '{version}'")
 
     def _gallery_table(self, version: str) -> str:
         return f"{self.name}_v_{version.split(':')[-1][:16]}"
@@ -528,19 +382,17 @@ class WatchlistStore:
 
         "The watchlist is deleted" means the deployment's frozen copy: the version's template
         rows (written out of the data files, older table versions dropped), its LanceDB
-        search table and its publication, so it can never be armed again. Each reference
-        photo the version holds is shredded through `shred` (`BiometricVault.shred_sync`)
-        unless another holder still uses it: the live list and every other published version
-        are holders, and an entry still in one keeps its template there and its photo, so a
-        later deployment can arm with it. An entry removed from the live list is erased for
-        good when the last version holding it is purged. A version already purged, or never
-        published, erases nothing: 0.
+        search table and its publication, so it can never be armed again. Each photo the
+        version holds is shredded through `shred` (`BiometricVault.shred_sync`) unless the
+        live list or another published version still holds the entry (a later deployment
+        can arm with it): an entry removed from the live list is erased for good with the
+        last version holding it. A version already purged, or never published, erases 0.
         """
         if "'" in version:
             return 0
         with self._lock:
             published = self._table("published")
-            mine = self._entries(self._version_rows(version))
+            mine = _arrow.entries(self._version_rows(version))
             photos = {e.image_ref for e in mine if e.image_ref}
             if photos:
                 others = self._table("entries").to_arrow().column("image_ref").to_pylist()
@@ -588,7 +440,7 @@ class WatchlistStore:
         with self._lock:
             version = self._version(version)
             # the mean is what is searched: no copy of the per-photo templates goes there
-            rows = self._rows(self.version_entries(version))
+            rows = _arrow.rows(self.dim, self.version_entries(version))
             table = self._db.create_table(
                 self._gallery_table(version),
                 data=rows.drop_columns(["templates"]),

@@ -194,7 +194,9 @@ def test_a_store_written_before_photos_were_kept_opens_and_purges(root: Path):
     db = lancedb.connect(str(root))
     old = WatchlistStore(root, "old")
     later = ("image_ref", "templates", "photo_sources")  # columns added since
-    legacy = pa.schema([f for f in old._schema(version=False) if f.name not in later])
+    from lfr.watchlist import _arrow
+
+    legacy = pa.schema([f for f in _arrow.schema(512, version=False) if f.name not in later])
     rows = old._rows([_entry(0)]).drop_columns(list(later))
     db.create_table("legacy_entries", data=rows, schema=legacy)
 
