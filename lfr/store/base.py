@@ -2,24 +2,31 @@
 
     LfrError
     └── StoreError
-        ├── ConcurrencyError      expected stream version differs from the actual one
+        ├── ConcurrencyError      expected stream version differs from the actual one (a SQLite
+        │                         constraint failure, JetStream's wrong last sequence)
         ├── IdempotencyError      an event_id already stored with different content
         ├── CorruptLogError       the file is not an lfr log, or a row/hash does not verify
+        ├── StoreWriteError       the storage refused a write: full disk, I/O error, read-only
+        ├── StoreUnavailableError the log cannot be reached now: NATS down, the file locked
+        │                         by another process, an I/O error while reading (also an
+        │                         `lfr.errors.UnavailableError`)
         └── StoreClosedError      the store was used after aclose()
 
 An engine must: append a batch to one stream atomically, check `expected_version` (optimistic
 concurrency), treat a re-sent `event_id` as already done (idempotency), be durable before it
 returns, and chain every envelope's hash to the previous one (`lfr.store.hashchain`).
-Engines translate their driver's errors into these classes in one place, chained `from exc`.
+Engines translate their driver's errors into these classes in one place, chained `from exc`
+(`lfr.store.sqlite._errors`, `NatsEventStore._errors`): no sqlite3 or nats error leaves the
+store. `RecordStore` is the optional fast path of engines that serve raw records.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from lfr.errors import LfrError
+from lfr.errors import LfrError, UnavailableError
 from schemas.envelope import Envelope, NewEvent
 
 __all__ = [
@@ -27,8 +34,10 @@ __all__ = [
     "CorruptLogError",
     "EventStore",
     "IdempotencyError",
+    "RecordStore",
     "StoreClosedError",
     "StoreError",
+    "StoreUnavailableError",
     "StoreWriteError",
 ]
 
@@ -38,12 +47,16 @@ class StoreError(LfrError):
 
 
 class ConcurrencyError(StoreError):
-    def __init__(self, stream: str, expected: int, actual: int) -> None:
+    """`actual` is None when the engine only knows that the stream moved on (JetStream's
+    wrong-last-sequence, a constraint failure it could not re-read after)."""
+
+    def __init__(self, stream: str, expected: int, actual: int | None) -> None:
         self.stream = stream
         self.expected = expected
         self.actual = actual
+        where = "has moved on" if actual is None else f"is at version {actual}"
         super().__init__(
-            f"stream {stream!r} is at version {actual}, not the expected {expected}: "
+            f"stream {stream!r} {where}, not the expected version {expected}: "
             "another writer appended first; re-read the stream and decide again"
         )
 
@@ -72,7 +85,9 @@ class StoreWriteError(StoreError):
     every event appended before it is intact. Retrying the same events is safe (idempotent on
     `event_id`) once the cause is fixed."""
 
-    def __init__(self, path: Path | str, stream: str, count: int, cause: str, full: bool) -> None:
+    def __init__(
+        self, path: Path | str, stream: str | None, count: int, cause: str, full: bool
+    ) -> None:
         self.path = str(path)
         self.stream = stream
         self.count = count
@@ -80,12 +95,26 @@ class StoreWriteError(StoreError):
         advice = (
             "free space on that disk (or move the data directory) and retry"
             if full
-            else "check the disk and its mount, then retry"
+            else "check the disk, its mount and the file's permissions, then retry"
+        )
+        what = (
+            f"could not append {count} event(s) to {stream!r}"
+            if stream is not None
+            else "could not write"
         )
         super().__init__(
-            f"{self.path}: could not append {count} event(s) to {stream!r} ({cause}); nothing "
-            f"of this batch was written and every event before it is intact; {advice}"
+            f"{self.path}: {what} ({cause}); nothing of this write was kept and every event "
+            f"before it is intact; {advice}"
         )
+
+
+class StoreUnavailableError(StoreError, UnavailableError):
+    """The log cannot be reached now (its server is down, its file locked by another process
+    past the busy timeout, the disk failing a read); nothing was changed."""
+
+    def __init__(self, where: Path | str, cause: str, advice: str) -> None:
+        self.where = str(where)
+        super().__init__(f"{self.where}: the event log is unavailable ({cause}); {advice}")
 
 
 class StoreClosedError(StoreError):
@@ -133,3 +162,17 @@ class EventStore(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class RecordStore(EventStore, Protocol):
+    """An `EventStore` that also serves its stored records raw: dicts with every envelope
+    field, times as text (`lfr.store.hashchain.record_of_envelope`'s shape), without building
+    envelopes. Projections and the audit replay use it when an engine offers it."""
+
+    async def read_records(
+        self, *, from_seq: int = 1, limit: int | None = None, with_hash: bool = True
+    ) -> list[dict[str, Any]]:
+        """Records from global position `from_seq`, in order; without `with_hash` they lack
+        `hash` (a replay does not need it) and may read faster."""
+        ...

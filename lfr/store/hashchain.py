@@ -1,28 +1,37 @@
-"""The engine-neutral tamper evidence: canonical envelope bytes, the hash chain, Merkle trees.
+"""The engine-neutral tamper evidence: the canonical record, its bytes, the hash chain.
 
 Every engine stores the same thing: an envelope's *canonical body* — compact JSON with sorted
 keys of every envelope field except `hash` (so `prev_hash` is inside it) — and
 `hash = sha256(body)`. Anyone can recompute the chain from an export with a JSON library and
 sha256; nothing here depends on SQLite or NATS.
 
-Checkpoints sign the root of an RFC 9162 (Certificate Transparency v2) Merkle tree whose
-leaves are the event hashes in `seq` order: `leaf = sha256(0x00 || hash)`,
-`node = sha256(0x01 || left || right)`. An inclusion proof of one event then needs only
-log2(n) hashes, the checkpoint and the log's public key.
+This module is the record's one definition: engines encode new events with `encode_new`,
+decode stored bodies with `decode_record`, check a re-sent event with `same_event` and a
+chain link with `check_link`; nothing else spells the record's fields. The Merkle trees that
+checkpoints sign live in `lfr.store.merkle` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from pydantic import BaseModel
 
-from schemas.envelope import Envelope
+from lfr.store.base import CorruptLogError
+from lfr.store.merkle import (
+    MerkleFrontier,
+    inclusion_path,
+    leaf_hash,
+    merkle_root,
+    node_hash,
+    verify_inclusion,
+)
+from schemas.envelope import Envelope, NewEvent
 
 __all__ = [
     "GENESIS_HASH",
@@ -30,8 +39,11 @@ __all__ = [
     "adopt_envelope_dict",
     "body_hash",
     "canonical_body",
-    "envelope_body",
+    "check_link",
+    "decode_record",
+    "encode_new",
     "envelope_from_record",
+    "event_payload",
     "fast_envelope",
     "format_time",
     "format_times",
@@ -40,6 +52,7 @@ __all__ = [
     "merkle_root",
     "node_hash",
     "record_of_envelope",
+    "same_event",
     "verify_inclusion",
 ]
 
@@ -76,10 +89,6 @@ _TIME_LEN = len("2026-01-01T00:00:00.000000+00:00")
 _WHOLE_SECOND_LEN = len("2026-01-01T00:00:00+00:00")
 
 
-def _opt_str(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def canonical_body(record: dict[str, Any]) -> bytes:
     """Canonical bytes of an envelope record (every field but `hash`)."""
     if "hash" in record:
@@ -91,61 +100,190 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def envelope_body(
-    *,
+# --- the canonical record: the one place its fields are spelled --------------------------------
+
+
+def _record(
+    causation_id: str | None,
+    correlation_id: str | None,
+    event_id: str,
+    occurred_at: str,
+    payload: dict[str, Any],
+    prev_hash: str,
+    recorded_at: str,
+    schema_version: int,
     seq: int,
     stream: str,
     stream_version: int,
-    event_id: str,
-    type_name: str,
-    schema_version: int,
-    occurred_at: str,
-    recorded_at: str,
-    correlation_id: str | None,
-    causation_id: str | None,
     traceparent: str | None,
-    payload: dict[str, Any],
-    prev_hash: str,
-) -> bytes:
-    """The canonical body of a new envelope, from already-formatted fields."""
-    return orjson.dumps(
-        {
-            "causation_id": causation_id,
-            "correlation_id": correlation_id,
-            "event_id": event_id,
-            "occurred_at": occurred_at,
-            "payload": payload,
-            "prev_hash": prev_hash,
-            "recorded_at": recorded_at,
-            "schema_version": schema_version,
-            "seq": seq,
-            "stream": stream,
-            "stream_version": stream_version,
-            "traceparent": traceparent,
-            "type": type_name,
-        },
-        option=_SORT,
-    )
+    type_name: str,
+) -> dict[str, Any]:
+    """The canonical record of an envelope, without `hash`: what the body serialises.
+
+    Positional and in key order, because every engine builds one per event on its hot path.
+    """
+    return {
+        "causation_id": causation_id,
+        "correlation_id": correlation_id,
+        "event_id": event_id,
+        "occurred_at": occurred_at,
+        "payload": payload,
+        "prev_hash": prev_hash,
+        "recorded_at": recorded_at,
+        "schema_version": schema_version,
+        "seq": seq,
+        "stream": stream,
+        "stream_version": stream_version,
+        "traceparent": traceparent,
+        "type": type_name,
+    }
+
+
+def _opt_str(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _with_hash(record: dict[str, Any], hash_hex: str) -> dict[str, Any]:
+    """`record` plus its `hash`, keys still in sorted order (exports print them as stored)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "occurred_at":
+            out["hash"] = hash_hex
+        out[key] = value
+    return out
 
 
 def record_of_envelope(env: Envelope) -> dict[str, Any]:
     """The JSON record of an envelope exactly as it was hashed (plus its `hash`)."""
-    return {
-        "causation_id": _opt_str(env.causation_id),
-        "correlation_id": _opt_str(env.correlation_id),
-        "event_id": str(env.event_id),
-        "hash": env.hash,
-        "occurred_at": format_time(env.occurred_at),
-        "payload": env.payload,
-        "prev_hash": env.prev_hash,
-        "recorded_at": format_time(env.recorded_at),
-        "schema_version": env.schema_version,
-        "seq": env.seq,
-        "stream": env.stream,
-        "stream_version": env.stream_version,
-        "traceparent": env.traceparent,
-        "type": env.type,
-    }
+    record = _record(
+        _opt_str(env.causation_id),
+        _opt_str(env.correlation_id),
+        str(env.event_id),
+        format_time(env.occurred_at),
+        env.payload,
+        env.prev_hash,
+        format_time(env.recorded_at),
+        env.schema_version,
+        env.seq,
+        env.stream,
+        env.stream_version,
+        env.traceparent,
+        env.type,
+    )
+    return _with_hash(record, env.hash)
+
+
+def event_payload(new: NewEvent) -> dict[str, Any]:
+    """The payload a new event is stored with (its JSON form)."""
+    event = new.event
+    payload: dict[str, Any] = event.__pydantic_serializer__.to_python(event, mode="json")
+    return payload
+
+
+def encode_new(
+    stream: str,
+    news: Sequence[NewEvent],
+    *,
+    seq: int,
+    version: int,
+    prev_hash: str,
+    recorded_at: str,
+    event_ids: Sequence[str] | None = None,
+) -> Iterator[tuple[Envelope, bytes, bytes]]:
+    """Encode new events appended to `stream` after global position `seq`, stream version
+    `version` and chain tail `prev_hash`: yield each one's envelope, canonical body and raw
+    sha256 digest, in order (the digest is the next one's `prev_hash`).
+
+    `event_ids` are the events' ids as text when the caller has them already. A generator, so
+    an engine can store each body as soon as it is made and let it go (see the SQLite engine).
+    """
+    recorded_dt = datetime.fromisoformat(recorded_at)
+    times = format_times([new.occurred_at for new in news])
+    ids = event_ids if event_ids is not None else [str(new.event_id) for new in news]
+    record_of, adopt, dumps, sha256 = _record, adopt_envelope_dict, orjson.dumps, _sha256
+    for new, event_id, occurred_text in zip(news, ids, times, strict=True):
+        seq += 1
+        version += 1
+        event = new.event
+        corr = new.correlation_id
+        caus = new.causation_id
+        record = record_of(
+            None if caus is None else str(caus),
+            None if corr is None else str(corr),
+            event_id,
+            occurred_text,
+            event.__pydantic_serializer__.to_python(event, mode="json"),
+            prev_hash,
+            recorded_at,
+            event.SCHEMA_VERSION,
+            seq,
+            stream,
+            version,
+            new.traceparent,
+            type(event).__name__,
+        )
+        body = dumps(record, option=_SORT)
+        digest = sha256(body).digest()
+        prev_hash = digest.hex()
+        # the same dict becomes the envelope, its text fields typed again
+        record["event_id"] = new.event_id
+        record["occurred_at"] = _as_utc(new.occurred_at, occurred_text)
+        record["recorded_at"] = recorded_dt
+        record["correlation_id"] = corr
+        record["causation_id"] = caus
+        record["hash"] = prev_hash
+        yield adopt(record), body, digest
+
+
+def _as_utc(value: datetime, text: str) -> datetime:
+    """`value` as the envelope holds it: the same instant in `datetime.UTC`."""
+    return value if value.tzinfo is UTC else datetime.fromisoformat(text)
+
+
+def same_event(record: dict[str, Any], stream: str, new: NewEvent) -> bool:
+    """Whether a stored record is `new` appended to `stream` (a re-sent `event_id` is only
+    a no-op when it is; otherwise the id was reused, an `IdempotencyError`)."""
+    event = new.event
+    return bool(
+        record["stream"] == stream
+        and record["type"] == type(event).__name__
+        and record["schema_version"] == event.SCHEMA_VERSION
+        and record["payload"] == event_payload(new)
+    )
+
+
+def decode_record(
+    body: bytes, hash_hex: str | None, *, where: str, seq: int | None
+) -> dict[str, Any]:
+    """The record stored as `body` (with its `hash` when given).
+
+    :raises CorruptLogError: the body is not a JSON object.
+    """
+    try:
+        record = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptLogError(where, f"event body is not JSON ({exc})", seq) from exc
+    if not isinstance(record, dict):
+        raise CorruptLogError(where, "event body is not a JSON object", seq)
+    if hash_hex is not None:
+        record["hash"] = hash_hex
+    return record
+
+
+def check_link(record: dict[str, Any], seq: int, prev_hash: str, *, where: str) -> str:
+    """Check that `record` sits at `seq` after `prev_hash` and matches its own `hash`; return
+    that hash (the next record's `prev_hash`).
+
+    :raises CorruptLogError: out of place, a broken chain, or content that differs from its hash.
+    """
+    if record.get("seq") != seq:
+        raise CorruptLogError(where, f"expected seq {seq}", record.get("seq"))
+    if record.get("prev_hash") != prev_hash:
+        raise CorruptLogError(where, "the chain is broken (prev_hash)", seq)
+    hash_hex = record.get("hash")
+    if not isinstance(hash_hex, str) or body_hash(canonical_body(record)) != hash_hex:
+        raise CorruptLogError(where, "the event does not match its hash", seq)
+    return hash_hex
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
@@ -199,148 +337,3 @@ def envelope_from_record(record: dict[str, Any], hash_hex: str | None = None) ->
         prev_hash=record["prev_hash"],
         hash=hash_hex if hash_hex is not None else record["hash"],
     )
-
-
-# --- Merkle tree (RFC 9162 section 2.1) -------------------------------------------------------
-
-
-def leaf_hash(event_hash_hex: str) -> bytes:
-    return hashlib.sha256(b"\x00" + bytes.fromhex(event_hash_hex)).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-_EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-
-class MerkleFrontier:
-    """The roots of the perfect subtrees covering leaves 1..n: O(log n) memory, O(1) append."""
-
-    __slots__ = ("nodes", "size")
-
-    def __init__(self, size: int = 0, nodes: list[tuple[int, bytes]] | None = None) -> None:
-        self.size = size
-        self.nodes: list[tuple[int, bytes]] = list(nodes or [])
-
-    def copy(self) -> MerkleFrontier:
-        return MerkleFrontier(self.size, self.nodes)
-
-    def append(self, event_hash_hex: str) -> None:
-        self.append_digest(bytes.fromhex(event_hash_hex))
-
-    def append_digest(self, event_hash: bytes) -> None:
-        """Add the leaf for an event whose raw sha256 digest is `event_hash`."""
-        h = _sha256(b"\x00" + event_hash).digest()
-        height = 0
-        nodes = self.nodes
-        while nodes and nodes[-1][0] == height:
-            h = _sha256(b"\x01" + nodes.pop()[1] + h).digest()
-            height += 1
-        nodes.append((height, h))
-        self.size += 1
-
-    def extend_digests(self, event_hashes: Sequence[bytes]) -> None:
-        """`append_digest` for each, a level of the tree at a time (same nodes, less Python).
-
-        At each height the pending nodes are the frontier's node of that height (if any, it
-        lies leftmost) followed by the new ones; pairs merge upwards, an odd one out stays.
-        """
-        sha256 = _sha256
-        level = [sha256(b"\x00" + h).digest() for h in event_hashes]
-        old = self.nodes
-        kept: list[tuple[int, bytes]] = []
-        height = 0
-        while level:
-            if old and old[-1][0] == height:
-                level.insert(0, old.pop()[1])
-            if len(level) % 2:
-                kept.append((height, level.pop()))
-            level = [
-                sha256(b"\x01" + left + right).digest()
-                for left, right in zip(level[0::2], level[1::2], strict=True)
-            ]
-            height += 1
-        old.extend(reversed(kept))
-        self.size += len(event_hashes)
-
-    def root(self) -> bytes:
-        if not self.nodes:
-            return _EMPTY_ROOT
-        acc = self.nodes[-1][1]
-        for _, h in reversed(self.nodes[:-1]):
-            acc = node_hash(h, acc)
-        return acc
-
-    def to_json(self) -> str:
-        return orjson.dumps(
-            {"size": self.size, "nodes": [[ht, h.hex()] for ht, h in self.nodes]}
-        ).decode()
-
-    @classmethod
-    def from_json(cls, text: str) -> MerkleFrontier:
-        data = orjson.loads(text)
-        return cls(int(data["size"]), [(int(ht), bytes.fromhex(h)) for ht, h in data["nodes"]])
-
-
-def _split(n: int) -> int:
-    """The largest power of two strictly less than n (n >= 2)."""
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def merkle_root(leaves: Sequence[bytes]) -> bytes:
-    """RFC 9162 MTH over already leaf-hashed values."""
-    frontier_nodes: list[tuple[int, bytes]] = []
-    for h in leaves:
-        height = 0
-        while frontier_nodes and frontier_nodes[-1][0] == height:
-            h = node_hash(frontier_nodes.pop()[1], h)
-            height += 1
-        frontier_nodes.append((height, h))
-    return MerkleFrontier(len(leaves), frontier_nodes).root()
-
-
-def inclusion_path(leaves: Sequence[bytes], index: int) -> list[bytes]:
-    """RFC 9162 PATH(index, leaves): the sibling hashes from the leaf up to the root."""
-    if not 0 <= index < len(leaves):
-        raise ValueError(f"leaf index {index} outside a tree of {len(leaves)} leaves")
-    path: list[bytes] = []
-    lo, hi, m = 0, len(leaves), index
-    stack: list[bytes] = []
-    while hi - lo > 1:
-        k = _split(hi - lo)
-        if m < k:
-            stack.append(merkle_root(leaves[lo + k : hi]))
-            hi = lo + k
-        else:
-            stack.append(merkle_root(leaves[lo : lo + k]))
-            lo, m = lo + k, m - k
-    path.extend(reversed(stack))
-    return path
-
-
-def verify_inclusion(
-    leaf: bytes, index: int, tree_size: int, path: Sequence[bytes], root: bytes
-) -> bool:
-    """RFC 9162 section 2.1.3.2: does `path` lead from `leaf` at `index` to `root`?"""
-    if index >= tree_size or index < 0:
-        return False
-    fn, sn, r = index, tree_size - 1, leaf
-    for p in path:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and r == root

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import anyio
 
@@ -16,10 +15,10 @@ from lfr.clock import Clock
 from lfr.store.base import ConcurrencyError, IdempotencyError, StoreClosedError
 from lfr.store.hashchain import (
     GENESIS_HASH,
-    body_hash,
-    envelope_body,
-    envelope_from_record,
+    encode_new,
     format_time,
+    record_of_envelope,
+    same_event,
 )
 from schemas.envelope import Envelope, NewEvent
 
@@ -57,11 +56,10 @@ class InMemoryEventStore:
             hit = self._by_id.get(str(new.event_id))
             if hit is None:
                 fresh.append(new)
-                continue
-            payload = new.event.model_dump(mode="json")
-            if hit.stream != stream or hit.type != new.type or hit.payload != payload:
+            elif same_event(record_of_envelope(hit), stream, new):
+                stored.append(hit)
+            else:
                 raise IdempotencyError(str(new.event_id), hit.seq)
-            stored.append(hit)
         if not fresh:
             return stored
         records = self._streams.setdefault(stream, [])
@@ -70,51 +68,18 @@ class InMemoryEventStore:
             if not records:
                 del self._streams[stream]
             raise ConcurrencyError(stream, expected_version, version)
-        recorded_at = format_time(self._now())
         out = list(stored)
-        for new in fresh:
-            seq = len(self._log) + 1
-            version += 1
-            prev = self._log[-1].hash if self._log else GENESIS_HASH
-            event_id = str(new.event_id)
-            correlation = None if new.correlation_id is None else str(new.correlation_id)
-            causation = None if new.causation_id is None else str(new.causation_id)
-            payload = new.event.model_dump(mode="json")
-            occurred_at = format_time(new.occurred_at)
-            record: dict[str, Any] = {
-                "seq": seq,
-                "stream": stream,
-                "stream_version": version,
-                "event_id": event_id,
-                "type": new.type,
-                "schema_version": new.schema_version,
-                "occurred_at": occurred_at,
-                "recorded_at": recorded_at,
-                "correlation_id": correlation,
-                "causation_id": causation,
-                "traceparent": new.traceparent,
-                "payload": payload,
-                "prev_hash": prev,
-            }
-            body = envelope_body(
-                seq=seq,
-                stream=stream,
-                stream_version=version,
-                event_id=event_id,
-                type_name=new.type,
-                schema_version=new.schema_version,
-                occurred_at=occurred_at,
-                recorded_at=recorded_at,
-                correlation_id=correlation,
-                causation_id=causation,
-                traceparent=new.traceparent,
-                payload=payload,
-                prev_hash=prev,
-            )
-            env = envelope_from_record(record, body_hash(body))
+        for env, _body, _digest in encode_new(
+            stream,
+            fresh,
+            seq=len(self._log),
+            version=version,
+            prev_hash=self._log[-1].hash if self._log else GENESIS_HASH,
+            recorded_at=format_time(self._now()),
+        ):
             self._log.append(env)
             records.append(env)
-            self._by_id[event_id] = env
+            self._by_id[str(env.event_id)] = env
             out.append(env)
         if self._appended is not None:
             self._appended.set()

@@ -32,10 +32,12 @@ from lfr.store.base import (
 )
 from lfr.store.hashchain import (
     GENESIS_HASH,
-    body_hash,
-    canonical_body,
+    check_link,
+    encode_new,
     envelope_from_record,
     format_time,
+    record_of_envelope,
+    same_event,
 )
 from schemas.envelope import Envelope, NewEvent
 
@@ -135,17 +137,11 @@ class NatsEventStore:
         except orjson.JSONDecodeError as exc:
             raise CorruptLogError(where, f"message {js_seq} is not JSON ({exc})") from exc
         for rec in batch:
-            seq = rec.get("seq")
-            if seq != len(self._records) + 1:
-                raise CorruptLogError(where, f"expected seq {len(self._records) + 1}", seq)
-            if rec.get("prev_hash") != self._tail:
-                raise CorruptLogError(where, "the chain is broken (prev_hash)", seq)
-            if body_hash(canonical_body(rec)) != rec.get("hash"):
-                raise CorruptLogError(where, "the event does not match its hash", seq)
+            seq = len(self._records) + 1
+            self._tail = check_link(rec, seq, self._tail, where=where)
             self._records.append(rec)
             self._versions[rec["stream"]] = rec["stream_version"]
             self._ids[rec["event_id"]] = seq
-            self._tail = rec["hash"]
         self._subject_seq[subject] = js_seq
         self._js_seq = js_seq
 
@@ -159,12 +155,7 @@ class NatsEventStore:
                 fresh += 1
                 continue
             rec = self._records[seq - 1]
-            if (
-                rec["stream"] != stream
-                or rec["type"] != ne.type
-                or rec["schema_version"] != ne.schema_version
-                or rec["payload"] != ne.event.model_dump(mode="json")
-            ):
+            if not same_event(rec, stream, ne):
                 raise IdempotencyError(str(ne.event_id), seq)
             stored.append(envelope_from_record(rec))
         return stored, fresh
@@ -220,31 +211,15 @@ class NatsEventStore:
     def _encode(
         self, stream: str, events: Sequence[NewEvent], version: int
     ) -> list[dict[str, Any]]:
-        seq = len(self._records)
-        prev = self._tail
-        recorded_at = format_time(datetime.now(UTC))
-        out: list[dict[str, Any]] = []
-        for ne in events:
-            seq += 1
-            version += 1
-            rec: dict[str, Any] = {
-                "causation_id": None if ne.causation_id is None else str(ne.causation_id),
-                "correlation_id": None if ne.correlation_id is None else str(ne.correlation_id),
-                "event_id": str(ne.event_id),
-                "occurred_at": format_time(ne.occurred_at),
-                "payload": ne.event.model_dump(mode="json"),
-                "prev_hash": prev,
-                "recorded_at": recorded_at,
-                "schema_version": ne.schema_version,
-                "seq": seq,
-                "stream": stream,
-                "stream_version": version,
-                "traceparent": ne.traceparent,
-                "type": ne.type,
-            }
-            rec["hash"] = prev = body_hash(canonical_body(rec))
-            out.append(rec)
-        return out
+        encoded = encode_new(
+            stream,
+            events,
+            seq=len(self._records),
+            version=version,
+            prev_hash=self._tail,
+            recorded_at=format_time(datetime.now(UTC)),
+        )
+        return [record_of_envelope(env) for env, _body, _digest in encoded]
 
     def _notify(self) -> None:
         event, self._appended = self._appended, anyio.Event()

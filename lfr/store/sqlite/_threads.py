@@ -82,7 +82,7 @@ class WalCheckpointer:
 
     A PASSIVE checkpoint never blocks the writer or a reader; once it has copied every frame,
     the writer's next transaction starts the WAL from its beginning again. The writer keeps
-    SQLite's own automatic checkpoint on, at a large size (`sqlite._WAL_FALLBACK_PAGES`), as
+    SQLite's own automatic checkpoint on, at a large size (`_schema.WAL_FALLBACK_PAGES`), as
     the bound: should this thread fall behind or fail, the WAL still cannot grow past it.
     Errors are kept in `last_error` (a checkpoint can be retried; nothing committed depends
     on it)."""
