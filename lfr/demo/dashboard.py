@@ -1,8 +1,9 @@
 """What the demo shows while it runs: a rich live dashboard, or plain log lines (`--no-tui`).
 
-Both read one `DemoView` the orchestrator updates; both write to stderr so stdout stays free
-for the `--json` line. The view holds zone states, per-camera counters (from the telemetry
-instruments), alerts by id and state, and a short log: nothing biometric.
+Both read one `DemoView`, which `refresh_view` fills from the running site (zone status,
+mailbox depths), the telemetry instruments (per-camera counters) and the alerts officers'
+devices received; both write to stderr so stdout stays free for the `--json` line. Nothing
+biometric is shown.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -21,7 +22,24 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["CameraRow", "DemoUI", "DemoView", "PlainUI", "RichUI", "ZoneRow"]
+from lfr.errors import LfrError
+
+if TYPE_CHECKING:
+    from actors.system import Site
+    from actors.zone import ZoneStatus
+    from lfr.demo.officers import AlertSeen
+    from lfr.telemetry import Telemetry
+
+__all__ = [
+    "AlertRow",
+    "CameraRow",
+    "DemoUI",
+    "DemoView",
+    "PlainUI",
+    "RichUI",
+    "ZoneRow",
+    "refresh_view",
+]
 
 
 @dataclass
@@ -198,3 +216,73 @@ class RichUI:
     ) -> None:
         self.refresh()
         self._live.stop()
+
+
+def _camera_counters(tel: Telemetry) -> dict[str, dict[str, float]]:
+    """Per-camera analysed and dropped counts from the in-memory metric reader."""
+    out: dict[str, dict[str, float]] = {}
+    reader = tel.metric_reader
+    data = reader.get_metrics_data() if reader is not None else None
+    if data is None:
+        return out
+    names = {
+        "lfr.camera.frames.analysed": "analysed",
+        "lfr.camera.frames.dropped": "dropped",
+    }
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                key = names.get(m.name)
+                if key is None:
+                    continue
+                for p in m.data.data_points:
+                    cam = str((p.attributes or {}).get("camera", ""))
+                    out.setdefault(cam, {})[key] = float(getattr(p, "value", 0))
+    return out
+
+
+def _zone_reason(status: ZoneStatus) -> str:
+    if status.armed_deployment is not None:
+        return "patrol on duty"
+    live = [d for d in status.deployments if not d.ended]
+    if live:
+        return "no patrol on duty" if not status.patrols_on_duty else "outside the window"
+    return "deployment ended" if status.deployments else "not authorised"
+
+
+async def refresh_view(ui: DemoUI, site: Site, tel: Telemetry, seen: dict[str, AlertSeen]) -> None:
+    """Sample the site, the camera counters and the alerts into `ui.view`, and redraw."""
+    from lfr.telemetry import metrics
+
+    view = ui.view
+    for zone, row in view.zones.items():
+        try:
+            st = await site.zone_status(zone)
+        except LfrError:  # a status is decoration; the log is the truth
+            continue
+        row.armed = st.armed_deployment is not None
+        row.patrols = tuple(st.patrols_on_duty)
+        row.reason = _zone_reason(st)
+    for name in site.registry.names():  # sampled here; the kernel keeps no time series
+        ref = site.registry.get(name)
+        if ref is not None:
+            metrics().mailbox_depth(name, ref.depth)
+            if name.startswith("camera:") and name[7:] in view.cameras:
+                view.cameras[name[7:]].mailbox = ref.depth
+    counters = _camera_counters(tel)
+    now = time.monotonic()
+    for cam, crow in view.cameras.items():
+        c = counters.get(cam, {})
+        analysed = int(c.get("analysed", 0))
+        if crow.sampled_at and now > crow.sampled_at:
+            rate = (analysed - crow.analysed) / (now - crow.sampled_at)
+            crow.fps = 0.6 * crow.fps + 0.4 * rate
+        crow.sampled_at = now
+        metrics().analysed_fps(cam, crow.zone, crow.fps)
+        crow.analysed = analysed
+        crow.dropped = int(c.get("dropped", 0))
+    for a in seen.values():
+        view.alerts[a.alert_id] = AlertRow(
+            a.alert_id, a.zone, a.camera, a.subject_label, a.similarity, a.state, a.latency_ms
+        )
+    ui.refresh()

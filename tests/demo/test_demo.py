@@ -52,7 +52,8 @@ def _assert_invariants(result: dict) -> None:
 @pytest.fixture(scope="module")
 def traced_run(tmp_path_factory, scene_cache):
     """One in-process demo run with in-memory telemetry: (result, spans, metrics, data dir,
-    UI, what each camera was built with through `camera_recognition`)."""
+    UI, what each camera was built with through `camera_recognition`, the sites it opened
+    through `open_site`)."""
     data_dir = tmp_path_factory.mktemp("demo") / "data"
     tel = setup_telemetry(TelemetryConfig(exporter="memory"))
     opts = DemoOptions(seconds=SECONDS, data_dir=data_dir, scene_cache=scene_cache)
@@ -64,20 +65,30 @@ def traced_run(tmp_path_factory, scene_cache):
         built[camera_id] = real(pipeline, camera_id, **kw)
         return built[camera_id]
 
+    import actors.site
+
+    opened: list[actors.site.SiteOverrides] = []
+    real_open = actors.site.open_site
+
+    def open_spy(config, overrides=None):
+        opened.append(overrides)
+        return real_open(config, overrides)
+
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(recognition, "camera_recognition", spy)
+            mp.setattr(actors.site, "open_site", open_spy)
             result = anyio.run(lambda: run_demo(opts, ui, telemetry=tel), backend="asyncio")
         tel.force_flush()
         spans = tel.finished_spans()
         metrics = tel.metric_reader.get_metrics_data()
     finally:
         tel.shutdown()
-    return result, spans, metrics, data_dir, ui, built
+    return result, spans, metrics, data_dir, ui, built, opened
 
 
 def test_scenario_invariants(traced_run):
-    result, _, _, data_dir, ui, _ = traced_run
+    result, _, _, data_dir, ui, *_ = traced_run
     _assert_invariants(result)
     assert (data_dir / "report.html").read_text().count("deployment <code>") == 2
     assert (data_dir / "scenes" / "manifest.json").exists()
@@ -100,7 +111,7 @@ def test_scenario_invariants(traced_run):
 
 
 def test_one_connected_trace_from_frame_to_acknowledgement(traced_run):
-    result, spans, _, data_dir, _, _ = traced_run
+    result, spans, _, data_dir, *_ = traced_run
     by_trace = defaultdict(list)
     for s in spans:
         by_trace[s.context.trace_id].append(s)
@@ -142,9 +153,17 @@ def test_one_connected_trace_from_frame_to_acknowledgement(traced_run):
     assert {trace(e) for e in envs if e.type == "AlertAcknowledged"} <= set(acked)
 
 
+def test_the_demo_opens_its_site_with_open_site(traced_run):
+    """One composition root: the demo's site is `open_site`'s, with the demo's parts."""
+    *_, opened = traced_run
+    (overrides,) = opened
+    assert overrides.store is not None and overrides.recognition is not None
+    assert overrides.alerts is not None and overrides.alerts.mqtt is None  # embedded broker
+
+
 def test_cameras_run_the_deployed_recognition(traced_run):
     """The demo's cameras are built as deployed ones are: a tracking recogniser per camera."""
-    *_, built = traced_run
+    *_, built, _ = traced_run
     assert sorted(built) == sorted(CAMERAS)
     for chosen in built.values():
         assert type(chosen.recogniser) is TrackingRecogniser
@@ -152,7 +171,7 @@ def test_cameras_run_the_deployed_recognition(traced_run):
 
 
 def test_no_biometric_value_or_passer_by_in_telemetry(traced_run):
-    _, spans, metrics, data_dir, _, _ = traced_run
+    _, spans, metrics, data_dir, *_ = traced_run
     manifest = SceneManifest.read(data_dir / "scenes" / "manifest.json")
     passers = {a.identity for c in manifest.clips for a in c.appearances if not a.watchlisted}
     names = sorted(passers | {p.replace("_", " ") for p in passers})
@@ -255,7 +274,7 @@ def test_a_gallery_without_enough_people_says_what_to_add(tmp_path):
 
 
 def test_metrics_cover_analysis_drops_mailboxes_and_latency(traced_run):
-    result, _, metrics, _, _, _ = traced_run
+    result, _, metrics, *_ = traced_run
     points: dict[str, list] = defaultdict(list)
     for rm in metrics.resource_metrics:
         for sm in rm.scope_metrics:
