@@ -123,3 +123,33 @@ def test_add_enrols_every_clear_photo_and_a_box_picks_the_subject(site: Path):
     assert listed["B O"]["photos"] == 1
     assert listed["B O"]["photo_sources"] == [photos[0]]
     assert listed["J B"]["photo_sources"] == [str(two_people)]
+
+
+def test_the_cli_keeps_the_photo_in_the_vault_and_always_logs(site: Path):
+    from lfr.vault import BiometricVault
+
+    photo = settings().faces_dir.resolve() / "John_Simm" / "1.jpg"
+    who = ["--category", "suspect", "--legal-basis", "warrant W-3", "--by", "PC 1"]
+    result, out = _run("add", str(photo), "--label", "J S", "--id", "js", "--no-log", *who)
+    assert result.exit_code == 2 and "no-log" in out  # the audit trail cannot be skipped
+    result, out = _run("add", str(photo), "--label", "J S", "--id", "js", *who)
+    assert result.exit_code == 0, out
+
+    async def read() -> list:
+        from lfr.store.sqlite import open_store
+
+        store = await open_store(site)
+        try:
+            return [e.decode() for e in await store.read_stream("watchlist:default")]
+        finally:
+            await store.aclose()
+
+    (added,) = anyio.run(read)
+    vault = BiometricVault.for_data_dir(site)
+    try:
+        assert vault.get_sync(added.image_ref) == photo.read_bytes()
+        result, out = _run("remove", "js", "--by", "PC 1", "--reason", "entered in error")
+        assert result.exit_code == 0, out
+        assert not vault.exists_sync(added.image_ref)  # never published: shredded at once
+    finally:
+        vault.close()
