@@ -77,7 +77,7 @@ class SiteParts:
     """Everything a site needs from outside; tests pass doubles, `lfr run` the real ones.
 
     `recognition` is the one seam through which a camera gets its recogniser and deciders
-    (`lfr.video.recognition.camera_recognition` for the real pipeline, as `site_parts`
+    (`lfr.video.recognition.camera_recognition` for the real pipeline, as `open_site`
     builds it). `recogniser` is a shorthand for test doubles: one stateless recogniser
     shared by every camera, deciding frame by frame (`shared_recognition`).
     """
