@@ -162,7 +162,7 @@ async def _run(
     store = await open_store(data_dir)
     vault = await BiometricVault.open(data_dir)
     try:
-        enrolment = await enrol_watchlists(data_dir, pipeline, cast, store, ui.log)
+        enrolment = await enrol_watchlists(data_dir, pipeline, cast, store, vault, ui.log)
         judge = Judge(manifest, enrolment.label_to_identity)
         ui.phase("broker, cameras, site")
         async with RtspClipServer(footage) as rtsp:

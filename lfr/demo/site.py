@@ -20,7 +20,7 @@ import actors.site
 from actors.system import Site
 from lfr.alerts import AlertSink
 from lfr.catalog import WatchlistStoreCatalog
-from lfr.demo.enrolment import Enrolment
+from lfr.demo.enrolment import DemoWatchlists
 from lfr.demo.officers import AlertSeen, Patrol
 from lfr.demo.parts import FrameSpans, TimedRecogniser, TracedSink
 from lfr.demo.scenario import CAMERAS, ZONES
@@ -137,7 +137,7 @@ async def open_demo_site(
     data_dir: Path,
     store: EventStore,
     vault: BiometricVault,
-    enrolment: Enrolment,
+    enrolment: DemoWatchlists,
     pipeline: FacePipeline,
     observations: Observations,
 ) -> AsyncIterator[Site]:
