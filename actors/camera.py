@@ -57,6 +57,7 @@ from schemas.events import (
     FrameDiscarded,
 )
 from schemas.registry import Event
+from schemas.streams import camera_stream, zone_stream
 
 __all__ = ["CameraActor", "CameraSettings", "CropVault", "GalleryLoader"]
 
@@ -141,7 +142,7 @@ class CameraActor(EventSourcedActor[CameraState]):
             reconnect_s=self.settings.reconnect_s,
             sleep=clock.sleep,
         )
-        super().__init__(f"camera:{camera}", store=store, clock=clock)
+        super().__init__(camera_stream(camera), store=store, clock=clock)
 
     def initial_state(self) -> CameraState:
         return CameraState()
@@ -158,7 +159,7 @@ class CameraActor(EventSourcedActor[CameraState]):
     async def on_start(self) -> None:
         await super().on_start()
         self.start_soon(self._run_loop)
-        zone = self.registry.get(f"zone:{self.zone}")
+        zone = self.registry.get(zone_stream(self.zone))
         if zone is not None:
             try:
                 zone.tell_nowait(CameraReady(self.camera))
@@ -383,7 +384,7 @@ class CameraActor(EventSourcedActor[CameraState]):
         envs = await self.emit([match])
         appended = time.perf_counter_ns()
         report = MatchReported(match, envs[0].event_id, decision.candidate.label, appended)
-        await self.registry.lookup(f"zone:{self.zone}").tell(report)
+        await self.registry.lookup(zone_stream(self.zone)).tell(report)
 
 
 def _wipe(decisions: Decisions) -> None:

@@ -29,6 +29,7 @@ from lfr.kernel import ActorRef, EventSourcedActor, Registry
 from lfr.store.base import EventStore
 from schemas.events import AlertDispatched, AlertRaised
 from schemas.registry import Event
+from schemas.streams import patrol_stream, zone_stream
 
 __all__ = ["PatrolActor"]
 
@@ -48,7 +49,7 @@ class PatrolActor(EventSourcedActor[PatrolState]):
         self.registry = registry
         self.zones = zones
         self.zone_ask_timeout_s = zone_ask_timeout_s
-        super().__init__(f"patrol:{patrol_id}", store=store, clock=clock)
+        super().__init__(patrol_stream(patrol_id), store=store, clock=clock)
 
     def initial_state(self) -> PatrolState:
         return PatrolState(self.patrol_id)
@@ -62,7 +63,7 @@ class PatrolActor(EventSourcedActor[PatrolState]):
         state = own
         for zone in sorted(own.zones_served):
             raised: dict[str, AlertRaised] = {}
-            for env in await self.store.read_stream(f"zone:{zone}"):
+            for env in await self.store.read_stream(zone_stream(zone)):
                 if env.type == "AlertRaised":
                     event = env.decode()
                     assert isinstance(event, AlertRaised)
@@ -79,7 +80,7 @@ class PatrolActor(EventSourcedActor[PatrolState]):
         self.state = state
 
     def _zone(self, zone: str) -> ActorRef:
-        return self.registry.lookup(f"zone:{zone}")
+        return self.registry.lookup(zone_stream(zone))
 
     async def handle(self, message: object) -> Any:
         match message:

@@ -22,6 +22,7 @@ from schemas.events import (
     PatrolCheckedOut,
 )
 from schemas.registry import Event
+from schemas.streams import patrol_stream
 
 __all__ = [
     "PatrolAlert",
@@ -62,7 +63,7 @@ class PatrolState:
 
     @property
     def stream(self) -> str:
-        return f"patrol:{self.patrol_id}"
+        return patrol_stream(self.patrol_id)
 
 
 def _with_alert(state: PatrolState, alert: PatrolAlert) -> PatrolState:

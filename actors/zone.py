@@ -59,6 +59,7 @@ from schemas.events import (
     PatrolCheckedOut,
 )
 from schemas.registry import Event
+from schemas.streams import camera_stream, patrol_stream, zone_stream
 
 __all__ = ["ZoneActor", "ZoneSettings", "ZoneStatus"]
 
@@ -114,7 +115,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
         self._latencies: deque[float] = deque(maxlen=10_000)
         self._raised: dict[str, AlertRaised] = {}
         self.heard_from: dict[str, datetime] = {}
-        super().__init__(f"zone:{zone}", store=store, clock=clock)
+        super().__init__(zone_stream(zone), store=store, clock=clock)
 
     def initial_state(self) -> ZoneState:
         return ZoneState(self.zone, self.cameras)
@@ -128,7 +129,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
         await super().rebuild()
         state = self.state
         for patrol in self.patrols:
-            for env in await self.store.read_stream(f"patrol:{patrol}"):
+            for env in await self.store.read_stream(patrol_stream(patrol)):
                 if env.type in ("PatrolCheckedIn", "PatrolCheckedOut", "AlertAcknowledged"):
                     state = rules.evolve(state, env.decode(), env.occurred_at)
         self.state = state
@@ -237,7 +238,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
             case CameraReady():
                 armed = self._armed_deployment()
                 if armed is not None and message.camera in armed.cameras:
-                    await self.registry.lookup(f"camera:{message.camera}").tell(_arm(armed))
+                    await self.registry.lookup(camera_stream(message.camera)).tell(_arm(armed))
                 return None
             case GetStatus():
                 return self.status()
@@ -247,7 +248,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
         """Another zone's deployments, folded from its stream (the log, not an ask: two zones
         authorising at once would wait on each other)."""
         state = ZoneState(zone)
-        for env in await self.store.read_stream(f"zone:{zone}"):
+        for env in await self.store.read_stream(zone_stream(zone)):
             if env.type in _DEPLOYMENT_LIFE:
                 state = rules.evolve(state, env.decode(), env.occurred_at)
         return state
@@ -298,7 +299,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
         timeout = self.settings.camera_ask_timeout_s
 
         async def ask(camera: str) -> None:
-            ref = self.registry.get(f"camera:{camera}")
+            ref = self.registry.get(camera_stream(camera))
             if ref is None:
                 log.error("%s: camera %s is not running", self.name, camera)
                 return
@@ -381,7 +382,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
         self, alert: AlertRaised, to: tuple[str, ...], level: int, cause: uuid.UUID
     ) -> None:
         for patrol in to:
-            ref = self.registry.get(patrol if ":" in patrol else f"patrol:{patrol}")
+            ref = self.registry.get(patrol if ":" in patrol else patrol_stream(patrol))
             if ref is not None and not patrol.startswith("supervisor:"):
                 await ref.tell(AlertAssigned(alert, level))
         try:

@@ -42,6 +42,7 @@ from schemas.events import (
     ThresholdChanged,
 )
 from schemas.registry import Event
+from schemas.streams import zone_stream
 
 __all__ = [
     "MAX_WATCHLIST_AGE",
@@ -107,7 +108,7 @@ class ZoneState:
 
     @property
     def zone_stream(self) -> str:
-        return f"zone:{self.zone}"
+        return zone_stream(self.zone)
 
     @property
     def patrols_on_duty(self) -> tuple[str, ...]:
