@@ -15,12 +15,26 @@ from pydantic import BaseModel
 
 from schemas.envelope import Envelope
 from schemas.registry import EVENT_TYPES
-from schemas.views import AlertRecord, AuditReport, DeploymentAudit
+from schemas.views import (
+    AlertRecord,
+    AuditReport,
+    CameraRecord,
+    DeploymentAudit,
+    PatrolRecord,
+    ZoneRecord,
+)
 
 __all__ = ["JSON_DIR", "render", "stale_files"]
 
 JSON_DIR = Path(__file__).parent / "json"
-_VIEWS: tuple[type[BaseModel], ...] = (AlertRecord, DeploymentAudit, AuditReport)
+_VIEWS: tuple[type[BaseModel], ...] = (
+    AlertRecord,
+    DeploymentAudit,
+    AuditReport,
+    ZoneRecord,
+    PatrolRecord,
+    CameraRecord,
+)
 
 
 def _dump(doc: dict[str, Any]) -> str:

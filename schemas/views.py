@@ -15,14 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.events import BiometricRef, WatchlistCategory
 
 __all__ = [
+    "Acknowledgement",
     "Adjudication",
     "AlertRecord",
     "AlertState",
     "AuditReport",
+    "CameraRecord",
     "DeploymentAudit",
     "DeploymentCounts",
     "DeploymentStatus",
+    "PatrolRecord",
     "TimelineEntry",
+    "ZoneRecord",
 ]
 
 AlertState = Literal["raised", "dispatched", "acknowledged", "adjudicated", "engaged"]
@@ -31,6 +35,14 @@ DeploymentStatus = Literal["authorised", "armed", "disarmed", "ended"]
 
 class _View(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Acknowledgement(_View):
+    """One officer saying they have seen an alert and are dealing with it."""
+
+    officer: str
+    patrol_id: str
+    at: datetime
 
 
 class Adjudication(_View):
@@ -70,6 +82,9 @@ class AlertRecord(_View):
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = Field(default=None, description="the officer")
     acknowledged_patrol: str | None = None
+    acknowledgements: tuple[Acknowledgement, ...] = Field(
+        default=(), description="every acknowledgement in log order (the first is above)"
+    )
     adjudications: tuple[Adjudication, ...] = ()
     verdict: Literal["confirmed", "false_alert"] | None = Field(
         default=None, description="the latest adjudication's verdict"
@@ -144,3 +159,36 @@ class AuditReport(_View):
         description="counts logged under deployment ids the log never authorised: analysis "
         "without recorded authority (should be empty)",
     )
+
+
+class ZoneRecord(_View):
+    """Whether a zone is armed and why, as the log last said (the API's zone list and the
+    retained MQTT zone state are both this)."""
+
+    zone: str
+    armed: bool = False
+    reason: str = "no deployment authorised"
+    deployment_id: str | None = None
+    deployment_ends_at: datetime | None = None
+    patrols_on_duty: tuple[str, ...] = ()
+    updated_at: datetime | None = None
+
+
+class PatrolRecord(_View):
+    """A patrol's latest check-in: its zone, officers and whether it is still on duty."""
+
+    patrol_id: str
+    zone: str
+    officers: tuple[str, ...]
+    callsign: str | None = None
+    on_duty: bool
+
+
+class CameraRecord(_View):
+    """A camera's stream as the log tells it: when its video first arrived, and now."""
+
+    camera: str
+    zone: str
+    first_started_at: datetime | None = None
+    streaming: bool = False
+    changed_at: datetime

@@ -24,13 +24,13 @@ from fastapi.staticfiles import StaticFiles
 
 from lfr.api.audit_log import AuditLog
 from lfr.api.auth import Role, TokenVerifier, require
-from lfr.api.board import Board
 from lfr.api.context import ApiContext, BlobReader
 from lfr.api.models import ERROR_RESPONSES
 from lfr.api.ports import SiteCommands, WatchlistService
 from lfr.api.push import PushService, VapidKey
 from lfr.api.routes import alerts, audit, patrols, system, watchlists, zones
 from lfr.errors import ANY_LFR_ERROR
+from lfr.projections import Views
 from lfr.store.base import EventStore
 from lfr.store.sqlite import SqliteEventStore
 from lfr.transport.mqtt import MqttConfig, MqttPublisher, subscribe
@@ -95,10 +95,13 @@ def create_app(
     whip_router: APIRouter | None = None,
     web_push_relay: bool = True,
     audit_log: AuditLog | None = None,
+    views: Views | None = None,
 ) -> FastAPI:
     """Build the API. `mqtt` is how the API itself subscribes (live stream, Web Push relay);
     `publisher` is the site's publisher, read for delivery times and health; `audit_log`
-    (default: the SQLite store's file) serves verification and signed inclusion proofs."""
+    (default: the SQLite store's file) serves verification and signed inclusion proofs;
+    `views` is the site's read model (`open_site` follows the log with it; default: views
+    in memory that each read brings up to the log's end)."""
     if audit_log is None and isinstance(store, SqliteEventStore):
         audit_log = AuditLog(store.path, sign_checkpoint=store.checkpoint)
     push = push or PushService(
@@ -106,7 +109,7 @@ def create_app(
     )
     ctx = ApiContext(
         store=store,
-        board=Board(store),
+        views=views if views is not None else Views.in_memory(),
         verifier=verifier,
         push=push,
         site=site,
@@ -194,8 +197,7 @@ async def _web_push_relay(ctx: ApiContext, mqtt: MqttConfig) -> None:
                     msg = m.message
                     if not isinstance(msg, AlertMessage):
                         continue
-                    await ctx.board.refresh()
-                    patrol = ctx.board.patrols.get(msg.patrol_id)
+                    patrol = await (await ctx.fresh()).patrol(msg.patrol_id)
                     if patrol is None or not ctx.push.subscriptions:
                         continue
                     await ctx.push.notify(

@@ -1,4 +1,9 @@
-"""Everything a request handler reaches, held on `app.state.ctx` (no module globals)."""
+"""Everything a request handler reaches, held on `app.state.ctx` (no module globals).
+
+What handlers read (alerts, zones, patrols) comes from `views`, the site's one read model
+(`lfr.projections.Views`); `fresh()` brings it up to the log's end before a read, so an
+officer who has just acknowledged sees their own acknowledgement.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,13 @@ from fastapi import HTTPException, Request, status
 
 from lfr.api.audit_log import AuditLog
 from lfr.api.auth import Principal, Role, TokenVerifier
-from lfr.api.board import AlertState, Board
 from lfr.api.ports import SiteCommands, WatchlistService
 from lfr.api.push import PushService
+from lfr.projections import Views
 from lfr.store.base import EventStore
 from lfr.transport.mqtt import MqttConfig, MqttPublisher
 from schemas.events import BiometricRef
+from schemas.views import AlertRecord, PatrolRecord
 
 __all__ = ["ApiContext", "BlobReader", "ctx_of"]
 
@@ -29,7 +35,7 @@ class BlobReader(Protocol):
 @dataclass
 class ApiContext:
     store: EventStore
-    board: Board
+    views: Views
     verifier: TokenVerifier
     push: PushService
     site: SiteCommands | None = None
@@ -58,23 +64,37 @@ class ApiContext:
             )
         return self.audit_log
 
-    def patrol_of(self, principal: Principal) -> str | None:
+    async def fresh(self) -> Views:
+        """The views, caught up with every event the log holds now."""
+        await self.views.catch_up(self.store)
+        return self.views
+
+    async def patrol_of(self, principal: Principal) -> str | None:
         """The officer's patrol: from their token, else the on-duty patrol naming them."""
         if principal.patrol_id is not None:
             return principal.patrol_id
-        for p in self.board.patrols.values():
+        for p in await self.views.patrols():
             if p.on_duty and principal.name in p.officers:
                 return p.patrol_id
         return None
 
-    def visible_alert(self, principal: Principal, alert_id: str) -> AlertState:
+    async def zone_of(self, principal: Principal, patrol_id: str | None) -> str | None:
+        """The officer's zone: from their token, else their patrol's latest check-in."""
+        if principal.zone is not None:
+            return principal.zone
+        patrol: PatrolRecord | None = (
+            await self.views.patrol(patrol_id) if patrol_id is not None else None
+        )
+        return patrol.zone if patrol is not None else None
+
+    async def visible_alert(self, principal: Principal, alert_id: str) -> AlertRecord:
         """The alert if this caller may see it; 404 otherwise (no existence oracle)."""
-        alert = self.board.alerts.get(alert_id)
+        alert = await self.views.alert(alert_id)
         if alert is not None:
             if principal.role is Role.SUPERVISOR:
                 return alert
-            patrol = self.patrol_of(principal)
-            if principal.role is Role.OFFICER and patrol in alert.patrol_ids:
+            patrol = await self.patrol_of(principal)
+            if principal.role is Role.OFFICER and patrol in alert.dispatched_to:
                 return alert
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,

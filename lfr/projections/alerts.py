@@ -49,6 +49,7 @@ _COLUMNS = (
     "acknowledged_at",
     "acknowledged_by",
     "acknowledged_patrol",
+    "acknowledgements",
     "adjudications",
     "verdict",
     "adjudicated_at",
@@ -58,7 +59,14 @@ _COLUMNS = (
     "outcome",
     "last_seq",
 )
-_JSON_COLUMNS = ("crop_ref", "reference_ref", "dispatched_to", "adjudications", "confirmed_by")
+_JSON_COLUMNS = (
+    "crop_ref",
+    "reference_ref",
+    "dispatched_to",
+    "acknowledgements",
+    "adjudications",
+    "confirmed_by",
+)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS alerts (
@@ -142,6 +150,7 @@ class AlertProjection:
                 raised_at=at,
                 dispatched_to=[],
                 escalation_level=0,
+                acknowledgements=[],
                 adjudications=[],
                 confirmed_by=[],
                 last_seq=rec["seq"],
@@ -170,6 +179,9 @@ class AlertProjection:
                 a["acknowledged_at"] = at
                 a["acknowledged_by"] = p["officer"]
                 a["acknowledged_patrol"] = p["patrol_id"]
+            a["acknowledgements"].append(
+                {"officer": p["officer"], "patrol_id": p["patrol_id"], "at": at}
+            )
             patrols = [p["patrol_id"]]
         elif t == "AlertAdjudicated":
             self._advance(a, "adjudicated")
@@ -224,9 +236,10 @@ class AlertProjection:
         patrol: str | None = None,
         state: str | None = None,
         deployment_id: str | None = None,
-        limit: int = 100,
+        limit: int | None = 100,
         offset: int = 0,
     ) -> list[AlertRecord]:
+        """Newest first; `limit=None`: all of them."""
         where: list[str] = []
         args: list[Any] = []
         if zone is not None:
@@ -243,5 +256,5 @@ class AlertProjection:
             args.append(patrol)
         sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY raised_at DESC, alert_id LIMIT ? OFFSET ?"
-        rows = conn.execute(sql, (*args, limit, offset)).fetchall()
+        rows = conn.execute(sql, (*args, -1 if limit is None else limit, offset)).fetchall()
         return [AlertRecord.model_validate(_row_to_dict(r)) for r in rows]

@@ -1,19 +1,23 @@
 """The projector: folds log records into the views, with its position in the same transaction.
 
 `ViewDb` is the synchronous core over one SQLite file (`<data_dir>/views.sqlite`, or
-`:memory:` for `lfr audit replay`); `Views` is the async facade the API and the runtime use:
-`catch_up` from the store, `run` to follow it live, and the queries.
+`:memory:` for `lfr audit replay`); `Views` is the async facade and the site's one runtime
+read model: `actors.site.open_site` opens it, follows the log with `run`, and hands the same
+instance to the HTTP API, the MQTT relay (`changes`), the demo and its report.
 
 A batch is applied in one transaction that also moves `view_position`; a crash between
 batches therefore re-applies nothing and skips nothing. `state_hash` digests every view row,
-so a view rebuilt from seq 1 can be compared with the live one.
+so a view rebuilt from seq 1 can be compared with the live one. A views file written by
+another layout (`VIEWS_LAYOUT`), or ahead of the log it is opened on, is rebuilt from seq 1.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,19 +25,35 @@ from typing import Any, TypeVar
 import anyio
 import orjson
 from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from lfr.projections.alerts import AlertProjection
 from lfr.projections.audit import AuditProjection
 from lfr.projections.base import Projection, ProjectionError, Record
-from lfr.store.base import EventStore
+from lfr.projections.cameras import CameraProjection
+from lfr.projections.patrols import PatrolProjection
+from lfr.projections.zones import ZoneProjection
+from lfr.store.base import EventStore, RecordStore
 from lfr.store.hashchain import record_of_envelope
 from schemas.errors import ContractError
 from schemas.registry import EVENT_TYPES, upcast
-from schemas.views import AlertRecord, AlertState, AuditReport, DeploymentAudit
+from schemas.views import (
+    AlertRecord,
+    AlertState,
+    AuditReport,
+    CameraRecord,
+    DeploymentAudit,
+    PatrolRecord,
+    ZoneRecord,
+)
 
-__all__ = ["VIEWS_FILE", "ViewDb", "Views"]
+__all__ = ["VIEWS_FILE", "VIEWS_LAYOUT", "ViewDb", "Views"]
+
+log = logging.getLogger(__name__)
 
 VIEWS_FILE = "views.sqlite"
+#: Bumped whenever a projection's tables or fold change: a file of another layout is rebuilt.
+VIEWS_LAYOUT = 2
 _T = TypeVar("_T")
 
 
@@ -51,8 +71,13 @@ class ViewDb:
         self.source = source
         self.alerts = AlertProjection()
         self.audit = AuditProjection()
+        self.zones = ZoneProjection()
+        self.patrols = PatrolProjection()
+        self.cameras = CameraProjection()
         self.projections: list[Projection] = (
-            list(projections) if projections is not None else [self.alerts, self.audit]
+            list(projections)
+            if projections is not None
+            else [self.alerts, self.audit, self.zones, self.patrols, self.cameras]
         )
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -62,13 +87,10 @@ class ViewDb:
             if self.path != ":memory:":
                 c.execute("PRAGMA journal_mode=WAL")
                 c.execute("PRAGMA synchronous=NORMAL")  # a lost view batch is re-projected
-            c.execute(
-                "CREATE TABLE IF NOT EXISTS view_position "
-                "(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)"
-            )
-            c.execute("INSERT OR IGNORE INTO view_position VALUES (1, 0)")
-            for proj in self.projections:
-                proj.setup(c)
+            if c.execute("PRAGMA user_version").fetchone()[0] != VIEWS_LAYOUT:
+                self._drop_all()
+                c.execute(f"PRAGMA user_version={VIEWS_LAYOUT}")
+            self._setup()
         except sqlite3.DatabaseError as exc:
             c.close()
             raise ProjectionError(
@@ -77,6 +99,27 @@ class ViewDb:
 
     def close(self) -> None:
         self._conn.close()
+
+    def _drop_all(self) -> None:
+        c = self._conn
+        tables = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for name in tables:
+            c.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+    def reset(self) -> None:
+        """Empty every view and go back to seq 0 (the next catch-up rebuilds from seq 1)."""
+        self._drop_all()
+        self._setup()
+
+    def _setup(self) -> None:
+        c = self._conn
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS view_position "
+            "(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)"
+        )
+        c.execute("INSERT OR IGNORE INTO view_position VALUES (1, 0)")
+        for proj in self.projections:
+            proj.setup(c)
 
     def position(self) -> int:
         return int(self._conn.execute("SELECT seq FROM view_position").fetchone()[0])
@@ -194,6 +237,21 @@ class ViewDb:
     def deployment(self, deployment_id: str) -> DeploymentAudit | None:
         return self.audit.get(self._conn, deployment_id)
 
+    def zone(self, zone: str) -> ZoneRecord | None:
+        return self.zones.get(self._conn, zone)
+
+    def list_zones(self) -> list[ZoneRecord]:
+        return self.zones.list(self._conn)
+
+    def patrol(self, patrol_id: str) -> PatrolRecord | None:
+        return self.patrols.get(self._conn, patrol_id)
+
+    def list_patrols(self) -> list[PatrolRecord]:
+        return self.patrols.list(self._conn)
+
+    def list_cameras(self) -> list[CameraRecord]:
+        return self.cameras.list(self._conn)
+
     def deployments(
         self, *, zone: str | None = None, with_timeline: bool = True
     ) -> list[DeploymentAudit]:
@@ -209,12 +267,14 @@ class ViewDb:
 
 
 class Views:
-    """The async facade over a `ViewDb`: catch up, follow live, query."""
+    """The async facade over a `ViewDb`: catch up, follow live, query, and tell listeners
+    what each applied batch held (`changes`)."""
 
     def __init__(self, db: ViewDb) -> None:
         self.db = db
         self._limiter = anyio.CapacityLimiter(1)
         self._advanced = anyio.Event()
+        self._listeners: set[MemoryObjectSendStream[Sequence[Record]]] = set()
 
     @classmethod
     async def open(cls, data_dir: Path) -> Views:
@@ -223,22 +283,44 @@ class Views:
         db = await anyio.to_thread.run_sync(lambda: ViewDb(path, source=str(path)))
         return cls(db)
 
+    @classmethod
+    def in_memory(cls) -> Views:
+        """Views that live as long as the process (an in-memory log, tests, a bare API)."""
+        return cls(ViewDb(":memory:"))
+
     async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     async def _apply(self, records: list[Record]) -> int:
-        pos = await self._run(self.db.apply, records)
+        def apply() -> tuple[int, int]:
+            return self.db.position(), self.db.apply(records)
+
+        before, pos = await self._run(apply)
         event, self._advanced = self._advanced, anyio.Event()
         event.set()
+        if pos > before and self._listeners:
+            fresh = [r for r in records if r["seq"] > before]
+            for listener in list(self._listeners):
+                await listener.send(fresh)
         return pos
 
     async def catch_up(self, store: EventStore, *, batch: int = 5000) -> int:
-        """Apply everything the store holds beyond the views' position; return the position."""
+        """Apply everything the store holds beyond the views' position; return the position.
+
+        Safe to call while `run` follows the store (a record is applied once), so a reader
+        that has just written calls it to read its own write. Views ahead of the store (its
+        log was replaced) are emptied and rebuilt from seq 1.
+        """
         pos = await self._run(self.db.position)
-        fast = getattr(store, "read_records", None)
+        if pos and pos > await store.last_seq():
+            log.warning("%s is ahead of its log (seq %d): rebuilding it", self.db.source, pos)
+            await self._run(self.db.reset)
+            pos = 0
         while True:
-            if fast is not None:
-                records: list[Record] = await fast(from_seq=pos + 1, limit=batch, with_hash=False)
+            if isinstance(store, RecordStore):
+                records: list[Record] = await store.read_records(
+                    from_seq=pos + 1, limit=batch, with_hash=False
+                )
             else:
                 envs = await store.read_all(from_seq=pos + 1, limit=batch)
                 records = [record_of_envelope(e) for e in envs]
@@ -257,6 +339,21 @@ class Views:
         task_status.started()
         async for env in store.subscribe(from_seq=pos + 1):
             await self._apply([record_of_envelope(env)])
+
+    @asynccontextmanager
+    async def changes(
+        self, *, buffer: int = 1024
+    ) -> AsyncIterator[MemoryObjectReceiveStream[Sequence[Record]]]:
+        """The records of every batch applied from now on, in order, once each; a listener
+        that falls `buffer` batches behind holds the views back (back-pressure, no loss)."""
+        send, receive = anyio.create_memory_object_stream[Sequence[Record]](buffer)
+        self._listeners.add(send)
+        try:
+            async with receive:
+                yield receive
+        finally:
+            self._listeners.discard(send)
+            send.close()
 
     async def wait_for(self, seq: int) -> None:
         """Return once the views have applied `seq` (for read-your-writes in the API)."""
@@ -282,10 +379,11 @@ class Views:
         patrol: str | None = None,
         state: AlertState | None = None,
         deployment_id: str | None = None,
-        limit: int = 100,
+        limit: int | None = 100,
         offset: int = 0,
     ) -> list[AlertRecord]:
-        """Alerts newest first, filtered by zone, patrol (sent to or handled by), state."""
+        """Alerts newest first, filtered by zone, patrol (sent to or handled by), state;
+        `limit=None`: every one."""
 
         def q() -> list[AlertRecord]:
             return self.db.list_alerts(
@@ -304,6 +402,22 @@ class Views:
 
     async def deployments(self, *, zone: str | None = None) -> list[DeploymentAudit]:
         return await self._run(lambda: self.db.deployments(zone=zone))
+
+    async def zone(self, zone: str) -> ZoneRecord | None:
+        return await self._run(self.db.zone, zone)
+
+    async def zones(self) -> list[ZoneRecord]:
+        """Every zone the log has named, by name."""
+        return await self._run(self.db.list_zones)
+
+    async def patrol(self, patrol_id: str) -> PatrolRecord | None:
+        return await self._run(self.db.patrol, patrol_id)
+
+    async def patrols(self) -> list[PatrolRecord]:
+        return await self._run(self.db.list_patrols)
+
+    async def cameras(self) -> list[CameraRecord]:
+        return await self._run(self.db.list_cameras)
 
     async def report(self) -> AuditReport:
         return await self._run(self.db.report)

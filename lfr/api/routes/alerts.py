@@ -15,11 +15,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, 
 from fastapi.responses import StreamingResponse
 
 from lfr.api.auth import Principal, Role, require
-from lfr.api.board import AlertState
 from lfr.api.context import ApiContext, ctx_of
 from lfr.api.models import ERROR_RESPONSES, AdjudicateRequest, AlertView, EngagementRequest
 from lfr.transport.mqtt import subscribe
 from lfr.transport.topics import encode
+from schemas.views import AlertRecord
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
 
@@ -28,41 +28,48 @@ Viewer = Annotated[Principal, Depends(require(Role.OFFICER, Role.SUPERVISOR))]
 Officer = Annotated[Principal, Depends(require(Role.OFFICER))]
 
 
-def view_of(ctx: ApiContext, a: AlertState) -> AlertView:
-    r = a.raised
+def _distinct(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def view_of(ctx: ApiContext, a: AlertRecord) -> AlertView:
+    """The officer's card of an alert in the read model (`dispatched` reads as raised: the
+    card says whether someone has acted on it yet)."""
     delivered = None
     if ctx.publisher is not None:
-        times = [t for k, t in ctx.publisher.delivered.items() if k.startswith(r.alert_id + "@")]
+        times = [t for k, t in ctx.publisher.delivered.items() if k.startswith(a.alert_id + "@")]
         delivered = min(times) if times else None
     delivered = delivered or a.dispatched_at
     return AlertView(
-        alert_id=r.alert_id,
-        zone=r.zone,
-        camera=r.camera,
-        deployment_id=r.deployment_id,
-        subject_label=r.subject_label,
-        category=r.category,
-        similarity=r.similarity,
-        threshold=r.threshold,
-        frame_at=r.frame_at,
+        alert_id=a.alert_id,
+        zone=a.zone,
+        camera=a.camera,
+        deployment_id=a.deployment_id,
+        subject_label=a.subject_label,
+        category=a.category,
+        similarity=a.similarity,
+        threshold=a.threshold,
+        frame_at=a.frame_at,
         raised_at=a.raised_at,
-        status=a.status,
-        patrol_ids=list(a.patrol_ids),
+        status="raised" if a.state == "dispatched" else a.state,
+        patrol_ids=list(a.dispatched_to),
         escalation_level=a.escalation_level,
-        acknowledged_by=list(a.acknowledged_by),
+        acknowledged_by=_distinct([x.officer for x in a.acknowledgements]),
         confirmed_by=list(a.confirmed_by),
-        false_alert_by=list(a.false_alert_by),
-        engagement_officer=a.engagement.engagement_officer if a.engagement else None,
-        engagement_outcome=a.engagement.outcome if a.engagement else None,
-        crop_url=f"/api/alerts/{r.alert_id}/images/crop" if r.crop_ref else None,
-        reference_url=f"/api/alerts/{r.alert_id}/images/reference" if r.reference_ref else None,
+        false_alert_by=_distinct(
+            [x.officer for x in a.adjudications if x.verdict == "false_alert"]
+        ),
+        engagement_officer=a.engagement_officer,
+        engagement_outcome=a.outcome,
+        crop_url=f"/api/alerts/{a.alert_id}/images/crop" if a.crop_ref else None,
+        reference_url=f"/api/alerts/{a.alert_id}/images/reference" if a.reference_ref else None,
         delivered_at=delivered,
     )
 
 
-def _acting_patrol(ctx: ApiContext, who: Principal, alert: AlertState) -> str:
-    patrol = ctx.patrol_of(who)
-    if patrol is None or patrol not in alert.patrol_ids:
+async def _acting_patrol(ctx: ApiContext, who: Principal, alert: AlertRecord) -> str:
+    patrol = await ctx.patrol_of(who)
+    if patrol is None or patrol not in alert.dispatched_to:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             detail="you are not on a patrol this alert was sent to: check in first",
@@ -70,16 +77,22 @@ def _acting_patrol(ctx: ApiContext, who: Principal, alert: AlertState) -> str:
     return patrol
 
 
+async def _updated(ctx: ApiContext, alert_id: str) -> AlertView:
+    """The alert as the read model holds it after the caller's own write."""
+    alert = await (await ctx.fresh()).alert(alert_id)
+    assert alert is not None  # (it was visible before the write)
+    return view_of(ctx, alert)
+
+
 @router.get("", summary="Alerts of your patrol (supervisors: every alert), newest first")
 async def list_alerts(request: Request, who: Viewer) -> list[AlertView]:
     ctx = ctx_of(request)
-    await ctx.board.refresh()
+    views = await ctx.fresh()
     if who.role is Role.SUPERVISOR:
-        alerts = list(ctx.board.alerts.values())
+        alerts = await views.alerts(limit=None)
     else:
-        patrol = ctx.patrol_of(who)
-        alerts = ctx.board.alerts_for(patrol) if patrol else []
-    alerts.sort(key=lambda a: a.raised_at, reverse=True)
+        patrol = await ctx.patrol_of(who)
+        alerts = await views.alerts(patrol=patrol, limit=None) if patrol else []
     return [view_of(ctx, a) for a in alerts]
 
 
@@ -88,9 +101,9 @@ async def stream(request: Request, who: Officer) -> StreamingResponse:
     ctx = ctx_of(request)
     if ctx.mqtt is None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="no MQTT broker configured")
-    await ctx.board.refresh()
-    patrol = ctx.patrol_of(who)
-    zone = who.zone or (ctx.board.patrols[patrol].zone if patrol in ctx.board.patrols else None)
+    await ctx.fresh()
+    patrol = await ctx.patrol_of(who)
+    zone = await ctx.zone_of(who, patrol)
     topics = ctx.mqtt.topics
     filters = [topics.all_zone_states() if zone is None else topics.zone_state(zone)]
     if patrol and zone:
@@ -134,19 +147,18 @@ async def stream(request: Request, who: Officer) -> StreamingResponse:
 @router.get("/{alert_id}", summary="One alert")
 async def get_alert(request: Request, alert_id: AlertId, who: Viewer) -> AlertView:
     ctx = ctx_of(request)
-    await ctx.board.refresh()
-    return view_of(ctx, ctx.visible_alert(who, alert_id))
+    await ctx.fresh()
+    return view_of(ctx, await ctx.visible_alert(who, alert_id))
 
 
 @router.post("/{alert_id}/acknowledge", summary="I have seen it and am dealing with it")
 async def acknowledge(request: Request, alert_id: AlertId, who: Officer) -> AlertView:
     ctx = ctx_of(request)
-    await ctx.board.refresh()
-    alert = ctx.visible_alert(who, alert_id)
-    patrol = _acting_patrol(ctx, who, alert)
+    await ctx.fresh()
+    alert = await ctx.visible_alert(who, alert_id)
+    patrol = await _acting_patrol(ctx, who, alert)
     await ctx.require_site().acknowledge(patrol, alert_id, officer=who.name)
-    await ctx.board.refresh()
-    return view_of(ctx, ctx.board.alerts[alert_id])
+    return await _updated(ctx, alert_id)
 
 
 @router.post("/{alert_id}/adjudicate", summary="Confirm the match or call it a false alert")
@@ -154,14 +166,13 @@ async def adjudicate(
     request: Request, alert_id: AlertId, body: AdjudicateRequest, who: Officer
 ) -> AlertView:
     ctx = ctx_of(request)
-    await ctx.board.refresh()
-    alert = ctx.visible_alert(who, alert_id)
-    patrol = _acting_patrol(ctx, who, alert)
+    await ctx.fresh()
+    alert = await ctx.visible_alert(who, alert_id)
+    patrol = await _acting_patrol(ctx, who, alert)
     await ctx.require_site().adjudicate(
         patrol, alert_id, officer=who.name, verdict=body.verdict, note=body.note
     )
-    await ctx.board.refresh()
-    return view_of(ctx, ctx.board.alerts[alert_id])
+    return await _updated(ctx, alert_id)
 
 
 @router.post(
@@ -172,9 +183,9 @@ async def engagement(
     request: Request, alert_id: AlertId, body: EngagementRequest, who: Officer
 ) -> AlertView:
     ctx = ctx_of(request)
-    await ctx.board.refresh()
-    alert = ctx.visible_alert(who, alert_id)
-    patrol = _acting_patrol(ctx, who, alert)
+    await ctx.fresh()
+    alert = await ctx.visible_alert(who, alert_id)
+    patrol = await _acting_patrol(ctx, who, alert)
     if len(set(alert.confirmed_by)) < 2:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -186,8 +197,7 @@ async def engagement(
     await ctx.require_site().record_engagement(
         patrol, alert_id, engagement_officer=who.name, outcome=body.outcome, note=body.note
     )
-    await ctx.board.refresh()
-    return view_of(ctx, ctx.board.alerts[alert_id])
+    return await _updated(ctx, alert_id)
 
 
 @router.get(
@@ -202,9 +212,9 @@ async def image(
     from lfr.vault import BlobNotFoundError, BlobShreddedError
 
     ctx = ctx_of(request)
-    await ctx.board.refresh()
-    alert = ctx.visible_alert(who, alert_id)
-    ref = alert.ref(kind)
+    await ctx.fresh()
+    alert = await ctx.visible_alert(who, alert_id)
+    ref = alert.crop_ref if kind == "crop" else alert.reference_ref
     if ref is None or ctx.vault is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"alert {alert_id} has no {kind}")
     if ref.retain_until is not None and ref.retain_until <= datetime.now(UTC):

@@ -21,9 +21,9 @@ Officer = Annotated[Principal, Depends(require(Role.OFFICER))]
 @router.get("/me", summary="The signed-in user, their role, patrol and zone")
 async def me(request: Request, who: Anyone) -> Me:
     ctx = ctx_of(request)
-    await ctx.board.refresh()
-    patrol = ctx.patrol_of(who)
-    zone = who.zone or (ctx.board.patrols[patrol].zone if patrol in ctx.board.patrols else None)
+    await ctx.fresh()
+    patrol = await ctx.patrol_of(who)
+    zone = await ctx.zone_of(who, patrol)
     return Me(name=who.name, role=who.role.value, patrol_id=patrol, zone=zone)
 
 

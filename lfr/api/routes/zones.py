@@ -27,8 +27,7 @@ Supervisor = Annotated[Principal, Depends(require(Role.SUPERVISOR))]
 
 @router.get("", summary="Every zone: armed or not, and why")
 async def list_zones(request: Request, _: Reader) -> list[ZoneView]:
-    ctx = ctx_of(request)
-    await ctx.board.refresh()
+    views = await ctx_of(request).fresh()
     return [
         ZoneView(
             zone=z.zone,
@@ -38,7 +37,7 @@ async def list_zones(request: Request, _: Reader) -> list[ZoneView]:
             patrols_on_duty=list(z.patrols_on_duty),
             updated_at=z.updated_at,
         )
-        for z in sorted(ctx.board.zones.values(), key=lambda z: z.zone)
+        for z in await views.zones()
     ]
 
 
