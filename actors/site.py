@@ -2,8 +2,12 @@
 
     data dir ─► event store (SQLite, or memory) ─► vault ─► watchlist catalog (LanceDB)
     ─► each camera's recognition (`lfr.video.recognition.camera_recognition`) and source
+    ─► the read model (`lfr.projections.Views` in `<data_dir>/views.sqlite`, following the log)
     ─► alert services (broker, publisher, `MqttAlertSink`, late-delivery recorder, relay)
     ─► supervised actors (`actors.system.Site`)
+
+The site's one `Views` is `site.views`: the relay publishes from it, and `lfr serve`, the
+demo and its report read it, so every reader sees the same state.
 
 `lfr run`, `lfr serve --config`, `lfr demo` and `lfr bench actors` all open their site here,
 so they differ only in the `SiteOverrides` they pass. Teardown runs in reverse: actors, then
@@ -17,6 +21,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -28,6 +33,7 @@ from lfr.catalog import WatchlistCatalog, WatchlistStoreCatalog
 from lfr.clock import Clock, SystemClock
 from lfr.config import settings
 from lfr.errors import ConfigError
+from lfr.projections import Views
 from lfr.site import CameraConfig, SiteConfig
 from lfr.store.base import EventStore
 from lfr.transport.services import (
@@ -59,7 +65,8 @@ WATCHLIST_DIR = "watchlist"
 class SiteOverrides:
     """Parts to use instead of those the config names; None builds the config's.
 
-    `store`, `vault` and `catalog` passed in stay the caller's (opened and closed by it).
+    `store`, `vault`, `catalog` and `views` passed in stay the caller's (opened and closed
+    by it; the site still follows the log with `views`).
     `sink` replaces the alert services altogether (tests); `alerts` chooses them (`lfr
     serve`: its broker options, the demo: an embedded broker on a free port), else the
     config's `[mqtt]` section does, else alerts are only logged. `wrap_sink` decorates
@@ -70,6 +77,7 @@ class SiteOverrides:
     store: EventStore | None = None
     vault: BiometricVault | None = None
     catalog: WatchlistCatalog | None = None
+    views: Views | None = None
     clock: Clock | None = None
     sources: Callable[[CameraConfig], FrameSource] | None = None
     recognition: Callable[[CameraConfig], CameraRecognition] | None = None
@@ -147,13 +155,24 @@ def _alerts_config(config: SiteConfig, overrides: SiteOverrides) -> AlertService
     return AlertServicesConfig(site=config.name, mqtt=broker) if broker is not None else None
 
 
+async def _open_views(store: EventStore, data_dir: Path) -> Views:
+    """Views beside the log (resumed from their stored position), or in memory for a log
+    that is itself in memory."""
+    from lfr.store.memory import InMemoryEventStore
+
+    if isinstance(store, InMemoryEventStore):
+        return Views.in_memory()
+    return await Views.open(data_dir)
+
+
 @asynccontextmanager
 async def open_site(
     config: SiteConfig, overrides: SiteOverrides | None = None
 ) -> AsyncIterator[Site]:
-    """Build every part of `config`'s site (bar those in `overrides`), start its alert
-    services and actors, yield the running `Site` once every actor is ready; on exit stop
-    the actors, then the alert services, then close what was opened here.
+    """Build every part of `config`'s site (bar those in `overrides`), start its read model,
+    alert services and actors, yield the running `Site` once every actor is ready; on exit stop
+    the actors, then the alert services and the views' follower, then close what was
+    opened here.
 
     The vault is opened even without `[vision] crop_vault`: purges shred the watchlist
     photos kept in it; cameras keep match crops there only with `crop_vault = true`.
@@ -184,14 +203,21 @@ async def open_site(
             config_recognition, config
         )
         sources = overrides.sources or (lambda cam: open_source(cam, clock))
+        views = overrides.views
+        if views is None:
+            views = await _open_views(store, data_dir)
+            stack.push_async_callback(views.aclose)
 
         services = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(services.cancel_scope.cancel)  # runs before the group is left
+        await services.start(views.run, store)
         alerts: AlertServices | None = None
         alerts_config = _alerts_config(config, overrides)
         sink: AlertSink
         if alerts_config is not None:
-            alerts = await services.start(run_alert_services, store, alerts_config)
+            alerts = await services.start(
+                partial(run_alert_services, store, alerts_config, views=views)
+            )
             sink = alerts.sink
         else:
             sink = overrides.sink or LoggingAlertSink()
@@ -209,6 +235,6 @@ async def open_site(
             ask_timeout_s=overrides.ask_timeout_s,
         )
         site = await stack.enter_async_context(
-            running_site(config, parts, vault=vault, alerts=alerts)
+            running_site(config, parts, vault=vault, alerts=alerts, views=views)
         )
         yield site

@@ -58,6 +58,7 @@ from lfr.kernel import (
     RestartPolicy,
     Supervisor,
 )
+from lfr.projections import Views
 from lfr.site import CameraConfig, SiteConfig
 from lfr.store.base import EventStore
 from lfr.transport.services import AlertServices
@@ -108,7 +109,9 @@ class Site:
     """A running (or ready to run) site: its supervision tree and its command interface.
 
     `vault` and `alerts` are the site's biometric vault and MQTT alert services when
-    `open_site` built them (None for a site without them: tests, `lfr run` without MQTT).
+    `open_site` built them (None for a site without them: tests, `lfr run` without MQTT);
+    `views` is the site's read model, which `open_site` keeps following the log (None for
+    a tree run without it: tests that call `running_site` themselves).
     """
 
     def __init__(
@@ -118,11 +121,13 @@ class Site:
         *,
         vault: BiometricVault | None = None,
         alerts: AlertServices | None = None,
+        views: Views | None = None,
     ) -> None:
         self.config = config
         self.parts = parts
         self.vault = vault
         self.alerts = alerts
+        self.views = views
         self.registry = Registry()
         sup = config.supervision
         self.policy = RestartPolicy(
@@ -429,9 +434,10 @@ def build_site(
     *,
     vault: BiometricVault | None = None,
     alerts: AlertServices | None = None,
+    views: Views | None = None,
 ) -> Site:
     """A site ready to `run` (nothing started yet)."""
-    return Site(config, parts, vault=vault, alerts=alerts)
+    return Site(config, parts, vault=vault, alerts=alerts, views=views)
 
 
 @asynccontextmanager
@@ -441,12 +447,13 @@ async def running_site(
     *,
     vault: BiometricVault | None = None,
     alerts: AlertServices | None = None,
+    views: Views | None = None,
 ) -> AsyncIterator[Site]:
     """Start a site, yield it once every actor is ready, stop it on exit.
 
     :raises EscalationError: (on exit) the site failed beyond its restart budget.
     """
-    site = build_site(config, parts, vault=vault, alerts=alerts)
+    site = build_site(config, parts, vault=vault, alerts=alerts, views=views)
     async with anyio.create_task_group() as tg:
         await tg.start(site.run)
         try:

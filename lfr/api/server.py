@@ -4,7 +4,8 @@ The alert services (broker, publisher, sink, relay) live in `lfr.transport.servi
 names are re-exported here for `lfr.api`'s callers. `lfr serve` composes both:
 
     async with open_site(config, SiteOverrides(alerts=...)) as site:   # actors.site
-        app = create_app(store=site.store, site=site, mqtt=site.alerts.client_config, ...)
+        app = create_app(store=site.store, site=site, views=site.views,
+                         mqtt=site.alerts.client_config, ...)
         url = await tg.start(serve_http, app, "127.0.0.1", 8080)
 """
 

@@ -131,6 +131,8 @@ class _Options:
 
 
 async def _serve(opt: _Options) -> None:
+    from functools import partial
+
     import anyio
     import anyio.abc
 
@@ -141,6 +143,7 @@ async def _serve(opt: _Options) -> None:
     from lfr.api.server import serve_http
     from lfr.api.watchlists import StoreWatchlistService
     from lfr.cli._common import err_console
+    from lfr.projections import Views
     from lfr.store.sqlite import open_store
     from lfr.transport.broker import EmbeddedBrokerConfig
     from lfr.transport.mqtt import MqttConfig
@@ -179,7 +182,11 @@ async def _serve(opt: _Options) -> None:
     )
 
     async def serve(
-        site: Site | None, store: EventStore, vault: BiometricVault, alerts: AlertServices
+        site: Site | None,
+        store: EventStore,
+        vault: BiometricVault,
+        alerts: AlertServices,
+        views: Views,
     ) -> None:
         app = create_app(
             store=store,
@@ -193,6 +200,7 @@ async def _serve(opt: _Options) -> None:
             vault=vault,
             mqtt=alerts.client_config,
             publisher=alerts.publisher,
+            views=views,
         )
         async with anyio.create_task_group() as tg:
 
@@ -216,17 +224,24 @@ async def _serve(opt: _Options) -> None:
     if opt.site_config is not None:
         overrides = composition.SiteOverrides(data_dir=opt.data_dir, alerts=alerts_config)
         async with composition.open_site(opt.site_config, overrides) as running:
-            assert running.alerts is not None and running.vault is not None  # (overrides.alerts)
-            await serve(running, running.store, running.vault, running.alerts)
+            # (overrides.alerts; open_site always builds the views)
+            assert running.alerts is not None and running.vault is not None
+            assert running.views is not None
+            await serve(running, running.store, running.vault, running.alerts, running.views)
         return
-    # read-only: the log, the vault and the alert services, no actors
+    # read-only: the log, its views, the vault and the alert services, no actors
     store = await open_store(opt.data_dir)
     vault = await BiometricVault.open(opt.data_dir)
+    views = await Views.open(opt.data_dir)
     try:
         async with anyio.create_task_group() as services:
-            alerts = await services.start(run_alert_services, store, alerts_config)
-            await serve(None, store, vault, alerts)
+            await services.start(views.run, store)
+            alerts = await services.start(
+                partial(run_alert_services, store, alerts_config, views=views)
+            )
+            await serve(None, store, vault, alerts, views)
             services.cancel_scope.cancel()
     finally:
+        await views.aclose()
         await vault.aclose()
         await store.aclose()

@@ -1,7 +1,8 @@
 """The alert services of a site, owned by one task: broker (embedded unless one is
 configured), MQTT publisher, the zones' `MqttAlertSink` (with its late-delivery recorder) and
-the event relay. `actors.site.open_site` starts them for `lfr run`, `lfr serve` and
-`lfr demo`; `lfr serve` without a site config starts them alone for its read-only API.
+the event relay, which reads the site's `Views`. `actors.site.open_site` starts them for
+`lfr run`, `lfr serve` and `lfr demo`; `lfr serve` without a site config starts them alone
+for its read-only API.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import anyio
 import anyio.abc
 
+from lfr.projections import Views
 from lfr.site import SiteConfig
 from lfr.store.base import EventStore
 from lfr.transport.broker import EmbeddedBroker, EmbeddedBrokerConfig
@@ -36,13 +38,14 @@ class AlertServicesConfig:
 @dataclass(frozen=True)
 class AlertServices:
     """What is running: hand `sink` to the zones and `client_config` to the API and the
-    officers' devices (each with its own client id)."""
+    officers' devices (each with its own client id); `relay` is None with `relay=False`."""
 
     publisher: MqttPublisher
     sink: MqttAlertSink
     client_config: MqttConfig
     broker: EmbeddedBroker | None
     ws_url: str | None
+    relay: EventRelay | None = None
 
 
 def mqtt_config(config: SiteConfig) -> MqttConfig | None:
@@ -66,11 +69,16 @@ async def run_alert_services(
     store: EventStore,
     config: AlertServicesConfig,
     *,
+    views: Views | None = None,
     task_status: anyio.abc.TaskStatus[AlertServices] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run broker (if embedded), publisher, sink and relay until cancelled; reports
     `AlertServices` once the publisher has made its first connection attempt, the sink
-    accepts deliveries and the relay has caught up with the log."""
+    accepts deliveries and the relay has published every zone's state.
+
+    `views` is the site's read model, which its owner keeps following the log; without it
+    (tests, a bare broker) the services follow the log with views of their own in memory.
+    """
     broker: EmbeddedBroker | None = None
     try:
         if config.mqtt is None:
@@ -101,9 +109,14 @@ async def run_alert_services(
         async with anyio.create_task_group() as tg:
             await tg.start(publisher.run)
             await tg.start(sink.run)
+            relay: EventRelay | None = None
             if config.relay:
-                await tg.start(EventRelay(store, publisher).run)
-            task_status.started(AlertServices(publisher, sink, client_cfg, broker, ws_url))
+                if views is None:
+                    views = Views.in_memory()
+                    await tg.start(views.run, store)
+                relay = EventRelay(views, publisher)
+                await tg.start(relay.run)
+            task_status.started(AlertServices(publisher, sink, client_cfg, broker, ws_url, relay))
     finally:
         if broker is not None:
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):

@@ -4,13 +4,15 @@
 it on the publisher, waiting at most `confirm_s` for the broker (the zone's handler must stay
 quick). The sink owns its one background task, the late-delivery recorder: it delivers only
 while its `run` runs (`lfr.transport.services.run_alert_services` starts it).
-`EventRelay` follows the event log and publishes what officers' devices must learn next:
-acknowledgements, adjudications, engagements, escalations, and each zone's armed state.
+`EventRelay` follows the site's read model (`lfr.projections.Views`) and publishes what
+officers' devices must learn next: acknowledgements, adjudications, engagements, escalations,
+and each zone's armed state, as the views hold them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -18,21 +20,14 @@ import anyio.abc
 
 from lfr.alerts import AlertNotice, Channel
 from lfr.errors import LfrError
+from lfr.projections import Record, Views
+from lfr.projections.zones import ZONE_TYPES
 from lfr.store.base import EventStore
 from lfr.transport.mqtt import MqttPublisher, Outbound
-from schemas.envelope import Envelope, NewEvent
-from schemas.events import (
-    AlertAcknowledged,
-    AlertAdjudicated,
-    AlertDispatched,
-    AlertEscalated,
-    AlertRaised,
-    DeploymentArmed,
-    DeploymentDisarmed,
-    DeploymentEnded,
-    EngagementRecorded,
-)
-from schemas.messages import AlertMessage, AlertUpdateMessage, ZoneStateMessage
+from schemas.envelope import NewEvent
+from schemas.events import AlertDispatched, AlertRaised
+from schemas.messages import AlertMessage, AlertStatus, AlertUpdateMessage, ZoneStateMessage
+from schemas.views import ZoneRecord
 
 __all__ = [
     "LATE_DELIVERY_STREAM",
@@ -43,6 +38,7 @@ __all__ = [
     "SinkNotRunningError",
     "TransportError",
     "alert_message",
+    "zone_state_message",
 ]
 
 
@@ -209,118 +205,82 @@ class MqttAlertSink:
             self._running = False
 
 
-class EventRelay:
-    """Follows the log; publishes alert updates to the patrols holding the alert, and zone
-    state (retained). At start it folds the log silently and publishes each zone's state."""
+def zone_state_message(zone: ZoneRecord) -> ZoneStateMessage:
+    """The retained MQTT zone state of a zone in the read model."""
+    return ZoneStateMessage(
+        zone=zone.zone,
+        armed=zone.armed,
+        reason=zone.reason,
+        deployment_id=zone.deployment_id,
+        patrols_on_duty=zone.patrols_on_duty,
+        updated_at=zone.updated_at or datetime.now(UTC),
+    )
 
-    def __init__(self, store: EventStore, publisher: MqttPublisher) -> None:
-        self.store = store
+
+#: What an officer's device learns about an alert it holds, by the event that changed it.
+_UPDATES: dict[str, AlertStatus] = {
+    "AlertEscalated": "escalated",
+    "AlertAcknowledged": "acknowledged",
+    "AlertAdjudicated": "adjudicated",
+    "EngagementRecorded": "engaged",
+}
+
+
+class EventRelay:
+    """Publishes what officers' devices must learn next, read from the site's `Views` as
+    each batch lands there: alert updates to the patrols the alert was sent to, and each
+    zone's state (retained). It folds nothing itself. At start it publishes every zone's
+    state as the views hold it."""
+
+    def __init__(self, views: Views, publisher: MqttPublisher) -> None:
+        self.views = views
         self.publisher = publisher
-        self._holders: dict[str, tuple[str, set[str]]] = {}  # alert -> (zone, patrols)
-        self._confirmed: dict[str, list[str]] = {}
-        self._zones: dict[str, ZoneStateMessage] = {}
+        #: the zone states it published last (what a device connecting now is told)
+        self.published: dict[str, ZoneStateMessage] = {}
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        last = await self.store.last_seq()
-        for env in await self.store.read_all(limit=None) if last else []:
-            await self._apply(env, publish=False)
-        for state in self._zones.values():
-            await self.publisher.publish(state)
-        task_status.started()
-        async for env in self.store.subscribe(from_seq=last + 1):
-            await self._apply(env, publish=True)
+        async with self.views.changes() as batches:
+            for zone in await self.views.zones():
+                await self._publish_zone(zone)
+            task_status.started()
+            async for records in batches:
+                await self._relay(records)
 
-    async def _zone(self, zone: ZoneStateMessage, publish: bool) -> None:
-        self._zones[zone.zone] = zone
-        if publish:
-            await self.publisher.publish(zone, traceparent=None)
+    async def _publish_zone(self, zone: ZoneRecord) -> None:
+        message = zone_state_message(zone)
+        self.published[zone.zone] = message
+        await self.publisher.publish(message, traceparent=None)
 
-    async def _update(self, env: Envelope, alert_id: str, publish: bool, **fields: object) -> None:
-        held = self._holders.get(alert_id)
-        if held is None or not publish:
-            return
-        zone, patrols = held
-        for patrol in sorted(patrols):
-            await self.publisher.publish(
-                AlertUpdateMessage(
-                    alert_id=alert_id,
-                    zone=zone,
-                    patrol_id=patrol,
-                    occurred_at=env.occurred_at,
-                    traceparent=env.traceparent,
-                    confirmed_by=tuple(self._confirmed.get(alert_id, ())),
-                    **fields,
+    async def _relay(self, records: Sequence[Record]) -> None:
+        zones: set[str] = set()
+        for rec in records:
+            t, p = rec["type"], rec["payload"]
+            if t in ZONE_TYPES:
+                zones.add(p["zone"])
+            status = _UPDATES.get(t)
+            if status is None:
+                continue
+            alert = await self.views.alert(p["alert_id"])
+            if alert is None:
+                continue  # an alert this log never raised
+            by: str | None = p.get("officer") or p.get("engagement_officer")
+            for patrol in sorted({_patrol_of(x) for x in alert.dispatched_to}):
+                await self.publisher.publish(
+                    AlertUpdateMessage(
+                        alert_id=alert.alert_id,
+                        zone=alert.zone,
+                        patrol_id=patrol,
+                        status=status,
+                        by=by,
+                        verdict=p.get("verdict"),
+                        confirmed_by=alert.confirmed_by,
+                        occurred_at=rec["occurred_at"],
+                        traceparent=rec.get("traceparent"),
+                    )
                 )
-            )
-
-    async def _apply(self, env: Envelope, *, publish: bool) -> None:
-        try:
-            event = env.decode()
-        except ValueError:
-            return
-        match event:
-            case AlertRaised():
-                self._holders[event.alert_id] = (event.zone, set())
-            case AlertDispatched():
-                if held := self._holders.get(event.alert_id):
-                    held[1].update(_patrol_of(p) for p in event.patrol_ids)
-            case AlertEscalated():
-                await self._update(env, event.alert_id, publish, status="escalated")
-            case AlertAcknowledged():
-                await self._update(
-                    env, event.alert_id, publish, status="acknowledged", by=event.officer
-                )
-            case AlertAdjudicated():
-                if event.verdict == "confirmed":
-                    self._confirmed.setdefault(event.alert_id, []).append(event.officer)
-                await self._update(
-                    env,
-                    event.alert_id,
-                    publish,
-                    status="adjudicated",
-                    by=event.officer,
-                    verdict=event.verdict,
-                )
-            case EngagementRecorded():
-                await self._update(
-                    env, event.alert_id, publish, status="engaged", by=event.engagement_officer
-                )
-            case DeploymentArmed():
-                await self._zone(
-                    ZoneStateMessage(
-                        zone=event.zone,
-                        armed=True,
-                        reason=event.reason,
-                        deployment_id=event.deployment_id,
-                        patrols_on_duty=event.patrols_on_duty,
-                        updated_at=env.occurred_at,
-                    ),
-                    publish,
-                )
-            case DeploymentDisarmed():
-                await self._zone(
-                    ZoneStateMessage(
-                        zone=event.zone,
-                        armed=False,
-                        reason=event.reason,
-                        deployment_id=event.deployment_id,
-                        patrols_on_duty=event.patrols_on_duty,
-                        updated_at=env.occurred_at,
-                    ),
-                    publish,
-                )
-            case DeploymentEnded():
-                await self._zone(
-                    ZoneStateMessage(
-                        zone=event.zone,
-                        armed=False,
-                        reason=f"deployment ended ({event.reason})",
-                        deployment_id=None,
-                        updated_at=env.occurred_at,
-                    ),
-                    publish,
-                )
-            case _:
-                pass
+        for name in sorted(zones):
+            zone = await self.views.zone(name)
+            if zone is not None:
+                await self._publish_zone(zone)

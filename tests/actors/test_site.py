@@ -1,6 +1,7 @@
 """`open_site`, the one composition root: a default embedded site starts, arms a zone and
 stops in order; `lfr run` with `[mqtt]` runs the sink's late-delivery recorder and the event
-relay; `lfr run`, `lfr serve --config` and `lfr demo` (tests/demo) all go through it."""
+relay; the site's one `Views` follows the log and the API and the relay read it; `lfr run`,
+`lfr serve --config` and `lfr demo` (tests/demo) all go through it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -20,12 +22,19 @@ from typer.testing import CliRunner
 import actors.site
 from actors.site import LoggingAlertSink, SiteOverrides, open_site
 from actors.system import Site
+from lfr.api.app import create_app
+from lfr.api.auth import AuthConfig, Role, TokenIssuer, TokenVerifier, load_or_create_api_key
 from lfr.errors import ConfigError
+from lfr.projections import VIEWS_FILE, ViewDb
 from lfr.site import SiteConfig
 from lfr.store.sqlite import SqliteLog
+from lfr.transport.broker import EmbeddedBrokerConfig
 from lfr.transport.mqtt import MqttConfig, subscribe
-from lfr.transport.sink import MqttAlertSink
+from lfr.transport.services import AlertServicesConfig
+from lfr.transport.sink import MqttAlertSink, zone_state_message
 from lfr.watchlist import WatchlistEntry, WatchlistStore
+from schemas.envelope import NewEvent
+from schemas.events import AlertDispatched, AlertRaised
 from schemas.messages import ZoneStateMessage
 
 SITE: dict[str, Any] = {
@@ -139,6 +148,89 @@ async def test_lfr_run_with_mqtt_runs_the_late_delivery_recorder_and_the_relay(
             assert state.patrols_on_duty == ("p-1",)
             tg.cancel_scope.cancel()
     assert not sink.running  # stopped with the site
+
+
+async def test_the_api_and_the_relay_read_the_sites_one_views(tmp_path: Path) -> None:
+    """A story played on a site with an embedded broker: the views follow the log by
+    themselves, and the API's zones and alerts and the relay's last zone state are the
+    views'; after the site stops, a rebuild from seq 0 has the same state hash."""
+    version = await anyio.to_thread.run_sync(_publish_watchlist, tmp_path)
+    config = SiteConfig.model_validate(SITE)
+    alerts = AlertServicesConfig(
+        site="smoke", embedded=EmbeddedBrokerConfig(tcp_port=0, ws_port=None)
+    )
+    key = load_or_create_api_key(tmp_path)
+    supervisor = {
+        "Authorization": "Bearer " + TokenIssuer(key, AuthConfig()).issue("Supt 1", Role.SUPERVISOR)
+    }
+    async with open_site(config, SiteOverrides(data_dir=tmp_path, alerts=alerts)) as site:
+        views = site.views
+        assert views is not None and site.alerts is not None
+        relay = site.alerts.relay
+        assert relay is not None and relay.views is views
+        await _arm(site, version)
+        deployment = (await views.deployments())[0].deployment_id
+        raised = AlertRaised(
+            alert_id="al-1",
+            match_id="m-1",
+            zone="north-end",
+            camera="ne-1",
+            deployment_id=deployment,
+            watchlist_version=version,
+            entry_id="e-1",
+            subject_label="Case 7",
+            category="suspect",
+            similarity=0.71,
+            threshold=0.6,
+            frame_at=datetime.now(UTC),
+        )
+        await site.store.append(
+            "zone:north-end",
+            [
+                NewEvent(event=raised),
+                NewEvent(
+                    event=AlertDispatched(alert_id="al-1", zone="north-end", patrol_ids=("p-1",))
+                ),
+            ],
+        )
+        with anyio.fail_after(10):  # followed, not caught up by a reader
+            await views.wait_for(await site.store.last_seq())
+        app = create_app(
+            store=site.store,
+            verifier=TokenVerifier(AuthConfig(), key.public_key()),
+            data_dir=tmp_path,
+            site=site,
+            views=views,
+            web_push_relay=False,
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            zones = (await http.get("/api/zones", headers=supervisor)).json()
+            listed = (await http.get("/api/alerts", headers=supervisor)).json()
+        (zone,) = await views.zones()
+        assert zone.armed and zone.patrols_on_duty == ("p-1",)
+        (api_zone,) = zones
+        assert api_zone["zone"] == zone.zone and api_zone["reason"] == zone.reason
+        assert api_zone["armed"] and api_zone["deployment_id"] == zone.deployment_id
+        assert datetime.fromisoformat(api_zone["updated_at"]) == zone.updated_at
+        assert [a["alert_id"] for a in listed] == [a.alert_id for a in await views.alerts()]
+        assert listed[0]["patrol_ids"] == ["p-1"] and listed[0]["status"] == "raised"
+        with anyio.fail_after(10):  # the relay publishes on its own task, after the views
+            while relay.published.get("north-end") != zone_state_message(zone):  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+    # the site's views file resumes from its stored position and equals a rebuild from 0
+    log = SqliteLog(tmp_path / "events.sqlite", read_only=True)
+    rebuilt = ViewDb(":memory:")
+    kept = ViewDb(tmp_path / VIEWS_FILE)
+    try:
+        rebuilt.apply(log.read_records())
+        kept.apply(log.read_records(from_seq=kept.position() + 1))
+        assert kept.position() == rebuilt.position() == log.last_seq()
+        assert kept.state_hash() == rebuilt.state_hash()
+    finally:
+        log.close()
+        rebuilt.close()
+        kept.close()
 
 
 def _spy_raising(monkeypatch: pytest.MonkeyPatch) -> list[tuple[SiteConfig, SiteOverrides]]:

@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from lfr.alerts import AlertNotice
+from lfr.projections import Views
 from lfr.store.memory import InMemoryEventStore
 from lfr.transport.mqtt import MqttPublisher, _client, subscribe
 from lfr.transport.sink import (
@@ -16,6 +17,7 @@ from lfr.transport.sink import (
     EventRelay,
     MqttAlertSink,
     SinkNotRunningError,
+    zone_state_message,
 )
 from schemas.envelope import NewEvent
 from schemas.events import (
@@ -115,6 +117,8 @@ async def test_sink_delivers_only_while_it_runs(mqtt_config):
 
 
 async def test_relay_publishes_updates_and_retained_zone_state(mqtt_config):
+    """The relay reads the site's Views: an acknowledgement reaches the patrol holding the
+    alert, and the zone's state (retained) is the one the views hold."""
     store = InMemoryEventStore()
     await store.append(
         "zone:north-end",
@@ -128,7 +132,10 @@ async def test_relay_publishes_updates_and_retained_zone_state(mqtt_config):
     filters = [t.patrol_filter("north-end", "p-1"), t.zone_state("north-end")]
     async with anyio.create_task_group() as tg:
         await tg.start(pub.run)
-        await tg.start(EventRelay(store, pub).run)
+        views = Views.in_memory()
+        await tg.start(views.run, store)
+        relay = EventRelay(views, pub)
+        await tg.start(relay.run)
         async with subscribe(mqtt_config, f"o-{uuid.uuid4().hex[:6]}", filters, clean=True) as msgs:
             await store.append(
                 "zone:north-end",
@@ -170,3 +177,4 @@ async def test_relay_publishes_updates_and_retained_zone_state(mqtt_config):
     assert kinds["alert_update"].status == "acknowledged" and kinds["alert_update"].by == "PC A"
     assert kinds["zone_state"].armed and kinds["zone_state"].patrols_on_duty == ("p-1",)
     assert retained.retain and retained.message.armed
+    assert relay.published["north-end"] == zone_state_message(await views.zone("north-end"))
