@@ -1,24 +1,29 @@
-"""From the log and the scenes' ground truth to the transparency report and the demo's
-numbers: deployments, armed periods, alerts and what officers did, judged against who
+"""From the site's read model and the scenes' ground truth to the transparency report and the
+demo's numbers: deployments, armed periods, alerts and what officers did, judged against who
 really walked past which camera and when.
 
-Reads only envelopes (the same facts `lfr audit` replays) plus the manifest; it never sees a
-face of anyone. A walker counts as having "walked past an armed camera" when their face was
-at least `min_face_px` tall on that camera while its zone was armed.
+Deployments (authority, counts, time line), alerts and camera starts come from the site's
+`Views`, as the API and the auditor read them. The one thing the views do not keep - when
+each camera analysed its frames, per analysis window - is read from the log's
+`FrameDiscarded`/`FaceMatched` records, to check the log's own counts against the armed
+periods independently. It never sees a face of anyone. A walker counts as having "walked
+past an armed camera" when their face was at least `min_face_px` tall on that camera while
+its zone was armed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
+from lfr.projections import Views
 from lfr.report import AlertRow, DeploymentSection, GroundTruth
 from lfr.scenes import SceneManifest
-from schemas.envelope import Envelope
+from lfr.store.base import EventStore
+from schemas.views import AlertRecord, DeploymentAudit
 
-__all__ = ["Evidence", "clip_origins", "fold_log"]
+__all__ = ["Evidence", "clip_origins", "read_evidence"]
 
 _MIN_FACE_PX = 40
 _TRUTH_SLACK_S = 1.0
@@ -42,22 +47,40 @@ def clip_origins(started: dict[str, datetime], site_started: datetime) -> dict[s
 
 @dataclass
 class _Dep:
-    payload: dict[str, Any]
+    """One deployment as the views hold it, with its armed periods read off its time line."""
+
+    audit: DeploymentAudit
+    alerts: list[AlertRecord]
     armed: list[list[datetime | None]] = field(default_factory=list)
     ended_at: datetime | None = None
-    frames: int = 0
-    faces: int = 0
-    discarded: int = 0
     by_camera: dict[str, int] = field(default_factory=dict)
     purged: bool = False
     refs_purged: int = 0
-    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    engagements: int = 0
+
+    @classmethod
+    def of(cls, audit: DeploymentAudit, alerts: list[AlertRecord]) -> _Dep:
+        d = cls(audit, alerts)
+        for entry in audit.timeline:
+            if entry.type == "DeploymentArmed" and (not d.armed or d.armed[-1][1] is not None):
+                d.armed.append([entry.at, None])
+            elif entry.type in ("DeploymentDisarmed", "DeploymentEnded"):
+                if d.armed and d.armed[-1][1] is None:
+                    d.armed[-1][1] = entry.at
+                if entry.type == "DeploymentEnded":
+                    d.ended_at = entry.at
+            elif (
+                entry.type == "BiometricPurged"
+                and entry.detail.get("scope") == "deployment_watchlist"
+            ):
+                d.purged = True
+                d.refs_purged += int(entry.detail.get("refs_purged", 0))
+        return d
 
 
 @dataclass
 class Evidence:
-    """Everything the report and the `--json` line need, folded from the log."""
+    """Everything the report and the `--json` line need, read from the views (and the
+    analysis windows from the log)."""
 
     deployments: dict[str, _Dep]
     stream_started: dict[str, datetime]  # camera -> when its clip began (see clip_origins)
@@ -65,11 +88,13 @@ class Evidence:
     events: int
     zone_of: dict[str, str]
     first_frame_at: dict[str, datetime] = field(default_factory=dict)  # first StreamStarted
+    #: match id -> (camera, track id) of the match that raised an alert (for its latency)
+    track_of: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def armed_periods(self, zone: str, until: datetime) -> list[tuple[datetime, datetime]]:
         out = []
         for d in self.deployments.values():
-            if d.payload["zone"] != zone:
+            if d.audit.zone != zone:
                 continue
             for a, b in d.armed:
                 assert a is not None
@@ -86,58 +111,54 @@ class Evidence:
     ) -> list[DeploymentSection]:
         out = []
         for dep_id, d in self.deployments.items():
-            p = d.payload
-            zone = str(p["zone"])
+            a_ = d.audit
             rows = []
-            for alert_id, a in d.alerts.items():
+            for a in d.alerts:
                 verdict = "unknown"
                 if manifest is not None:
-                    identity = label_to_identity.get(str(a["subject_label"]), "")
-                    verdict = (
-                        "true"
-                        if self._present(manifest, identity, str(a["camera"]), a["frame_at"])
-                        else "false"
-                    )
-                ack_at = a.get("ack_at")
+                    identity = label_to_identity.get(a.subject_label, "")
+                    present = self._present(manifest, identity, a.camera, a.frame_at)
+                    verdict = "true" if present else "false"
+                ack_at = a.acknowledged_at
                 rows.append(
                     AlertRow(
-                        alert_id=alert_id,
-                        raised_at=a["raised_at"],
-                        camera=str(a["camera"]),
-                        subject_label=str(a["subject_label"]),
-                        category=str(a["category"]),
-                        similarity=float(a["similarity"]),
-                        threshold=float(a["threshold"]),
+                        alert_id=a.alert_id,
+                        raised_at=a.raised_at,
+                        camera=a.camera,
+                        subject_label=a.subject_label,
+                        category=a.category,
+                        similarity=a.similarity,
+                        threshold=a.threshold,
                         ground_truth=verdict,
-                        acknowledged_by=a.get("ack_by"),
-                        ack_after_s=(ack_at - a["raised_at"]).total_seconds() if ack_at else None,
-                        adjudications=list(a.get("adjudications", [])),
-                        engagement=a.get("engagement"),
-                        latency_ms=latency_by_alert.get(alert_id),
+                        acknowledged_by=a.acknowledged_by,
+                        ack_after_s=(ack_at - a.raised_at).total_seconds() if ack_at else None,
+                        adjudications=[f"{x.officer}: {x.verdict}" for x in a.adjudications],
+                        engagement=a.outcome.replace("_", " ") if a.outcome else None,
+                        latency_ms=latency_by_alert.get(a.alert_id),
                     )
                 )
             out.append(
                 DeploymentSection(
                     deployment_id=dep_id,
-                    zone=zone,
-                    zone_name=zone_names.get(zone, zone),
-                    cameras=list(p["cameras"]),
-                    authorised_by=str(p["authorised_by"]),
-                    legal_basis=str(p["legal_basis"]),
-                    reason=str(p["reason"]),
-                    window_start=datetime.fromisoformat(str(p["starts_at"])),
-                    window_end=datetime.fromisoformat(str(p["ends_at"])),
+                    zone=a_.zone,
+                    zone_name=zone_names.get(a_.zone, a_.zone),
+                    cameras=list(a_.cameras),
+                    authorised_by=a_.authorised_by,
+                    legal_basis=a_.legal_basis,
+                    reason=a_.reason,
+                    window_start=a_.starts_at,
+                    window_end=a_.ends_at,
                     ended_at=d.ended_at,
                     armed_periods=[(a, b or d.ended_at or until) for a, b in d.armed],
-                    watchlist_version=str(p["watchlist_version"]),
-                    watchlist_size=int(p["watchlist_size"]),
-                    threshold=float(p["threshold"]),
-                    frames_analysed=d.frames,
-                    faces_scanned=d.faces,
-                    frames_discarded=d.discarded,
+                    watchlist_version=a_.watchlist_version,
+                    watchlist_size=a_.watchlist_size,
+                    threshold=a_.threshold,
+                    frames_analysed=a_.counts.frames_analysed,
+                    faces_scanned=a_.counts.faces_seen,
+                    frames_discarded=a_.counts.frames_discarded,
                     frames_by_camera=dict(sorted(d.by_camera.items())),
                     alerts=sorted(rows, key=lambda r: r.raised_at),
-                    engagements=d.engagements,
+                    engagements=a_.counts.engagements,
                     watchlist_purged=d.purged,
                     refs_purged=d.refs_purged,
                 )
@@ -231,80 +252,48 @@ class Evidence:
         return n
 
 
-def fold_log(envelopes: Iterable[Envelope], zone_of: dict[str, str]) -> Evidence:
-    """Fold the log's envelopes into `Evidence` (one pass, in seq order)."""
-    deps: dict[str, _Dep] = {}
-    alert_dep: dict[str, str] = {}
-    started: dict[str, datetime] = {}
+async def read_evidence(views: Views, store: EventStore, zone_of: dict[str, str]) -> Evidence:
+    """The evidence as `views` (caught up with `store`) hold it, plus each camera's analysis
+    windows and matches' tracks from the log's records."""
+    await views.catch_up(store)
+    deps = {
+        d.deployment_id: _Dep.of(d, await views.alerts(deployment_id=d.deployment_id, limit=None))
+        for d in await views.deployments()
+    }
+    started = {c.camera: c.first_started_at for c in await views.cameras() if c.first_started_at}
     analysed: list[tuple[str, datetime, datetime, int]] = []
-    count = 0
-    for env in envelopes:
-        count += 1
-        p, t, at = env.payload, env.type, env.occurred_at
-        if t == "DeploymentAuthorised":
-            deps[str(p["deployment_id"])] = _Dep(payload=dict(p))
-        elif t == "DeploymentArmed" and p["deployment_id"] in deps:
-            d = deps[str(p["deployment_id"])]
-            if not d.armed or d.armed[-1][1] is not None:
-                d.armed.append([at, None])
-        elif t in ("DeploymentDisarmed", "DeploymentEnded") and p["deployment_id"] in deps:
-            d = deps[str(p["deployment_id"])]
-            if d.armed and d.armed[-1][1] is None:
-                d.armed[-1][1] = at
-            if t == "DeploymentEnded":
-                d.ended_at = at
-        elif t == "CameraStreamStarted":
-            started.setdefault(str(p["camera"]), at)
-        elif t == "FrameDiscarded" and p["deployment_id"] in deps:
-            d = deps[str(p["deployment_id"])]
-            frames = int(p.get("frames", 1))
-            d.frames += frames
-            d.by_camera[str(p["camera"])] = d.by_camera.get(str(p["camera"]), 0) + frames
-            d.discarded += frames
-            d.faces += int(p.get("faces_seen", 0))
-            w0 = p.get("window_start")
-            w1 = p.get("window_end")
+    track_of: dict[str, tuple[str, str]] = {}
+    for env in await store.read_all():
+        p, t = env.payload, env.type
+        if t not in ("FrameDiscarded", "FaceMatched") or p["deployment_id"] not in deps:
+            continue
+        camera = str(p["camera"])
+        frames = int(p.get("frames", 1))
+        by_camera = deps[str(p["deployment_id"])].by_camera
+        by_camera[camera] = by_camera.get(camera, 0) + frames
+        if t == "FaceMatched":
+            fa = datetime.fromisoformat(str(p["frame_at"]))
+            analysed.append((camera, fa, fa, 1))
+            track_of[str(p["match_id"])] = (camera, str(p.get("track_id") or ""))
+        else:
+            w0, w1 = p.get("window_start"), p.get("window_end")
             analysed.append(
                 (
-                    str(p["camera"]),
-                    datetime.fromisoformat(str(w0)) if w0 else at,
-                    datetime.fromisoformat(str(w1)) if w1 else at,
+                    camera,
+                    datetime.fromisoformat(str(w0)) if w0 else env.occurred_at,
+                    datetime.fromisoformat(str(w1)) if w1 else env.occurred_at,
                     frames,
                 )
             )
-        elif t == "FaceMatched" and p["deployment_id"] in deps:
-            d = deps[str(p["deployment_id"])]
-            d.frames += 1
-            d.faces += 1
-            d.by_camera[str(p["camera"])] = d.by_camera.get(str(p["camera"]), 0) + 1
-            fa = datetime.fromisoformat(str(p["frame_at"]))
-            analysed.append((str(p["camera"]), fa, fa, 1))
-        elif t == "AlertRaised" and p["deployment_id"] in deps:
-            alert_dep[str(p["alert_id"])] = str(p["deployment_id"])
-            deps[str(p["deployment_id"])].alerts[str(p["alert_id"])] = {
-                **p,
-                "raised_at": at,
-                "frame_at": datetime.fromisoformat(str(p["frame_at"])),
-                "adjudications": [],
-            }
-        elif t in ("AlertAcknowledged", "AlertAdjudicated", "EngagementRecorded"):
-            dep_id = alert_dep.get(str(p["alert_id"]))
-            if dep_id is None:
-                continue
-            a = deps[dep_id].alerts[str(p["alert_id"])]
-            if t == "AlertAcknowledged" and "ack_by" not in a:
-                a["ack_by"], a["ack_at"] = p["officer"], at
-            elif t == "AlertAdjudicated":
-                a["adjudications"].append(f"{p['officer']}: {p['verdict']}")
-            elif t == "EngagementRecorded":
-                a["engagement"] = str(p["outcome"]).replace("_", " ")
-                deps[dep_id].engagements += 1
-        elif t == "BiometricPurged" and p.get("scope") == "deployment_watchlist":
-            dep_id = str(p.get("deployment_id"))
-            if dep_id in deps:
-                deps[dep_id].purged = True
-                deps[dep_id].refs_purged += int(p.get("refs_purged", 0))
-    return Evidence(deps, dict(started), analysed, count, zone_of, first_frame_at=dict(started))
+    return Evidence(
+        deps,
+        dict(started),
+        analysed,
+        await views.position(),
+        zone_of,
+        first_frame_at=dict(started),
+        track_of=track_of,
+    )
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

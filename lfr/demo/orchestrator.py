@@ -7,8 +7,8 @@
     ─► authorise, check in, officers on MQTT, London Road's patrol checks out (zone
        disarms), windows close, watchlists purged                         lfr.demo.script
        (the dashboard samples the site throughout)                        lfr.demo.dashboard
-    ─► fold the log against the ground truth (the judge's), report.html,
-       `lfr audit verify`'s check                                         lfr.demo.report
+    ─► the site's views (open_site's read model, resumed) against the ground truth
+       (the judge's), report.html, `lfr audit verify`'s check             lfr.demo.report
 
 This module holds the options and the time line; each step lives in its own module.
 """
@@ -36,6 +36,7 @@ from lfr.demo.scenario import CAMERAS, MIN_SECONDS, ZONES, plan_scenario
 from lfr.demo.script import play_script
 from lfr.demo.site import Observations, demo_site_config, open_demo_site
 from lfr.errors import ConfigError
+from lfr.projections import Views
 from lfr.scenes import load_gallery
 from lfr.telemetry import Telemetry, TelemetryConfig, setup_telemetry
 
@@ -189,19 +190,24 @@ async def _run(
                     observations=observations,
                 )
         ui.phase("evidence")
-        envelopes = await store.read_all()
+        # the site's views, resumed from where it left them and caught up with its teardown
+        views = await Views.open(data_dir)
+        try:
+            return await write_evidence(
+                DemoRun(data_dir, opts.seconds, opts.threshold, opts.analyse_fps, started),
+                ui,
+                views,
+                store,
+                manifest=manifest,
+                cast=cast,
+                label_to_identity=enrolment.label_to_identity,
+                observations=observations,
+                tally=observations.timings(pipeline),
+                tel=tel,
+                site_started=judge.site_started,
+            )
+        finally:
+            await views.aclose()
     finally:
         await store.aclose()
         await vault.aclose()
-    return await write_evidence(
-        DemoRun(data_dir, opts.seconds, opts.threshold, opts.analyse_fps, started),
-        ui,
-        envelopes,
-        manifest=manifest,
-        cast=cast,
-        label_to_identity=enrolment.label_to_identity,
-        observations=observations,
-        tally=observations.timings(pipeline),
-        tel=tel,
-        site_started=judge.site_started,
-    )

@@ -1,6 +1,6 @@
-"""The demo's evidence: the log folded against the scene's ground truth, the chain verified
-as `lfr audit verify` verifies it, telemetry checked for biometric values and passers-by,
-the transparency report written, and the numbers of the `--json` line.
+"""The demo's evidence: the site's views read against the scene's ground truth, the chain
+verified as `lfr audit verify` verifies it, telemetry checked for biometric values and
+passers-by, the transparency report written, and the numbers of the `--json` line.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ import anyio
 
 from lfr.demo.cast import Cast
 from lfr.demo.dashboard import DemoUI
-from lfr.demo.evidence import clip_origins, fold_log, percentile
+from lfr.demo.evidence import Evidence, clip_origins, percentile, read_evidence
 from lfr.demo.officers import AlertSeen
 from lfr.demo.parts import TimedRecogniser
 from lfr.demo.scenario import CAMERAS, ZONES
 from lfr.demo.site import Observations
+from lfr.projections import Views
 from lfr.report import SimilarityHistogram, TransparencyReport, Verification, write_report
 from lfr.scenes import SceneManifest
+from lfr.store.base import EventStore
 from lfr.telemetry import Telemetry
 from lfr.telemetry.privacy import metric_label_breaches, span_breaches
-from schemas.envelope import Envelope
 
 __all__ = ["DemoRun", "write_evidence"]
 
@@ -45,30 +46,27 @@ def _fmt(ms: float | None) -> str:
 
 
 def _decision_latency(
-    envelopes: list[Envelope],
+    ev: Evidence,
     seen: dict[str, AlertSeen],
     decided_at: dict[tuple[str, str], datetime],
 ) -> dict[str, float]:
     """Per alert: its deciding frame's capture -> delivery on the device, in ms."""
-    matches = {e.event_id: e.payload for e in envelopes if e.type == "FaceMatched"}
     out = {}
-    for e in envelopes:
-        if e.type != "AlertRaised" or e.payload["alert_id"] not in seen:
-            continue
-        match = matches.get(e.causation_id) if e.causation_id is not None else None
-        if match is None:
-            continue
-        at = decided_at.get((str(match["camera"]), str(match.get("track_id") or "")))
-        received = seen[e.payload["alert_id"]].received_at
-        if at is not None:
-            out[str(e.payload["alert_id"])] = (received - at).total_seconds() * 1000.0
+    for d in ev.deployments.values():
+        for a in d.alerts:
+            track = ev.track_of.get(a.match_id)
+            at = decided_at.get(track) if track is not None else None
+            if a.alert_id in seen and at is not None:
+                received = seen[a.alert_id].received_at
+                out[a.alert_id] = (received - at).total_seconds() * 1000.0
     return out
 
 
 async def write_evidence(
     run: DemoRun,
     ui: DemoUI,
-    envelopes: list[Envelope],
+    views: Views,
+    store: EventStore,
     *,
     manifest: SceneManifest,
     cast: Cast,
@@ -78,8 +76,9 @@ async def write_evidence(
     tel: Telemetry,
     site_started: datetime,
 ) -> dict[str, Any]:
-    """Fold the log against the ground truth, verify the chain as `lfr audit verify` does,
-    check telemetry for biometric values, write report.html; return the `--json` numbers."""
+    """Read the site's views (caught up with `store`) against the ground truth, verify the
+    chain as `lfr audit verify` does, check telemetry for biometric values, write
+    report.html; return the `--json` numbers."""
     from lfr.store.sqlite import LOG_FILE, SqliteLog
     from lfr.store.verify import VerifyResult, verify_log
 
@@ -92,11 +91,12 @@ async def write_evidence(
         observations.below,
     )
 
-    until = max((e.occurred_at for e in envelopes), default=datetime.now(UTC))
-    ev = fold_log(envelopes, CAMERAS)
+    ev = await read_evidence(views, store, CAMERAS)
+    last = await store.read_all(from_seq=ev.events) if ev.events else []
+    until = last[-1].occurred_at if last else datetime.now(UTC)
     ev.stream_started = clip_origins(ev.stream_started, site_started)
     # decode of the frame that decided the match -> the alert on the officer's device
-    latency = _decision_latency(envelopes, desk_seen, decided_at)
+    latency = _decision_latency(ev, desk_seen, decided_at)
     best_frame = {k: v.latency_ms for k, v in desk_seen.items()}
     zone_names = {z: t for z, (t, _) in ZONES.items()}
     sections = ev.sections(manifest, zone_names, until, latency, label_to_identity)
@@ -129,7 +129,7 @@ async def write_evidence(
             log.close()
 
     result = await anyio.to_thread.run_sync(verify)
-    head = envelopes[-1].hash if envelopes else None
+    head = last[-1].hash if last else None
     verification = Verification(
         chain_verified=result.ok,
         events=result.events,
@@ -190,7 +190,7 @@ async def write_evidence(
         "analysis_wait_ms_p95": percentile(tally.wait_ms, 95),
         "analysis_ms_p50": percentile(tally.analyse_ms, 50),
         "analysis_ms_p95": percentile(tally.analyse_ms, 95),
-        "events": len(envelopes),
+        "events": ev.events,
         "chain_verified": result.ok,
         "telemetry_privacy_problems": len(span_problems) + len(metric_problems),
         "watchlist_purged": all(s.watchlist_purged for s in sections),

@@ -20,7 +20,6 @@ from lfr.demo.judge import Judge
 from lfr.demo.officers import OfficerDesk
 from lfr.demo.scenario import CAMERAS, ZONES, Scenario
 from lfr.demo.site import CHECKING_OUT, PATROLS, Observations
-from lfr.store.base import EventStore
 from lfr.telemetry import Telemetry
 
 __all__ = ["play_script"]
@@ -93,9 +92,7 @@ async def play_script(
             elapsed = time.monotonic() - mono0
             view.elapsed_s = elapsed
             if judge.stream_started is None or len(judge.stream_started) < len(CAMERAS):
-                judge.stream_started = clip_origins(
-                    await _stream_starts(site.store), judge.site_started
-                )
+                judge.stream_started = clip_origins(await _stream_starts(site), judge.site_started)
             if not checked_out and elapsed >= scenario.checkout_s:
                 await site.check_out(CHECKING_OUT)
                 checked_out = True
@@ -125,9 +122,7 @@ def _ended(status: ZoneStatus) -> bool:
     return all(d.ended and d.purged for d in status.deployments)
 
 
-async def _stream_starts(store: EventStore) -> dict[str, datetime]:
-    out: dict[str, datetime] = {}
-    for env in await store.read_all():
-        if env.type == "CameraStreamStarted":
-            out.setdefault(str(env.payload["camera"]), env.occurred_at)
-    return out
+async def _stream_starts(site: Site) -> dict[str, datetime]:
+    """When each camera's video first arrived, as the site's views hold it."""
+    assert site.views is not None  # (open_site builds them)
+    return {c.camera: c.first_started_at for c in await site.views.cameras() if c.first_started_at}

@@ -15,8 +15,9 @@ import pytest
 from lfr.demo import DemoOptions, PlainUI, run_demo
 from lfr.demo.scenario import CAMERAS
 from lfr.errors import ConfigError
+from lfr.projections import VIEWS_FILE, ViewDb
 from lfr.scenes import SceneManifest
-from lfr.store.sqlite import open_store
+from lfr.store.sqlite import LOG_FILE, SqliteLog, open_store
 from lfr.telemetry import TelemetryConfig, setup_telemetry
 from lfr.telemetry.privacy import metric_label_breaches, span_breaches
 from lfr.video import recognition
@@ -159,6 +160,27 @@ def test_the_demo_opens_its_site_with_open_site(traced_run):
     (overrides,) = opened
     assert overrides.store is not None and overrides.recognition is not None
     assert overrides.alerts is not None and overrides.alerts.mqtt is None  # embedded broker
+
+
+def test_the_evidence_is_the_sites_views(traced_run):
+    """The report's numbers come from the site's one read model (views.sqlite beside the
+    log), which equals a rebuild of the log from seq 0."""
+    result, _, _, data_dir, *_ = traced_run
+    kept = ViewDb(data_dir / VIEWS_FILE)
+    rebuilt = ViewDb(":memory:")
+    log = SqliteLog(data_dir / LOG_FILE, read_only=True)
+    try:
+        rebuilt.apply(log.read_records())
+        assert kept.position() == rebuilt.position() == result["events"] == log.last_seq()
+        assert kept.state_hash() == rebuilt.state_hash()
+        alerts = kept.list_alerts(limit=None)
+        assert len(alerts) == result["alerts"] and all(a.acknowledged_by for a in alerts)
+        deployments = kept.deployments(with_timeline=False)
+        assert sum(d.counts.frames_analysed for d in deployments) == result["frames_analysed"]
+    finally:
+        log.close()
+        kept.close()
+        rebuilt.close()
 
 
 def test_cameras_run_the_deployed_recognition(traced_run):

@@ -1,10 +1,12 @@
-"""Folding a log into report sections and ground truth, on a hand-written log."""
+"""The site's views (and the log's analysis windows) into report sections and ground truth,
+on a hand-written log."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from lfr.demo.evidence import clip_origins, fold_log
+from lfr.demo.evidence import Evidence, clip_origins, read_evidence
+from lfr.projections import Views
 from lfr.scenes import Appearance, ClipManifest, SceneManifest
 from lfr.store.memory import InMemoryEventStore
 from schemas.envelope import NewEvent
@@ -169,12 +171,20 @@ async def _log():
         ),
         40.0,
     )
-    return await store.read_all()
+    return store
+
+
+async def _evidence() -> Evidence:
+    store = await _log()
+    views = Views.in_memory()
+    try:
+        return await read_evidence(views, store, ZONE_OF)
+    finally:
+        await views.aclose()
 
 
 async def test_fold_gives_sections_and_ground_truth():
-    envs = await _log()
-    ev = fold_log(envs, ZONE_OF)
+    ev = await _evidence()
     ev.stream_started = clip_origins(ev.stream_started, at(0.0))
     assert ev.stream_started == {"lr-1": at(0.0)}  # came up with the site: clip began then
     until = at(40)
@@ -204,8 +214,7 @@ async def test_fold_gives_sections_and_ground_truth():
 
 
 async def test_an_alert_for_someone_not_there_is_false_and_late_frames_are_caught():
-    envs = await _log()
-    ev = fold_log(envs, ZONE_OF)
+    ev = await _evidence()
     ev.stream_started = clip_origins(ev.stream_started, at(0.0))
     (section,) = ev.sections(MANIFEST, {}, at(40), {}, {"Ann Subject": "Bob_Subject"})
     assert [a.ground_truth for a in section.alerts] == ["false"]  # Bob walks at 24 s, not 6 s
@@ -219,7 +228,7 @@ def test_a_camera_that_came_up_late_is_timed_from_its_own_start():
 
 
 async def test_frames_seen_by_the_analysis_path_are_checked_against_armed_periods():
-    ev = fold_log(await _log(), ZONE_OF)
+    ev = await _evidence()
     inside = [at(5.0), at(19.9)]
     assert ev.frames_captured_while_disarmed({"lr-1": inside}, at(40)) == 0
     assert ev.frames_captured_while_disarmed({"lr-1": [*inside, at(0.0), at(21.0)]}, at(40)) == 2
