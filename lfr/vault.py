@@ -8,24 +8,38 @@ verifiable (crypto-shredding). A shredded ref is remembered as a tombstone, so a
 says "shredded at ..." rather than "unknown".
 
 Sync methods (`put_sync`, ...) suit code already in a worker thread; the async ones run them
-in a thread behind a `CapacityLimiter(1)`.
+in a thread behind a `CapacityLimiter(1)`. Each runs inside the vault's one translation of
+sqlite3 and file-system errors (`_vault_errors`), so only `VaultError`s leave it:
+
+    LfrError
+    └── VaultError
+        ├── BlobNotFoundError       no such blob in this vault
+        ├── BlobShreddedError       its key was deleted (retention or purge)
+        ├── BlobIntegrityError      file missing, ciphertext or hash wrong
+        ├── VaultCorruptError       keys.sqlite is not a readable database
+        ├── VaultWriteError         full disk, I/O error: the write was not kept
+        └── VaultUnavailableError   locked by another process, or the disk failing a read
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import hashlib
 import os
 import secrets
 import sqlite3
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 import anyio
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from lfr.errors import LfrError
+from lfr.errors import LfrError, UnavailableError
 from schemas.events import BiometricRef
 
 __all__ = [
@@ -33,7 +47,10 @@ __all__ = [
     "BlobIntegrityError",
     "BlobNotFoundError",
     "BlobShreddedError",
+    "VaultCorruptError",
     "VaultError",
+    "VaultUnavailableError",
+    "VaultWriteError",
 ]
 
 BlobKind = Literal["alert_crop", "watchlist_image"]
@@ -85,6 +102,86 @@ class BlobIntegrityError(VaultError):
         super().__init__(f"biometric blob {blob_id!r}: {what}; restore the vault from backup")
 
 
+class VaultCorruptError(VaultError):
+    def __init__(self, db: Path, cause: str) -> None:
+        self.path = str(db)
+        super().__init__(
+            f"{db}: not a readable vault key store ({cause}); restore the vault from backup"
+        )
+
+
+class VaultWriteError(VaultError):
+    """The disk refused a vault write; nothing of it was kept."""
+
+    def __init__(self, db: Path, cause: str, *, full: bool) -> None:
+        self.path = str(db)
+        self.full = full
+        advice = (
+            "free space on that disk and retry"
+            if full
+            else "check the disk, its mount and the vault's permissions, then retry"
+        )
+        super().__init__(f"{db}: could not write to the vault ({cause}); {advice}")
+
+
+class VaultUnavailableError(VaultError, UnavailableError):
+    def __init__(self, db: Path, cause: str) -> None:
+        self.path = str(db)
+        super().__init__(
+            f"{db}: the vault is unavailable ({cause}); another process may hold it, or the "
+            "disk is failing: retry, and check the disk if it persists"
+        )
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def _vault_errors(db: Path, *, writing: bool) -> Iterator[None]:
+    """The vault's one translation of driver errors, the most specific first."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        code = (getattr(exc, "sqlite_errorcode", None) or -1) & 0xFF
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise VaultCorruptError(db, str(exc)) from exc
+        if code == sqlite3.SQLITE_FULL:
+            raise VaultWriteError(db, str(exc), full=True) from exc
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise VaultUnavailableError(db, str(exc)) from exc
+        if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY):
+            if writing:
+                raise VaultWriteError(db, str(exc), full=False) from exc
+            raise VaultUnavailableError(db, str(exc)) from exc
+        raise VaultError(f"{db}: the vault's key store failed ({exc})") from exc
+    except OSError as exc:  # the blob files
+        if exc.errno in _FULL or writing:
+            raise VaultWriteError(db, str(exc), full=exc.errno in _FULL) from exc
+        raise VaultUnavailableError(db, str(exc)) from exc
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _translated(
+    *, writing: bool
+) -> Callable[
+    [Callable[Concatenate[BiometricVault, _P], _R]], Callable[Concatenate[BiometricVault, _P], _R]
+]:
+    def decorate(
+        method: Callable[Concatenate[BiometricVault, _P], _R],
+    ) -> Callable[Concatenate[BiometricVault, _P], _R]:
+        @functools.wraps(method)
+        def wrapper(self: BiometricVault, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            with _vault_errors(self.db, writing=writing):
+                return method(self, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -101,17 +198,18 @@ class BiometricVault:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._blobs = self.root / "blobs"
-        self._blobs.mkdir(parents=True, exist_ok=True)
-        db = self.root / "keys.sqlite"
-        self._conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA secure_delete=ON")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise VaultError(f"{db}: not a readable vault key store ({exc})") from exc
+        self.db = db = self.root / "keys.sqlite"
+        with _vault_errors(db, writing=True):
+            self._blobs.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._conn.execute("PRAGMA secure_delete=ON")
+                self._conn.executescript(_SCHEMA)
+            except BaseException:
+                self._conn.close()
+                raise
         self._limiter = anyio.CapacityLimiter(1)
 
     @classmethod
@@ -130,6 +228,7 @@ class BiometricVault:
 
     # --- sync -------------------------------------------------------------------------------
 
+    @_translated(writing=True)
     def put_sync(
         self, data: bytes, kind: BlobKind, retain_until: datetime | None = None
     ) -> BiometricRef:
@@ -160,6 +259,7 @@ class BiometricVault:
         )
         return BiometricRef(blob_id=blob_id, kind=kind, sha256=digest, retain_until=retain_until)
 
+    @_translated(writing=False)
     def get_sync(self, ref: BiometricRef | str) -> bytes:
         blob_id = ref if isinstance(ref, str) else ref.blob_id
         row = self._conn.execute(
@@ -183,6 +283,7 @@ class BiometricVault:
             raise BlobIntegrityError(blob_id, "plaintext hash differs from the recorded one")
         return data
 
+    @_translated(writing=True)
     def shred_sync(self, ref: BiometricRef | str, reason: str = "purged") -> bool:
         """Delete the key and overwrite the file. False if already shredded.
 
@@ -221,6 +322,7 @@ class BiometricVault:
         except FileNotFoundError:
             pass
 
+    @_translated(writing=True)
     def shred_expired_sync(self, now: datetime | None = None) -> list[str]:
         """Shred every blob whose `retain_until` has passed; return their ids."""
         cutoff = _fmt(now or _now())
@@ -234,6 +336,7 @@ class BiometricVault:
         ]
         return [i for i in ids if self.shred_sync(i, reason="retention expired")]
 
+    @_translated(writing=False)
     def exists_sync(self, ref: BiometricRef | str) -> bool:
         """Whether the blob can still be read (held and not shredded)."""
         blob_id = ref if isinstance(ref, str) else ref.blob_id

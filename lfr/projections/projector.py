@@ -13,14 +13,16 @@ another layout (`VIEWS_LAYOUT`), or ahead of the log it is opened on, is rebuilt
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 import orjson
@@ -55,6 +57,37 @@ VIEWS_FILE = "views.sqlite"
 #: Bumped whenever a projection's tables or fold change: a file of another layout is rebuilt.
 VIEWS_LAYOUT = 2
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+@contextlib.contextmanager
+def _view_errors(path: str) -> Iterator[None]:
+    """The views database's one translation of sqlite3 errors: a `ProjectionError` that says
+    what to do (the views are derived data: free space, or delete the file to rebuild)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        code = (getattr(exc, "sqlite_errorcode", None) or -1) & 0xFF
+        if code == sqlite3.SQLITE_FULL:
+            advice = "free space on its disk; the views catch up from the log afterwards"
+        elif code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            advice = "another process holds it; one process serves a site's views"
+        else:
+            advice = "delete it to rebuild the views from the log"
+        raise ProjectionError(path, None, f"the views database failed ({exc}); {advice}") from exc
+
+
+def _translated(
+    method: Callable[Concatenate[ViewDb, _P], _T],
+) -> Callable[Concatenate[ViewDb, _P], _T]:
+    """A `ViewDb` method whose sqlite3 errors leave as `ProjectionError`s."""
+
+    @functools.wraps(method)
+    def wrapper(self: ViewDb, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with _view_errors(self.path):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class ViewDb:
@@ -81,21 +114,20 @@ class ViewDb:
         )
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        c = self._conn
-        try:
-            if self.path != ":memory:":
-                c.execute("PRAGMA journal_mode=WAL")
-                c.execute("PRAGMA synchronous=NORMAL")  # a lost view batch is re-projected
-            if c.execute("PRAGMA user_version").fetchone()[0] != VIEWS_LAYOUT:
-                self._drop_all()
-                c.execute(f"PRAGMA user_version={VIEWS_LAYOUT}")
-            self._setup()
-        except sqlite3.DatabaseError as exc:
-            c.close()
-            raise ProjectionError(
-                self.path, None, f"not a usable views database ({exc}); delete it to rebuild"
-            ) from exc
+        with _view_errors(self.path):
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            c = self._conn
+            try:
+                if self.path != ":memory:":
+                    c.execute("PRAGMA journal_mode=WAL")
+                    c.execute("PRAGMA synchronous=NORMAL")  # a lost view batch is re-projected
+                if c.execute("PRAGMA user_version").fetchone()[0] != VIEWS_LAYOUT:
+                    self._drop_all()
+                    c.execute(f"PRAGMA user_version={VIEWS_LAYOUT}")
+                self._setup()
+            except BaseException:
+                c.close()
+                raise
 
     def close(self) -> None:
         self._conn.close()
@@ -106,6 +138,7 @@ class ViewDb:
         for name in tables:
             c.execute(f'DROP TABLE IF EXISTS "{name}"')
 
+    @_translated
     def reset(self) -> None:
         """Empty every view and go back to seq 0 (the next catch-up rebuilds from seq 1)."""
         self._drop_all()
@@ -121,6 +154,7 @@ class ViewDb:
         for proj in self.projections:
             proj.setup(c)
 
+    @_translated
     def position(self) -> int:
         return int(self._conn.execute("SELECT seq FROM view_position").fetchone()[0])
 
@@ -144,6 +178,7 @@ class ViewDb:
             out.append({**rec, "payload": payload, "schema_version": current})
         return records if out is None else out
 
+    @_translated
     def apply(self, records: Sequence[Record]) -> int:
         """Apply consecutive records in one transaction; skip those already applied.
 
@@ -171,6 +206,7 @@ class ViewDb:
             raise
         return last
 
+    @_translated
     def apply_chunks(self, chunks: Iterable[Sequence[Record]]) -> int:
         """`apply` for consecutive chunks of records (a replay), all in one transaction.
 
@@ -217,6 +253,7 @@ class ViewDb:
                 f"{records[-1]['seq']} does not fit its event type ({exc!r})",
             ) from exc
 
+    @_translated
     def state_hash(self) -> str:
         """sha256 over every view row in a fixed order (not the position)."""
         h = hashlib.sha256()
@@ -228,35 +265,45 @@ class ViewDb:
 
     # --- queries ----------------------------------------------------------------------------
 
+    @_translated
     def alert(self, alert_id: str) -> AlertRecord | None:
         return self.alerts.get(self._conn, alert_id)
 
     def list_alerts(self, **filters: Any) -> list[AlertRecord]:
-        return self.alerts.list(self._conn, **filters)
+        with _view_errors(self.path):
+            return self.alerts.list(self._conn, **filters)
 
+    @_translated
     def deployment(self, deployment_id: str) -> DeploymentAudit | None:
         return self.audit.get(self._conn, deployment_id)
 
+    @_translated
     def zone(self, zone: str) -> ZoneRecord | None:
         return self.zones.get(self._conn, zone)
 
+    @_translated
     def list_zones(self) -> list[ZoneRecord]:
         return self.zones.list(self._conn)
 
+    @_translated
     def patrol(self, patrol_id: str) -> PatrolRecord | None:
         return self.patrols.get(self._conn, patrol_id)
 
+    @_translated
     def list_patrols(self) -> list[PatrolRecord]:
         return self.patrols.list(self._conn)
 
+    @_translated
     def list_cameras(self) -> list[CameraRecord]:
         return self.cameras.list(self._conn)
 
+    @_translated
     def deployments(
         self, *, zone: str | None = None, with_timeline: bool = True
     ) -> list[DeploymentAudit]:
         return self.audit.list(self._conn, zone=zone, with_timeline=with_timeline)
 
+    @_translated
     def report(self, *, as_of: datetime | None = None) -> AuditReport:
         return AuditReport(
             as_of_seq=self.position(),

@@ -11,6 +11,9 @@ duplicate window, and the event-id index makes it a no-op after it.
 Readers keep an in-memory index of the log, caught up from JetStream before each operation,
 and check every record's hash and link on the way in. This suits sites whose log fits in
 memory; signed checkpoints are written by the SQLite engine only (not yet here).
+
+nats-py errors are translated into the store's in one place (`_NatsErrors`): a dead or
+unreachable server is a `StoreUnavailableError`, never a client exception.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 import anyio
@@ -29,6 +33,8 @@ from lfr.store.base import (
     IdempotencyError,
     StoreClosedError,
     StoreError,
+    StoreUnavailableError,
+    StoreWriteError,
 )
 from lfr.store.hashchain import (
     GENESIS_HASH,
@@ -43,7 +49,93 @@ from schemas.envelope import Envelope, NewEvent
 
 __all__ = ["NatsEventStore"]
 
-_WRONG_LAST_SEQUENCE = 10071
+# JetStream API error codes (nats-server's errors.json)
+_WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErrF
+_STORAGE_FULL = frozenset({10023, 10047})  # insufficient resources, storage exceeded
+_STORE_FAILED = 10077  # JSStreamStoreFailedF: the server could not write the message
+
+
+class _NatsErrors:
+    """`with _NatsErrors(where, ...): ...` — the engine's one translation of nats-py errors
+    into the store's, the most specific first, chained `from exc`:
+
+        JetStream wrong last sequence        -> ConcurrencyError (another writer appended)
+        JetStream out of storage             -> StoreWriteError(full)
+        JetStream could not store            -> StoreWriteError
+        no server, connection closed/lost,
+        timeout, no responders, JetStream
+        unavailable, OSError                 -> StoreUnavailableError
+        any other JetStream or client error  -> StoreError
+    """
+
+    __slots__ = ("count", "expected", "stream", "where")
+
+    def __init__(
+        self,
+        where: str,
+        *,
+        stream: str | None = None,
+        expected: int | None = None,
+        count: int = 0,
+    ) -> None:
+        self.where = where
+        self.stream = stream
+        self.expected = expected
+        self.count = count
+
+    def __enter__(self) -> _NatsErrors:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, StoreError):
+            return
+        error = self.translate(exc)
+        if error is not None:
+            raise error from exc
+
+    def translate(self, exc: BaseException) -> StoreError | None:
+        import nats.errors
+        import nats.js.errors as js_errors
+
+        if isinstance(exc, js_errors.APIError):
+            code = exc.err_code
+            if code == _WRONG_LAST_SEQUENCE and self.stream is not None:
+                expected = -1 if self.expected is None else self.expected
+                return ConcurrencyError(self.stream, expected, None)
+            if code in _STORAGE_FULL or code == _STORE_FAILED:
+                return StoreWriteError(
+                    self.where, self.stream, self.count, str(exc), code in _STORAGE_FULL
+                )
+            if isinstance(exc, js_errors.ServiceUnavailableError):
+                return self._unavailable(exc, "JetStream is not enabled or has no leader")
+            return StoreError(f"{self.where}: NATS refused the request: {exc}")
+        unavailable = (
+            nats.errors.NoServersError,
+            nats.errors.ConnectionClosedError,
+            nats.errors.ConnectionReconnectingError,
+            nats.errors.ConnectionDrainingError,
+            nats.errors.StaleConnectionError,
+            nats.errors.NoRespondersError,
+            nats.errors.OutboundBufferLimitError,
+            js_errors.NoStreamResponseError,
+            TimeoutError,  # nats.errors.TimeoutError is one too
+            OSError,
+        )
+        if isinstance(exc, unavailable):
+            return self._unavailable(exc, "is the server up and reachable?")
+        if isinstance(exc, nats.errors.Error):
+            return StoreError(f"{self.where}: the NATS client failed: {exc!r}")
+        return None  # not a driver error: ours, raised as it is
+
+    def _unavailable(self, exc: BaseException, hint: str) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            self.where, f"{type(exc).__name__}: {exc}", f"{hint} Retry once it is back."
+        )
 
 
 def _subject_token(stream: str) -> str:
@@ -81,31 +173,42 @@ class NatsEventStore:
         prefix: str = "lfr.events",
         replicas: int = 1,
         poll_s: float = 0.2,
+        connect_attempts: int = 3,
     ) -> NatsEventStore:
-        """Connect, create the JetStream stream if absent, and load the log."""
+        """Connect, create the JetStream stream if absent, and load the log.
+
+        `connect_attempts` (at least 1; nats-py retries forever at 0) bounds how long a dead
+        server keeps the caller waiting: about 2 s an attempt.
+
+        :raises StoreUnavailableError: no NATS server answers at `url`.
+        """
         import nats
         from nats.js.api import StorageType, StreamConfig
         from nats.js.errors import NotFoundError
 
+        with _NatsErrors(url):
+            nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=connect_attempts)
         try:
-            nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3)
-        except Exception as exc:  # the client raises several unrelated types
-            raise StoreError(f"cannot reach NATS at {url} ({exc!r}); is the server up?") from exc
-        js = nc.jetstream()
-        try:
-            await js.stream_info(stream_name)
-        except NotFoundError:
-            await js.add_stream(
-                StreamConfig(
-                    name=stream_name,
-                    subjects=[f"{prefix}.>"],
-                    storage=StorageType.FILE,
-                    num_replicas=replicas,
-                    duplicate_window=120.0,
-                )
-            )
-        store = cls(nc, js, stream_name=stream_name, prefix=prefix, poll_s=poll_s)
-        await store._catch_up()
+            with _NatsErrors(f"nats:{stream_name}"):
+                js = nc.jetstream()
+                try:
+                    await js.stream_info(stream_name)
+                except NotFoundError:
+                    await js.add_stream(
+                        StreamConfig(
+                            name=stream_name,
+                            subjects=[f"{prefix}.>"],
+                            storage=StorageType.FILE,
+                            num_replicas=replicas,
+                            duplicate_window=120.0,
+                        )
+                    )
+            store = cls(nc, js, stream_name=stream_name, prefix=prefix, poll_s=poll_s)
+            await store._catch_up()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await nc.close()
+            raise
         return store
 
     def _subject(self, stream: str) -> str:
@@ -119,19 +222,24 @@ class NatsEventStore:
         """Read every batch message after the last one applied, checking the chain."""
         from nats.js.errors import NotFoundError
 
-        info = await self._js.stream_info(self.stream_name)
-        last = info.state.last_seq
-        while self._js_seq < last:
-            want = self._js_seq + 1
-            try:
-                msg = await self._js.get_msg(self.stream_name, want)
-            except NotFoundError:  # a gap (purged message): nothing to apply there
-                self._js_seq = want
-                continue
-            self._apply_batch(want, msg.subject, msg.data or b"")
+        with _NatsErrors(self._where):
+            info = await self._js.stream_info(self.stream_name)
+            last = info.state.last_seq
+            while self._js_seq < last:
+                want = self._js_seq + 1
+                try:
+                    msg = await self._js.get_msg(self.stream_name, want)
+                except NotFoundError:  # a gap (purged message): nothing to apply there
+                    self._js_seq = want
+                    continue
+                self._apply_batch(want, msg.subject, msg.data or b"")
+
+    @property
+    def _where(self) -> str:
+        return f"nats:{self.stream_name}"
 
     def _apply_batch(self, js_seq: int, subject: str, data: bytes) -> None:
-        where = f"nats:{self.stream_name}"
+        where = self._where
         try:
             batch = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
@@ -166,8 +274,6 @@ class NatsEventStore:
         self._check_open()
         if not events:
             return []
-        from nats.js.errors import APIError
-
         ids = [str(e.event_id) for e in events]
         if len(set(ids)) != len(ids):
             raise IdempotencyError(ids[0], 0)
@@ -189,14 +295,19 @@ class NatsEventStore:
                     "Nats-Expected-Last-Sequence": str(self._js_seq),
                     "Nats-Expected-Last-Subject-Sequence": str(self._subject_seq.get(subject, 0)),
                 }
+                errors = _NatsErrors(
+                    self._where, stream=stream, expected=version, count=len(events)
+                )
                 try:
-                    ack = await self._js.publish(
-                        subject, orjson.dumps(records), stream=self.stream_name, headers=headers
-                    )
-                except APIError as exc:
-                    if exc.err_code == _WRONG_LAST_SEQUENCE or "wrong last" in str(exc):
-                        continue  # another writer appended first: re-read and decide again
-                    raise StoreError(f"NATS refused the append: {exc}") from exc
+                    with errors:
+                        ack = await self._js.publish(
+                            subject,
+                            orjson.dumps(records),
+                            stream=self.stream_name,
+                            headers=headers,
+                        )
+                except ConcurrencyError:
+                    continue  # another writer appended first: re-read and decide again
                 if ack.duplicate:
                     continue  # stored by an earlier try: the next catch-up returns it
                 if ack.seq != self._js_seq + 1:
@@ -206,7 +317,12 @@ class NatsEventStore:
                 self._apply_batch(ack.seq, subject, orjson.dumps(records))
                 self._notify()
                 return [envelope_from_record(r) for r in records]
-        raise StoreError(f"gave up appending to {stream!r}: the log kept moving under us")
+        # the log kept moving under us: as good as a conflict to the caller
+        raise ConcurrencyError(
+            stream,
+            self._versions.get(stream, 0) if expected_version is None else expected_version,
+            None,
+        )
 
     def _encode(
         self, stream: str, events: Sequence[NewEvent], version: int
@@ -281,9 +397,10 @@ class NatsEventStore:
             return
         self._closed = True
         self._appended.set()
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True), _NatsErrors(self._where):
             await self._nc.close()
 
     async def delete_stream(self) -> None:
         """Remove the JetStream stream (tests and decommissioning only)."""
-        await self._js.delete_stream(self.stream_name)
+        with _NatsErrors(self._where):
+            await self._js.delete_stream(self.stream_name)

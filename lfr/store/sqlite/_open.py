@@ -4,6 +4,7 @@ create the tables in an empty new file."""
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import uuid
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lfr.store import checkpoint as ckpt
-from lfr.store.base import CorruptLogError, StoreError
+from lfr.store.base import CorruptLogError, StoreError, StoreWriteError
 from lfr.store.hashchain import format_time
 from lfr.store.sqlite._errors import SqliteErrors, store_error
 from lfr.store.sqlite._schema import FORMAT, FORMAT_VERSION, LOG_FILE, SCHEMA, sql_str
@@ -39,6 +40,8 @@ def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise store_error(exc, path, writing=not read_only) from exc
+    except OSError as exc:  # its folder cannot be made
+        raise StoreWriteError(path, None, 0, str(exc), exc.errno == errno.ENOSPC) from exc
     try:
         with SqliteErrors(conn, path):
             conn.execute("PRAGMA busy_timeout=10000")
