@@ -1,5 +1,5 @@
 """The zone view: whether each zone is armed and why, folded once for every reader (the API's
-zone list, the retained MQTT zone state, the demo's dashboard).
+zone list and the retained MQTT zone state).
 
 `evolve_zone` is the one fold of a zone's state from the log; the zone actor keeps its own
 decision state (`actors.zone_rules`), which this view never feeds back into.
