@@ -1,9 +1,9 @@
 """The FastAPI application: every way a person reaches lfr over HTTP, and the officer app.
 
 `create_app` takes its collaborators (store, site commands, watchlist service, vault, MQTT)
-as arguments; the wiring module decides what they are. Errors lfr raises on purpose are
-mapped to a 4xx in one handler, so a refused command reads as 409 with its reason, never as
-a 500.
+as arguments; the wiring module decides what they are. Every error lfr raises is answered by
+one handler keyed by class (`lfr.api.errors`): a refused command reads as 409 with its reason,
+an unavailable dependency as 503 with Retry-After, and our own faults as 500.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from pathlib import Path
 import aiomqtt
 import anyio
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 
 from lfr.api.audit_log import AuditLog
 from lfr.api.auth import Role, TokenVerifier, require
 from lfr.api.context import ApiContext, BlobReader
+from lfr.api.errors import handle_lfr_error, status_for
 from lfr.api.models import ERROR_RESPONSES
 from lfr.api.ports import SiteCommands, WatchlistService
 from lfr.api.push import PushService, VapidKey
@@ -41,44 +42,12 @@ __all__ = ["STATIC_DIR", "create_app", "status_for"]
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 
-#: Most specific class name first wins (walked along the exception's MRO).
-_STATUS: dict[str, int] = {
-    "AuthError": 401,
-    "CommandRejected": 409,
-    "ConcurrencyError": 409,
-    "IdempotencyError": 409,
-    "UnknownActorError": 404,
-    "BlobNotFoundError": 404,
-    "BlobShreddedError": 410,
-    "EntryNotFoundError": 404,
-    "VersionNotFoundError": 404,
-    "DuplicateEntryError": 409,
-    "EmptyWatchlistError": 409,
-    "EnrolmentError": 422,
-    "WatchlistError": 422,
-    "InvalidTopicError": 422,
-    "ContractError": 422,
-    "MailboxFullError": 503,
-    "AskTimeoutError": 504,
-    "ActorStoppedError": 503,
-    "ConfigError": 500,
-    "ModelError": 503,
-}
-
-
 #: The officer app loads only its own files; images arrive as blob: URLs fetched with a token.
 _APP_CSP = (
     "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
     "script-src 'self'; style-src 'self'; worker-src 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'self'"
 )
-
-
-def status_for(exc: BaseException) -> int:
-    for cls in type(exc).__mro__:
-        if cls.__name__ in _STATUS:
-            return _STATUS[cls.__name__]
-    return 400
 
 
 def create_app(
@@ -144,17 +113,8 @@ def create_app(
     app.state.ctx = ctx
     app.state.verifier = verifier
 
-    @app.exception_handler(ANY_LFR_ERROR[0])
-    @app.exception_handler(ANY_LFR_ERROR[1])
-    async def lfr_error(request: Request, exc: Exception) -> JSONResponse:
-        code = status_for(exc)
-        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-        if code >= 500:
-            log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        body: dict[str, object] = {"detail": str(exc), "error": type(exc).__name__}
-        if isinstance(getattr(exc, "code", None), str):
-            body["code"] = exc.code  # type: ignore[attr-defined]
-        return JSONResponse(body, status_code=code, headers=headers)
+    for error_root in ANY_LFR_ERROR:
+        app.add_exception_handler(error_root, handle_lfr_error)
 
     @app.middleware("http")
     async def security_headers(

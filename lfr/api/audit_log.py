@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from lfr.projections import ViewDb
-from lfr.store.base import EventStore, StoreError
+from lfr.store.base import EventStore, RecordStore, StoreError
 from lfr.store.hashchain import format_time, record_of_envelope
 from lfr.store.proof import make_proof
 from lfr.store.sqlite import SqliteLog
@@ -86,10 +86,8 @@ class AuditLog:
 
 
 async def _records(store: EventStore, from_seq: int) -> list[dict[str, Any]]:
-    fast = getattr(store, "read_records", None)  # the SQLite store's raw path
-    if fast is not None:
-        records: list[dict[str, Any]] = await fast(from_seq=from_seq, limit=_BATCH)
-        return records
+    if isinstance(store, RecordStore):  # the engine's raw path
+        return await store.read_records(from_seq=from_seq, limit=_BATCH)
     return [record_of_envelope(e) for e in await store.read_all(from_seq=from_seq, limit=_BATCH)]
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from lfr.store.sqlite import SqliteLog
 
 app = typer.Typer(
     help="Verify, export, prove and replay the tamper-evident event log (read-only).",
@@ -35,7 +38,7 @@ def _data_dir(data_dir: Path | None) -> Path:
     return settings().data_dir
 
 
-def _open_log(data_dir: Path | None) -> Any:
+def _open_log(data_dir: Path | None) -> SqliteLog:
     from lfr.cli._common import fail
     from lfr.store.base import StoreError
     from lfr.store.sqlite import LOG_FILE, SqliteLog

@@ -209,8 +209,6 @@ async def engagement(
 async def image(
     request: Request, alert_id: AlertId, kind: Literal["crop", "reference"], who: Viewer
 ) -> Response:
-    from lfr.vault import BlobNotFoundError, BlobShreddedError
-
     ctx = ctx_of(request)
     await ctx.fresh()
     alert = await ctx.visible_alert(who, alert_id)
@@ -219,12 +217,7 @@ async def image(
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"alert {alert_id} has no {kind}")
     if ref.retain_until is not None and ref.retain_until <= datetime.now(UTC):
         raise HTTPException(status.HTTP_410_GONE, detail=f"the {kind} is past its retention")
-    try:
-        data = await ctx.vault.get(ref)
-    except BlobShreddedError as exc:
-        raise HTTPException(status.HTTP_410_GONE, detail=str(exc)) from exc
-    except BlobNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    data = await ctx.vault.get(ref)  # shredded: 410, unknown: 404 (lfr.api.errors)
     media = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
     return Response(
         data, media_type=media, headers={"Cache-Control": "private, no-store, max-age=0"}

@@ -11,10 +11,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from lfr.api.audit_log import EventNotFoundError, NotProvableError, replay_report
+from lfr.api.audit_log import replay_report
 from lfr.api.auth import Principal, Role, require
 from lfr.api.context import ctx_of
 from lfr.api.models import ERROR_RESPONSES, InclusionProof, VerifyResult
@@ -54,12 +54,8 @@ async def verify(request: Request, _: Auditor) -> VerifyResult:
 async def proof(
     request: Request, event_id: Annotated[uuid.UUID, Path()], _: Auditor
 ) -> InclusionProof:
-    try:
-        doc = await ctx_of(request).require_audit_log().proof(str(event_id))
-    except EventNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except NotProvableError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    # no such event: 404; not yet under a signed checkpoint: 409 (lfr.api.errors)
+    doc = await ctx_of(request).require_audit_log().proof(str(event_id))
     return InclusionProof.model_validate(doc)
 
 

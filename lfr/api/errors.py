@@ -1,0 +1,143 @@
+"""How the HTTP API answers lfr's errors: one table keyed by exception class, one handler.
+
+The handler walks the error's MRO, so the most specific class in the table wins and every
+subclass a layer adds later inherits its family's answer. What is left is the default:
+
+    4xx  the caller can fix it (validation, a refused command, a missing resource): the
+         documented `ErrorBody` with the reason and, for a refused command, its `code`
+    503  a dependency cannot serve now (`lfr.errors.UnavailableError`: the log's server or
+         lock, the vault; the broker; an actor busy, timing out or stopping; a full disk:
+         the write was rolled back whole, and the same request may be retried once space is
+         freed), with `Retry-After`
+    500  our own fault (a corrupt log, a crashed actor, a wrong config, any `LfrError` not
+         listed here): the body still names the error, and it is logged
+
+Routes raise lfr's errors and never re-map them; `HTTPException` is for what only HTTP knows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from lfr.api.audit_log import EventNotFoundError, NotProvableError
+from lfr.api.auth import AuthError
+from lfr.errors import ConfigError, LfrError, UnavailableError
+from lfr.kernel.errors import (
+    ActorCrashedError,
+    ActorStoppedError,
+    AskTimeoutError,
+    CommandRejected,
+    MailboxFullError,
+    UnknownActorError,
+)
+from lfr.projections import ProjectionError
+from lfr.store.base import (
+    ConcurrencyError,
+    CorruptLogError,
+    IdempotencyError,
+    StoreClosedError,
+    StoreWriteError,
+)
+from lfr.transport.sink import TransportError
+from lfr.transport.topics import InvalidTopicError
+from lfr.vault import (
+    BlobIntegrityError,
+    BlobNotFoundError,
+    BlobShreddedError,
+    VaultCorruptError,
+    VaultWriteError,
+)
+from lfr.vision.errors import EnrolmentError, ModelError
+from lfr.watchlist.errors import (
+    DuplicateEntryError,
+    EmptyWatchlistError,
+    EntryNotFoundError,
+    VersionNotFoundError,
+    WatchlistError,
+)
+from schemas.errors import ContractError
+
+__all__ = ["ERROR_STATUS", "handle_lfr_error", "status_for"]
+
+log = logging.getLogger(__name__)
+
+#: Exception class -> (HTTP status, Retry-After seconds or None). Looked up along the MRO.
+ERROR_STATUS: dict[type[BaseException], tuple[int, int | None]] = {
+    # the caller can fix it
+    AuthError: (401, None),
+    CommandRejected: (409, None),
+    ConcurrencyError: (409, None),
+    IdempotencyError: (409, None),
+    NotProvableError: (409, None),
+    DuplicateEntryError: (409, None),
+    EmptyWatchlistError: (409, None),
+    EventNotFoundError: (404, None),
+    UnknownActorError: (404, None),
+    BlobNotFoundError: (404, None),
+    EntryNotFoundError: (404, None),
+    VersionNotFoundError: (404, None),
+    BlobShreddedError: (410, None),
+    EnrolmentError: (422, None),
+    WatchlistError: (422, None),
+    InvalidTopicError: (422, None),
+    ContractError: (422, None),
+    # a dependency cannot serve now: retry later
+    UnavailableError: (503, 5),
+    StoreWriteError: (503, 60),
+    VaultWriteError: (503, 60),
+    StoreClosedError: (503, 5),
+    TransportError: (503, 5),
+    MailboxFullError: (503, 1),
+    AskTimeoutError: (503, 2),
+    ActorStoppedError: (503, 5),
+    ModelError: (503, None),
+    # our own fault
+    ActorCrashedError: (500, None),
+    CorruptLogError: (500, None),
+    VaultCorruptError: (500, None),
+    BlobIntegrityError: (500, None),
+    ProjectionError: (500, None),
+    ConfigError: (500, None),
+    LfrError: (500, None),
+}
+
+
+def _entry(exc: BaseException) -> tuple[int, int | None]:
+    for cls in type(exc).__mro__:
+        entry = ERROR_STATUS.get(cls)
+        if entry is not None:
+            return entry
+    return 500, None
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status the API answers `exc` with."""
+    return _entry(exc)[0]
+
+
+async def handle_lfr_error(request: Request, exc: Exception) -> JSONResponse:
+    """The one handler for `LfrError` and `ContractError`: the documented error body."""
+    code, retry_after = _entry(exc)
+    headers: dict[str, str] = {}
+    if code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if code >= 500:
+        log.error(
+            "%s %s answered %d: %s: %s",
+            request.method,
+            request.url.path,
+            code,
+            type(exc).__name__,
+            exc,
+            exc_info=code == 500,
+        )
+    body: dict[str, object] = {"detail": str(exc), "error": type(exc).__name__}
+    error_code = getattr(exc, "code", None)
+    if isinstance(error_code, str):
+        body["code"] = error_code
+    return JSONResponse(body, status_code=code, headers=headers or None)
