@@ -50,9 +50,11 @@ __all__ = [
     "inclusion_path",
     "leaf_hash",
     "merkle_root",
+    "new_envelopes",
     "node_hash",
     "record_of_envelope",
     "same_event",
+    "StoredRow",
     "verify_inclusion",
 ]
 
@@ -180,6 +182,11 @@ def event_payload(new: NewEvent) -> dict[str, Any]:
     return payload
 
 
+#: What every engine stores per event: its address in the log (seq, stream, stream_version,
+#: event_id, type), then the canonical body and its hash (hex).
+StoredRow = tuple[int, str, int, str, str, bytes, str]
+
+
 def encode_new(
     stream: str,
     news: Sequence[NewEvent],
@@ -188,23 +195,30 @@ def encode_new(
     version: int,
     prev_hash: str,
     recorded_at: str,
+    envelopes: list[Envelope],
+    digests: list[bytes] | None = None,
     event_ids: Sequence[str] | None = None,
-) -> Iterator[tuple[Envelope, bytes, bytes]]:
+) -> Iterator[StoredRow]:
     """Encode new events appended to `stream` after global position `seq`, stream version
-    `version` and chain tail `prev_hash`: yield each one's envelope, canonical body and raw
-    sha256 digest, in order (the digest is the next one's `prev_hash`).
+    `version` and chain tail `prev_hash`: yield each one's `StoredRow`, in order, appending
+    its envelope to `envelopes` and its raw sha256 digest to `digests`.
 
-    `event_ids` are the events' ids as text when the caller has them already. A generator, so
-    an engine can store each body as soon as it is made and let it go (see the SQLite engine).
+    `event_ids` are the events' ids as text when the caller has them already. A generator,
+    so an engine can store each body as soon as it is made and let it go (the SQLite engine
+    hands it straight to `executemany`); the sinks keep this loop free of tuple juggling, as
+    it runs for every event appended.
     """
     recorded_dt = datetime.fromisoformat(recorded_at)
     times = format_times([new.occurred_at for new in news])
     ids = event_ids if event_ids is not None else [str(new.event_id) for new in news]
     record_of, adopt, dumps, sha256 = _record, adopt_envelope_dict, orjson.dumps, _sha256
+    add_envelope = envelopes.append
+    add_digest = digests.append if digests is not None else None
     for new, event_id, occurred_text in zip(news, ids, times, strict=True):
         seq += 1
         version += 1
         event = new.event
+        type_name = type(event).__name__
         corr = new.correlation_id
         caus = new.causation_id
         record = record_of(
@@ -220,11 +234,13 @@ def encode_new(
             stream,
             version,
             new.traceparent,
-            type(event).__name__,
+            type_name,
         )
         body = dumps(record, option=_SORT)
         digest = sha256(body).digest()
         prev_hash = digest.hex()
+        if add_digest is not None:
+            add_digest(digest)
         # the same dict becomes the envelope, its text fields typed again
         record["event_id"] = new.event_id
         record["occurred_at"] = _as_utc(new.occurred_at, occurred_text)
@@ -232,7 +248,32 @@ def encode_new(
         record["correlation_id"] = corr
         record["causation_id"] = caus
         record["hash"] = prev_hash
-        yield adopt(record), body, digest
+        add_envelope(adopt(record))
+        yield (seq, stream, version, event_id, type_name, body, prev_hash)
+
+
+def new_envelopes(
+    stream: str,
+    news: Sequence[NewEvent],
+    *,
+    seq: int,
+    version: int,
+    prev_hash: str,
+    recorded_at: str,
+) -> list[Envelope]:
+    """`encode_new`'s envelopes alone, for an engine that keeps records rather than rows."""
+    envelopes: list[Envelope] = []
+    for _row in encode_new(
+        stream,
+        news,
+        seq=seq,
+        version=version,
+        prev_hash=prev_hash,
+        recorded_at=recorded_at,
+        envelopes=envelopes,
+    ):
+        pass
+    return envelopes
 
 
 def _as_utc(value: datetime, text: str) -> datetime:

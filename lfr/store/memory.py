@@ -15,8 +15,8 @@ from lfr.clock import Clock
 from lfr.store.base import ConcurrencyError, IdempotencyError, StoreClosedError
 from lfr.store.hashchain import (
     GENESIS_HASH,
-    encode_new,
     format_time,
+    new_envelopes,
     record_of_envelope,
     same_event,
 )
@@ -68,19 +68,19 @@ class InMemoryEventStore:
             if not records:
                 del self._streams[stream]
             raise ConcurrencyError(stream, expected_version, version)
-        out = list(stored)
-        for env, _body, _digest in encode_new(
+        fresh_envelopes = new_envelopes(
             stream,
             fresh,
             seq=len(self._log),
             version=version,
             prev_hash=self._log[-1].hash if self._log else GENESIS_HASH,
             recorded_at=format_time(self._now()),
-        ):
+        )
+        for env in fresh_envelopes:
             self._log.append(env)
             records.append(env)
             self._by_id[str(env.event_id)] = env
-            out.append(env)
+        out = stored + fresh_envelopes
         if self._appended is not None:
             self._appended.set()
             self._appended = None

@@ -39,9 +39,9 @@ from lfr.store.base import (
 from lfr.store.hashchain import (
     GENESIS_HASH,
     check_link,
-    encode_new,
     envelope_from_record,
     format_time,
+    new_envelopes,
     record_of_envelope,
     same_event,
 )
@@ -327,7 +327,7 @@ class NatsEventStore:
     def _encode(
         self, stream: str, events: Sequence[NewEvent], version: int
     ) -> list[dict[str, Any]]:
-        encoded = encode_new(
+        envelopes = new_envelopes(
             stream,
             events,
             seq=len(self._records),
@@ -335,7 +335,7 @@ class NatsEventStore:
             prev_hash=self._tail,
             recorded_at=format_time(datetime.now(UTC)),
         )
-        return [record_of_envelope(env) for env, _body, _digest in encoded]
+        return [record_of_envelope(env) for env in envelopes]
 
     def _notify(self) -> None:
         event, self._appended = self._appended, anyio.Event()

@@ -11,11 +11,10 @@ import itertools
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 from pydantic import TypeAdapter
 
-from lfr.store.hashchain import MerkleFrontier, encode_new
+from lfr.store.hashchain import MerkleFrontier, StoredRow, encode_new
 from lfr.store.sqlite._threads import Inserter
 from schemas.envelope import Envelope, NewEvent
 
@@ -113,26 +112,22 @@ class _Encoded:
         self.envelopes: list[Envelope] = []
         self.digests: list[bytes] = []
 
-    def rows(self) -> Iterator[tuple[Any, ...]]:
-        stream = self.stream
-        add_envelope = self.envelopes.append
-        add_digest = self.digests.append
-        encoded = encode_new(
-            stream,
+    def rows(self) -> Iterator[StoredRow]:
+        envelopes = self.envelopes
+        yield from encode_new(
+            self.stream,
             self.chunk,
             seq=self.seq,
             version=self.version,
             prev_hash=self.prev,
             recorded_at=self.recorded_at,
+            envelopes=envelopes,
+            digests=self.digests,
             event_ids=self.ids,
         )
-        env: Envelope | None = None
-        for (env, body, digest), event_id in zip(encoded, self.ids, strict=True):
-            add_digest(digest)
-            add_envelope(env)
-            yield (env.seq, stream, env.stream_version, event_id, env.type, body, env.hash)
-        if env is not None:
-            self.seq, self.version, self.prev = env.seq, env.stream_version, env.hash
+        if envelopes:
+            last = envelopes[-1]
+            self.seq, self.version, self.prev = last.seq, last.stream_version, last.hash
 
     @property
     def tail(self) -> Tail:
