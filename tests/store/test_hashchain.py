@@ -7,6 +7,7 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 
 from lfr.store.hashchain import (
+    GENESIS_HASH,
     MerkleFrontier,
     format_time,
     format_times,
@@ -89,3 +90,90 @@ def test_format_times_equals_format_time() -> None:
         datetime(2026, 3, 29, 2, 30),  # naive: taken as UTC
     ]
     assert format_times(values) == [format_time(v) for v in values]
+
+
+# --- the canonical record: one codec for every engine ----------------------------------------
+
+
+def test_encoded_rows_hold_the_body_and_hash_of_the_records_envelopes() -> None:
+    """What an engine stores (`encode_new`'s rows) is exactly the canonical body of the record
+    `record_of_envelope` gives back, chained from the tail it was given."""
+    import orjson
+
+    from lfr.store.hashchain import body_hash, canonical_body, encode_new, record_of_envelope
+    from tests.store.contract import checked_in, discarded, matched
+
+    news = [discarded(), matched(), checked_in()]
+    envelopes: list = []
+    digests: list[bytes] = []
+    rows = list(
+        encode_new(
+            "zone:north-end",
+            news,
+            seq=41,
+            version=6,
+            prev_hash="ab" * 32,
+            recorded_at="2026-11-26T12:00:00.000000+00:00",
+            envelopes=envelopes,
+            digests=digests,
+        )
+    )
+    prev = "ab" * 32
+    for (seq, stream, version, event_id, type_name, body, hash_hex), env, new, digest in zip(
+        rows, envelopes, news, digests, strict=True
+    ):
+        record = record_of_envelope(env)
+        assert body == canonical_body(record) and hash_hex == body_hash(body) == digest.hex()
+        assert record["hash"] == hash_hex and record["prev_hash"] == prev
+        assert (seq, stream, version, event_id, type_name) == (
+            env.seq,
+            "zone:north-end",
+            env.stream_version,
+            str(new.event_id),
+            new.type,
+        )
+        assert list(record) == sorted(record)  # exports print the keys as hashed
+        assert orjson.loads(body) == {k: v for k, v in record.items() if k != "hash"}
+        prev = hash_hex
+    assert [r[0] for r in rows] == [42, 43, 44] and [r[2] for r in rows] == [7, 8, 9]
+
+
+def test_same_event_tells_a_resent_event_from_a_reused_id() -> None:
+    from lfr.store.hashchain import new_envelopes, record_of_envelope, same_event
+    from tests.store.contract import discarded
+
+    new = discarded(3)
+    [env] = new_envelopes(
+        "camera:ne-1", [new], seq=0, version=0, prev_hash=GENESIS_HASH, recorded_at=_NOW
+    )
+    record = record_of_envelope(env)
+    assert same_event(record, "camera:ne-1", new)
+    assert not same_event(record, "camera:ne-2", new)
+    assert not same_event(
+        record, "camera:ne-1", discarded(4).model_copy(update={"event_id": new.event_id})
+    )
+
+
+def test_decode_and_check_link_name_what_is_wrong() -> None:
+    import pytest
+
+    from lfr.store import CorruptLogError
+    from lfr.store.hashchain import check_link, decode_record, new_envelopes, record_of_envelope
+    from tests.store.contract import discarded
+
+    with pytest.raises(CorruptLogError, match="log.db at seq 9: event body is not JSON"):
+        decode_record(b"{not json", "00", where="log.db", seq=9)
+    [a, b] = new_envelopes(
+        "s", [discarded(), discarded()], seq=0, version=0, prev_hash=GENESIS_HASH, recorded_at=_NOW
+    )
+    ra, rb = record_of_envelope(a), record_of_envelope(b)
+    assert check_link(rb, 2, check_link(ra, 1, GENESIS_HASH, where="x"), where="x") == b.hash
+    with pytest.raises(CorruptLogError, match="chain is broken"):
+        check_link(rb, 2, GENESIS_HASH, where="x")
+    with pytest.raises(CorruptLogError, match="does not match its hash"):
+        check_link({**ra, "payload": {"frames": 99}}, 1, GENESIS_HASH, where="x")
+    with pytest.raises(CorruptLogError, match="expected seq 3"):
+        check_link(rb, 3, a.hash, where="x")
+
+
+_NOW = "2026-11-26T12:00:00.000000+00:00"
