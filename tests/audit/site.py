@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from lfr.bench.log import synthetic_log
+from lfr.testing.logs import synthetic_log
 from lfr.store.checkpoint import load_or_create_signing_key
 from lfr.store.sqlite import KEY_FILE, LOG_FILE, SqliteLog
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from lfr.bench.log import synthetic_log
+from lfr.testing.logs import synthetic_log
 from lfr.projections import ProjectionError, ViewDb, Views
 from lfr.store import SqliteEventStore, open_store
 from lfr.store.hashchain import record_of_envelope
