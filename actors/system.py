@@ -67,10 +67,16 @@ from lfr.video.recognition import CameraRecognition, shared_recognition
 from lfr.vision.types import FrameSource, Recogniser
 from schemas.envelope import NewEvent
 from schemas.events import ActorRestarted
+from schemas.streams import (
+    SUPERVISION_STREAM,
+    camera_stream,
+    patrol_stream,
+    site_stream,
+    zone_stream,
+    zone_supervisor,
+)
 
 __all__ = ["SUPERVISION_STREAM", "Site", "SiteParts", "build_site", "running_site"]
-
-SUPERVISION_STREAM = "site:supervision"
 
 
 @dataclass
@@ -136,7 +142,7 @@ class Site:
             backoff_s=sup.backoff_s,
             max_backoff_s=sup.max_backoff_s,
         )
-        self.root = self._supervisor(f"site:{config.name}")
+        self.root = self._supervisor(site_stream(config.name))
         self._camera_cells: dict[str, ActorCell] = {}
         # one authorisation at a time: a zone checks the others' deployments in the log,
         # which must not change between its check and its append
@@ -167,7 +173,7 @@ class Site:
         patrols = self._supervisor("patrols")
         for p in cfg.patrols:
             patrols.spawn(
-                f"patrol:{p.id}",
+                patrol_stream(p.id),
                 _factory(
                     PatrolActor,
                     p.id,
@@ -181,17 +187,17 @@ class Site:
         self.root.add(patrols)
 
         for z in cfg.zones:
-            sup = self._supervisor(f"zone:{z.name}/sup")
+            sup = self._supervisor(zone_supervisor(z.name))
             cameras = cfg.cameras_of(z.name)
             for cam in cameras:
                 sup.spawn(
-                    f"camera:{cam.id}",
+                    camera_stream(cam.id),
                     _camera_factory(self, cam, limiter),
                     mailbox_size=64,
                 )
-                self._camera_cells[cam.id] = sup.cell(f"camera:{cam.id}")
+                self._camera_cells[cam.id] = sup.cell(camera_stream(cam.id))
             sup.spawn(
-                f"zone:{z.name}",
+                zone_stream(z.name),
                 _factory(
                     ZoneActor,
                     z.name,
@@ -298,7 +304,7 @@ class Site:
         if deployment_id is not None:
             cmd = _replace(cmd, deployment_id=deployment_id)
         async with self._authorising:
-            result: Deployment = await self._ask(f"zone:{zone}", cmd)
+            result: Deployment = await self._ask(zone_stream(zone), cmd)
         return result
 
     async def cancel_deployment(
@@ -306,7 +312,7 @@ class Site:
     ) -> Deployment:
         """:raises CommandRejected: unknown_deployment, missing_field."""
         result: Deployment = await self._ask(
-            f"zone:{zone}", CancelDeployment(deployment_id, cancelled_by, note)
+            zone_stream(zone), CancelDeployment(deployment_id, cancelled_by, note)
         )
         return result
 
@@ -315,7 +321,7 @@ class Site:
     ) -> Deployment:
         """:raises CommandRejected: unknown_deployment, threshold_invalid, missing_field."""
         result: Deployment = await self._ask(
-            f"zone:{zone}", ChangeThreshold(deployment_id, new_threshold, changed_by, reason)
+            zone_stream(zone), ChangeThreshold(deployment_id, new_threshold, changed_by, reason)
         )
         return result
 
@@ -327,7 +333,7 @@ class Site:
         :raises CommandRejected: unknown_zone, officers_invalid, already_on_duty.
         """
         result: PatrolState = await self._ask(
-            f"patrol:{patrol_id}", CheckIn(zone, tuple(officers), callsign)
+            patrol_stream(patrol_id), CheckIn(zone, tuple(officers), callsign)
         )
         return result
 
@@ -337,12 +343,14 @@ class Site:
         reason: Literal["end_of_duty", "reassigned", "supervisor"] = "end_of_duty",
     ) -> PatrolState:
         """:raises CommandRejected: not_on_duty."""
-        result: PatrolState = await self._ask(f"patrol:{patrol_id}", CheckOut(reason))
+        result: PatrolState = await self._ask(patrol_stream(patrol_id), CheckOut(reason))
         return result
 
     async def acknowledge(self, patrol_id: str, alert_id: str, officer: str) -> PatrolState:
         """:raises CommandRejected: unknown_alert, missing_field."""
-        result: PatrolState = await self._ask(f"patrol:{patrol_id}", Acknowledge(alert_id, officer))
+        result: PatrolState = await self._ask(
+            patrol_stream(patrol_id), Acknowledge(alert_id, officer)
+        )
         return result
 
     async def adjudicate(
@@ -355,7 +363,7 @@ class Site:
     ) -> PatrolState:
         """:raises CommandRejected: unknown_alert, already_adjudicated, already_engaged."""
         result: PatrolState = await self._ask(
-            f"patrol:{patrol_id}", Adjudicate(alert_id, officer, verdict, note)
+            patrol_stream(patrol_id), Adjudicate(alert_id, officer, verdict, note)
         )
         return result
 
@@ -371,27 +379,27 @@ class Site:
     ) -> PatrolState:
         """:raises CommandRejected: needs_two_confirmations, unknown_alert, already_engaged."""
         result: PatrolState = await self._ask(
-            f"patrol:{patrol_id}", RecordEngagement(alert_id, engagement_officer, outcome, note)
+            patrol_stream(patrol_id), RecordEngagement(alert_id, engagement_officer, outcome, note)
         )
         return result
 
     # --- views --------------------------------------------------------------------------------
 
     async def zone_status(self, zone: str) -> ZoneStatus:
-        result: ZoneStatus = await self._ask(f"zone:{zone}", GetStatus())
+        result: ZoneStatus = await self._ask(zone_stream(zone), GetStatus())
         return result
 
     async def patrol_status(self, patrol_id: str) -> PatrolState:
-        result: PatrolState = await self._ask(f"patrol:{patrol_id}", GetStatus())
+        result: PatrolState = await self._ask(patrol_stream(patrol_id), GetStatus())
         return result
 
     async def camera_status(self, camera: str) -> CameraStatus:
-        result: CameraStatus = await self._ask(f"camera:{camera}", GetStatus())
+        result: CameraStatus = await self._ask(camera_stream(camera), GetStatus())
         return result
 
     async def settle_camera(self, camera: str) -> CameraStatus:
         """Wait until the camera has no frame waiting or in analysis (tests, demos)."""
-        result: CameraStatus = await self._ask(f"camera:{camera}", Settle())
+        result: CameraStatus = await self._ask(camera_stream(camera), Settle())
         return result
 
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from schemas.streams import camera_stream, zone_stream
+
 if TYPE_CHECKING:
     from lfr.site import SiteConfig
 
@@ -106,8 +108,8 @@ async def _zone(
     )
     try:
         async with composition.open_site(config, overrides) as site:
-            zone = site.ref("zone:north-end")
-            senders = [f"camera:{c.id}" for c in config.cameras] + [
+            zone = site.ref(zone_stream("north-end"))
+            senders = [camera_stream(c.id) for c in config.cameras] + [
                 f"patrol:p-{i}" for i in range(patrols)
             ]
 

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lfr.errors import LfrError
+from schemas.streams import split_stream
 
 if TYPE_CHECKING:
     from actors.system import Site
@@ -267,8 +268,9 @@ async def refresh_view(ui: DemoUI, site: Site, tel: Telemetry, seen: dict[str, A
         ref = site.registry.get(name)
         if ref is not None:
             metrics().mailbox_depth(name, ref.depth)
-            if name.startswith("camera:") and name[7:] in view.cameras:
-                view.cameras[name[7:]].mailbox = ref.depth
+            kind_id = split_stream(name)
+            if kind_id is not None and kind_id[0] == "camera" and kind_id[1] in view.cameras:
+                view.cameras[kind_id[1]].mailbox = ref.depth
     counters = _camera_counters(tel)
     now = time.monotonic()
     for cam, crow in view.cameras.items():

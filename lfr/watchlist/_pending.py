@@ -28,6 +28,7 @@ from lfr.watchlist.errors import WatchlistError
 from lfr.watchlist.store import WatchlistStore
 from schemas.envelope import NewEvent
 from schemas.events import BiometricRef, WatchlistEntryRemoved
+from schemas.streams import watchlist_stream
 
 __all__ = ["RECOVERY", "DirectoryLock", "Intent", "Intents", "PhotoVault", "Settler", "stream"]
 
@@ -129,7 +130,7 @@ class DirectoryLock:
 
 def stream(watchlist: str) -> str:
     """The log stream of a watchlist's changes."""
-    return f"watchlist:{watchlist}"
+    return watchlist_stream(watchlist)
 
 
 class PhotoVault(Protocol):
