@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from schemas.streams import camera_stream, zone_stream
+from schemas.streams import camera_stream, patrol_stream, zone_stream
 
 if TYPE_CHECKING:
     from lfr.site import SiteConfig
@@ -110,7 +110,7 @@ async def _zone(
         async with composition.open_site(config, overrides) as site:
             zone = site.ref(zone_stream("north-end"))
             senders = [camera_stream(c.id) for c in config.cameras] + [
-                f"patrol:p-{i}" for i in range(patrols)
+                patrol_stream(f"p-{i}") for i in range(patrols)
             ]
 
             async def send(sender: str) -> None:
