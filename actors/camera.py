@@ -59,7 +59,13 @@ from schemas.events import (
 from schemas.registry import Event
 from schemas.streams import camera_stream, zone_stream
 
-__all__ = ["CameraActor", "CameraSettings", "CropVault", "GalleryLoader"]
+__all__ = [
+    "CameraActor",
+    "CameraSettings",
+    "CameraState",
+    "CropVault",
+    "GalleryLoader",
+]
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.registry import Event, decode_event
 
+__all__ = ["Envelope", "NewEvent", "new_event_id", "utcnow"]
+
 
 def new_event_id() -> uuid.UUID:
     """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, version, variant, 74 random bits."""

@@ -7,6 +7,8 @@
 `lfr.errors` re-exports these under its `LfrError` tree, so callers catch one hierarchy.
 """
 
+__all__ = ["ContractError", "SchemaVersionError", "UnknownEventTypeError"]
+
 
 class ContractError(ValueError):
     """An event or envelope does not fit the contract."""

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.errors import SchemaVersionError, UnknownEventTypeError
 
+__all__ = ["Event", "decode_event", "upcast", "upcaster"]
+
 Payload = dict[str, Any]
 Upcaster = Callable[[Payload], Payload]
 

@@ -38,8 +38,10 @@ __all__ = [
     "Role",
     "TokenIssuer",
     "TokenVerifier",
+    "authenticate",
     "load_or_create_api_key",
     "require",
+    "roles",
 ]
 
 KEY_FILE = "api_ed25519.pem"

@@ -13,6 +13,8 @@ import typer
 
 from schemas.streams import camera_stream, patrol_stream, zone_stream
 
+__all__ = ["command"]
+
 if TYPE_CHECKING:
     from lfr.site import SiteConfig
 

@@ -20,6 +20,8 @@ from typing import Annotated, Any
 
 import typer
 
+__all__ = ["command"]
+
 
 def command(
     alerts: Annotated[int, typer.Option(help="alerts per measurement")] = 200,

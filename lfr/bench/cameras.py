@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+__all__ = ["bench_loop", "command"]
+
 if TYPE_CHECKING:
     import anyio
 

@@ -23,6 +23,8 @@ from lfr.cli import (
     watchlist,
 )
 
+__all__ = ["app", "main"]
+
 app = typer.Typer(
     name="lfr",
     help="Open, accountable live facial recognition.",

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+__all__ = ["app", "check_proof", "export", "proof", "public_key_cmd", "replay", "verify"]
+
 if TYPE_CHECKING:
     from lfr.store.sqlite import SqliteLog
 

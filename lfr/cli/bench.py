@@ -4,6 +4,8 @@ import typer
 
 from lfr.bench import actors, alerts, cameras, log, vision
 
+__all__ = ["app"]
+
 app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
 app.command("log")(log.command)
 app.command("actors")(actors.command)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+__all__ = ["command"]
+
 
 def command(
     seconds: Annotated[

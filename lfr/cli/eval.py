@@ -9,6 +9,8 @@ import typer
 
 from lfr.cli.eval_video import video
 
+__all__ = ["app", "calibrate", "faces"]
+
 app = typer.Typer(help="Measure the face pipeline's error rates.", no_args_is_help=True)
 app.command("video")(video)
 

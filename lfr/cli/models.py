@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+__all__ = ["app", "path", "pull", "verify"]
+
 app = typer.Typer(help="Fetch, verify and locate the face model pack.", no_args_is_help=True)
 
 ModelDir = Annotated[

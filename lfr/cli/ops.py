@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+__all__ = ["app", "mosquitto"]
+
 app = typer.Typer(help="Operations: configs for production services.", no_args_is_help=True)
 
 

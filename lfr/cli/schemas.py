@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+__all__ = ["app", "export"]
+
 app = typer.Typer(
     help="JSON Schema documents of every event, the envelope and the views.", no_args_is_help=True
 )

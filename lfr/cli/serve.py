@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+__all__ = ["command"]
+
 if TYPE_CHECKING:
     from lfr.site import SiteConfig
     from lfr.store.base import EventStore

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+__all__ = ["add", "app", "verify"]
+
 app = typer.Typer(help="Issue access tokens for people using the API.", no_args_is_help=True)
 
 ROLES = ("officer", "supervisor", "watchlist_manager", "auditor", "engineer")

@@ -15,6 +15,8 @@ import typer
 
 from lfr.vision.threshold import DEFAULT_THRESHOLD
 
+__all__ = ["command", "watch_loop"]
+
 if TYPE_CHECKING:
     from lfr.video.loop import CameraLoop
     from lfr.vision.pipeline import FacePipeline

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+__all__ = ["add", "app", "import_", "list_", "publish", "remove"]
+
 if TYPE_CHECKING:
     from lfr.vision.pipeline import FacePipeline
     from lfr.watchlist import WatchlistService

@@ -23,7 +23,12 @@ from lfr.scenes import SceneManifest
 from lfr.store.base import EventStore
 from schemas.views import AlertRecord, DeploymentAudit
 
-__all__ = ["Evidence", "clip_origins", "read_evidence"]
+__all__ = [
+    "Evidence",
+    "clip_origins",
+    "percentile",
+    "read_evidence",
+]
 
 _MIN_FACE_PX = 40
 _TRUTH_SLACK_S = 1.0

@@ -54,7 +54,13 @@ from lfr.vision.pipeline import FacePipeline
 from lfr.vision.threshold import DEFAULT_THRESHOLD
 from lfr.watchlist.enrol import template
 
-__all__ = ["SWEEP", "CalibrationSet", "calibrate", "measure"]
+__all__ = [
+    "CalibrationSet",
+    "SWEEP",
+    "calibrate",
+    "calibration_set",
+    "measure",
+]
 
 Vector = npt.NDArray[np.float32]
 Matrix = npt.NDArray[np.float32]

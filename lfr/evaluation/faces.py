@@ -22,7 +22,17 @@ from lfr.evaluation.metrics import eer, rate_at, tar_at_far, threshold_at_far
 from lfr.vision.image import read_image
 from lfr.vision.pipeline import FacePipeline
 
-__all__ = ["Embedded", "embed_images", "identification", "pair_scores", "verification"]
+__all__ = [
+    "Embedded",
+    "Searches",
+    "embed_images",
+    "fnir_at",
+    "fpir_at",
+    "identification",
+    "identification_searches",
+    "pair_scores",
+    "verification",
+]
 
 Vector = npt.NDArray[np.float32]
 Scores = npt.NDArray[np.float64]

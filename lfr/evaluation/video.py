@@ -40,6 +40,8 @@ __all__ = [
     "clips_with_truth",
     "evaluate_clip",
     "read_truth",
+    "run_clips",
+    "summary",
 ]
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".gif", ".ts")

@@ -8,7 +8,11 @@ from pathlib import Path
 from lfr.report import plots
 from lfr.report.model import TransparencyReport
 
-__all__ = ["render_html", "write_report"]
+__all__ = [
+    "one_in",
+    "render_html",
+    "write_report",
+]
 
 
 def _data_uri(png: bytes) -> str:

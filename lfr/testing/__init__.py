@@ -2,8 +2,9 @@
 
 `ScriptedFrameSource` yields frames tagged with who is in them; `ScriptedRecogniser` "sees"
 exactly those people; `InMemoryGallery`/`InMemoryWatchlists` stand in for published
-watchlists; `synthetic_log` is a realistic deployment day of events. They behave like the real parts at the seams (`lfr.vision.types`,
-`lfr.catalog`), including forgetting biometric data, so actor tests exercise real code paths.
+watchlists; `synthetic_log` is a realistic deployment day of events. They behave like the
+real parts at the seams (`lfr.vision.types`, `lfr.catalog`), including forgetting biometric
+data, so actor tests exercise real code paths.
 """
 
 from lfr.testing.frames import ScriptedFrameSource

@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-__all__ = ["Clip", "load_clip", "serve"]
+__all__ = [
+    "Clip",
+    "load_clip",
+    "main",
+    "serve",
+]
 
 _MTU = 1400
 _CLOCK = 90_000

@@ -18,7 +18,11 @@ from types import TracebackType
 import anyio
 import anyio.abc
 
-__all__ = ["RtspClipServer", "free_port"]
+__all__ = [
+    "RtspClipServer",
+    "free_port",
+    "main",
+]
 
 
 def free_port() -> int:

@@ -20,9 +20,10 @@ import numpy.typing as npt
 from lfr.vision.types import Image
 
 __all__ = [
-    "DetectorConfig",
     "Detection",
+    "DetectorConfig",
     "Tile",
+    "decode",
     "letterbox_u8",
     "nms",
     "plan_tiles",

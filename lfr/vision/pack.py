@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_PACK",
     "PackFiles",
     "PackSpec",
+    "add_uint8_input",
     "derive_fast_model",
     "pack_dir",
     "pull_pack",

@@ -1,1 +1,3 @@
 """The API's routers, one per area."""
+
+__all__: list[str] = []

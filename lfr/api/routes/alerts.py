@@ -21,6 +21,18 @@ from lfr.transport.mqtt import subscribe
 from lfr.transport.topics import encode
 from schemas.views import AlertRecord
 
+__all__ = [
+    "acknowledge",
+    "adjudicate",
+    "engagement",
+    "get_alert",
+    "image",
+    "list_alerts",
+    "router",
+    "stream",
+    "view_of",
+]
+
 router = APIRouter(prefix="/api/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
 
 AlertId = Annotated[str, Path(min_length=1, max_length=64)]

@@ -21,6 +21,14 @@ from lfr.api.models import ERROR_RESPONSES, InclusionProof, VerifyResult
 from schemas.envelope import Envelope
 from schemas.views import AuditReport
 
+__all__ = [
+    "export",
+    "proof",
+    "report",
+    "router",
+    "verify",
+]
+
 router = APIRouter(prefix="/api/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]

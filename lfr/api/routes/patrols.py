@@ -10,6 +10,12 @@ from lfr.api.auth import Principal, Role, require
 from lfr.api.context import ctx_of
 from lfr.api.models import ERROR_RESPONSES, CheckInRequest, CheckOutRequest
 
+__all__ = [
+    "check_in",
+    "check_out",
+    "router",
+]
+
 router = APIRouter(prefix="/api/patrols", tags=["patrols"], responses=ERROR_RESPONSES)
 
 PatrolId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

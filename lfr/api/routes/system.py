@@ -11,6 +11,14 @@ from lfr.api.auth import Principal, Role, authenticate, require
 from lfr.api.context import ctx_of
 from lfr.api.models import ERROR_RESPONSES, Me, PushSubscription
 
+__all__ = [
+    "health",
+    "me",
+    "push_subscribe",
+    "router",
+    "vapid_key",
+]
+
 router = APIRouter(prefix="/api", tags=["system"], responses=ERROR_RESPONSES)
 
 Anyone = Annotated[Principal, Depends(authenticate)]

@@ -18,6 +18,14 @@ from lfr.api.models import (
 )
 from lfr.api.ports import WatchlistEntryInfo, WatchlistService
 
+__all__ = [
+    "add_entry",
+    "list_entries",
+    "publish",
+    "remove_entry",
+    "router",
+]
+
 router = APIRouter(prefix="/api/watchlists", tags=["watchlists"], responses=ERROR_RESPONSES)
 
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

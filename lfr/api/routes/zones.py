@@ -16,6 +16,13 @@ from lfr.api.models import (
     ZoneView,
 )
 
+__all__ = [
+    "authorise",
+    "cancel",
+    "list_zones",
+    "router",
+]
+
 router = APIRouter(prefix="/api/zones", tags=["zones"], responses=ERROR_RESPONSES)
 
 ZoneId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
