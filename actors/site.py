@@ -161,7 +161,7 @@ async def _open_views(store: EventStore, data_dir: Path) -> Views:
     from lfr.store.memory import InMemoryEventStore
 
     if isinstance(store, InMemoryEventStore):
-        return Views.in_memory()
+        return await anyio.to_thread.run_sync(Views.in_memory)
     return await Views.open(data_dir)
 
 
@@ -186,7 +186,7 @@ async def open_site(
     async with AsyncExitStack() as stack:
         store = overrides.store
         if store is None:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            await anyio.to_thread.run_sync(partial(data_dir.mkdir, parents=True, exist_ok=True))
             store = await _open_store(config, data_dir)
             stack.push_async_callback(store.aclose)
         vault = overrides.vault

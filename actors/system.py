@@ -1,3 +1,5 @@
+# One module past 450 lines on purpose: the supervision tree and the command interface
+# over it are one concept (each command is an ask to an actor the tree built).
 """A site's supervision tree and command interface: config + parts -> supervised actors.
 
 `actors.site.open_site` is the one composition root that builds the parts (store, vault,

@@ -1,3 +1,6 @@
+# One module past 450 lines on purpose: the zone's rules are one state machine, and its
+# evolve and decide functions share the private helpers below; split, a rule would be read
+# across files.
 """The zone's rules as pure functions: `evolve(state, event, at)` and `decide_*(...)`.
 
 No I/O and no clock: the shell (`actors.zone`) passes `now`, appends what these return and

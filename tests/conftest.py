@@ -1,6 +1,38 @@
-"""Test-wide settings: asyncio as the only anyio backend."""
+"""Test-wide settings: asyncio as the only anyio backend, and no blocking call in the loop.
+
+`blockbuster` (as anyio's own tests use it) fails any test in which code of lfr, actors or
+schemas makes a blocking call (file or socket I/O, `time.sleep`, a lock wait, SQLite)
+on the event loop's thread: such work belongs in `anyio.to_thread.run_sync`.
+"""
+
+from collections.abc import Iterator
 
 import pytest
+from blockbuster import BlockBuster, blockbuster_ctx
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "blocking_ok(reason): the test body itself calls blocking APIs on the loop (a CLI, "
+        "a SQLite file, a LanceDB table) to inspect what the code under test left behind",
+    )
+
+
+@pytest.fixture(autouse=True)
+def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
+    if request.node.get_closest_marker("blocking_ok") is not None:
+        yield None
+        return
+    with blockbuster_ctx(scanned_modules=["lfr", "actors", "schemas"]) as bb:
+        # an in-memory view database touches no disk: building one is CPU work only
+        for name in bb.functions:
+            if name.startswith("sqlite3."):
+                bb.functions[name].can_block_in("lfr/projections/projector.py", "in_memory")
+        # aiortc's RTCPeerConnection.close() joins its own helper threads
+        for name in ("threading.Lock.acquire", "threading.Lock.acquire_lock"):
+            bb.functions[name].can_block_in("lfr/video/whip.py", "end")
+        yield bb
 
 
 @pytest.fixture

@@ -95,8 +95,8 @@ async def replay_report(store: EventStore, *, until: datetime | None = None) -> 
     """`lfr audit replay --json`: the audit view rebuilt in memory from the log alone; with
     `until`, only events recorded at or before that time count."""
     limit = format_time(until) if until is not None else None
-    views = ViewDb(":memory:", source="event log")
     limiter = anyio.CapacityLimiter(1)
+    views = await anyio.to_thread.run_sync(lambda: ViewDb(":memory:", source="event log"))
     try:
         pos = 0
         while records := await _records(store, pos + 1):

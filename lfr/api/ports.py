@@ -1,7 +1,8 @@
 """What the API needs from the rest of the site, as small protocols injected into `create_app`.
 
-`lfr` may not import `actors`, so the actors' site object satisfies `SiteCommands` and the
-wiring (actors/system.py or the CLI) passes it in. A command a domain rule refuses raises
+The lfr runtime never imports `actors` (an import-linter contract), so the actors' `Site`
+satisfies `SiteCommands` and the composition root's caller (`lfr serve`, over
+`actors.site.open_site`) passes it in. A command a domain rule refuses raises
 `lfr.kernel.CommandRejected`, which the API answers with 409.
 """
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -197,7 +198,7 @@ class PushService:
                         continue
                     if resp.status_code in (404, 410):
                         del self.subscriptions[officer][endpoint]
-                        self._save()
+                        await anyio.to_thread.run_sync(self._save)
                     elif resp.is_success:
                         delivered += 1
         finally:

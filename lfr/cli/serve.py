@@ -157,13 +157,13 @@ async def _serve(opt: _Options) -> None:
     )
     from lfr.vault import BiometricVault
 
-    opt.data_dir.mkdir(parents=True, exist_ok=True)
+    await anyio.to_thread.run_sync(partial(opt.data_dir.mkdir, parents=True, exist_ok=True))
     auth = AuthConfig(
         oidc_issuer=opt.oidc_issuer,
         oidc_jwks_url=opt.oidc_jwks_url,
         oidc_audience=opt.oidc_audience,
     )
-    key = load_or_create_api_key(opt.data_dir)
+    key = await anyio.to_thread.run_sync(load_or_create_api_key, opt.data_dir)
     verifier = TokenVerifier(auth, key.public_key())
     mqtt = (
         MqttConfig(
@@ -190,19 +190,21 @@ async def _serve(opt: _Options) -> None:
         alerts: AlertServices,
         views: Views,
     ) -> None:
-        app = create_app(
-            store=store,
-            verifier=verifier,
-            data_dir=opt.data_dir,
-            site=site,
-            # the folder `open_site` reads the site's watchlists from
-            watchlists_service=StoreWatchlistService(
-                opt.data_dir / composition.WATCHLIST_DIR, store=store, vault=vault
-            ),
-            vault=vault,
-            mqtt=alerts.client_config,
-            publisher=alerts.publisher,
-            views=views,
+        app = await anyio.to_thread.run_sync(  # loads keys and files: off the loop
+            lambda: create_app(
+                store=store,
+                verifier=verifier,
+                data_dir=opt.data_dir,
+                site=site,
+                # the folder `open_site` reads the site's watchlists from
+                watchlists_service=StoreWatchlistService(
+                    opt.data_dir / composition.WATCHLIST_DIR, store=store, vault=vault
+                ),
+                vault=vault,
+                mqtt=alerts.client_config,
+                publisher=alerts.publisher,
+                views=views,
+            )
         )
         async with anyio.create_task_group() as tg:
 

@@ -50,6 +50,8 @@ def _with_service(
 ) -> T:
     """Run `use` with the site's watchlist service: the LanceDB folder `store`, the log and
     the vault in <LFR_DATA_DIR>. A domain error ends the command with its message."""
+    from functools import partial
+
     import anyio
 
     from lfr.cli._common import fail
@@ -61,7 +63,7 @@ def _with_service(
 
     async def main() -> T:
         data_dir = settings().data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        await anyio.to_thread.run_sync(partial(data_dir.mkdir, parents=True, exist_ok=True))
         log = await open_store(data_dir)
         try:
             vault = await BiometricVault.open(data_dir)

@@ -19,6 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +53,9 @@ class DemoOptions:
     threshold: float = 0.6
     subjects: int = 7
     #: per camera: four cameras at 5 fps leave one analysis worker on two cores room for a
-    #: machine half as fast as ours (measured here, 2 cores: decode-to-officer p95 88 ms at
-    #: 5 fps, 125 ms at 10; the camera keeps the newest frame, so overload costs frames,
-    #: not latency)
+    #: machine half as fast as ours (measured here, 2 cores, tracking recogniser:
+    #: decode-to-officer p95 about 70 ms; the camera keeps the newest frame, so overload
+    #: costs frames, not latency)
     analyse_fps: float = 5.0
     workers: int = 1  # concurrent analyses (each already uses two onnxruntime threads)
     width: int = 1280
@@ -90,7 +91,7 @@ async def run_demo(
             f"--seconds {opts.seconds:g} is too short: the scenario needs at least "
             f"{MIN_SECONDS:g} s (walks before and after a patrol leaves)"
         )
-    data_dir = _fresh_data_dir(opts)
+    data_dir = await anyio.to_thread.run_sync(_fresh_data_dir, opts)
     view = ui.view
     view.total_s = opts.seconds
     view.zones = {z: ZoneRow(t) for z, (t, _) in ZONES.items()}
@@ -98,8 +99,11 @@ async def run_demo(
     ui.log(f"data directory {data_dir}")
     if telemetry is not None:
         return await _run(opts, ui, data_dir, telemetry, started)
-    spans_out = (data_dir / "telemetry.jsonl").open("w", encoding="utf-8")
-    tel = setup_telemetry(
+    spans_out = await anyio.to_thread.run_sync(
+        partial((data_dir / "telemetry.jsonl").open, "w", encoding="utf-8")
+    )
+    tel = await anyio.to_thread.run_sync(
+        setup_telemetry,
         TelemetryConfig(
             exporter="otlp" if opts.otlp else "console",
             otlp_url=opts.otlp,
@@ -107,13 +111,14 @@ async def run_demo(
             keep_in_memory=True,
             service_name="lfr-demo",
             metric_interval_s=5.0,
-        )
+        ),
     )
     try:
         return await _run(opts, ui, data_dir, tel, started)
     finally:
-        tel.shutdown()
-        spans_out.close()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(tel.shutdown)  # flushes the exporters
+            await anyio.to_thread.run_sync(spans_out.close)
 
 
 async def _run(
@@ -130,8 +135,8 @@ async def _run(
     pipeline = await anyio.to_thread.run_sync(FacePipeline.shared)
 
     ui.phase("casting the street")
-    gallery_root = (opts.gallery or settings().faces_dir).resolve()
-    people = load_gallery(gallery_root)
+    gallery_root = await anyio.to_thread.run_sync((opts.gallery or settings().faces_dir).resolve)
+    people = await anyio.to_thread.run_sync(load_gallery, gallery_root)
     rng = np.random.default_rng(opts.seed)
     cast = await anyio.to_thread.run_sync(
         lambda: choose_cast(
@@ -155,8 +160,8 @@ async def _run(
         progress=ui.log,
     )
     scenes_dir = data_dir / "scenes"
-    scenes_dir.mkdir()
-    shutil.copy(footage / "manifest.json", scenes_dir / "manifest.json")
+    await anyio.to_thread.run_sync(scenes_dir.mkdir)
+    await anyio.to_thread.run_sync(shutil.copy, footage / "manifest.json", scenes_dir)
 
     ui.phase("log, vault, watchlist")
     observations = Observations()

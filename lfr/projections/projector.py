@@ -1,3 +1,5 @@
+# One module past 450 lines on purpose: `ViewDb` and its async facade `Views` share one
+# transaction discipline (a batch and its position move together) that reads best whole.
 """The projector: folds log records into the views, with its position in the same transaction.
 
 `ViewDb` is the synchronous core over one SQLite file (`<data_dir>/views.sqlite`, or

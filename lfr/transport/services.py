@@ -112,7 +112,7 @@ async def run_alert_services(
             relay: EventRelay | None = None
             if config.relay:
                 if views is None:
-                    views = Views.in_memory()
+                    views = await anyio.to_thread.run_sync(Views.in_memory)
                     await tg.start(views.run, store)
                 relay = EventRelay(views, publisher)
                 await tg.start(relay.run)

@@ -6,7 +6,7 @@ that only need the seam types and never load OpenCV or onnxruntime.
 
 from __future__ import annotations
 
-import importlib
+from types import ModuleType
 from typing import Any
 
 __all__ = [
@@ -26,29 +26,32 @@ __all__ = [
     "verify_pack",
 ]
 
-_WHERE = {
-    "DEFAULT_THRESHOLD": "lfr.vision.threshold",
-    "EnrolmentError": "lfr.vision.errors",
-    "FaceModels": "lfr.vision.models",
-    "FacePipeline": "lfr.vision.pipeline",
-    "FacepluginModels": "lfr.vision.faceplugin",
-    "InsightFaceModels": "lfr.vision.insightface",
-    "ModelError": "lfr.vision.errors",
-    "PackIntegrityError": "lfr.vision.errors",
-    "PipelineConfig": "lfr.vision.pipeline",
-    "QualityGate": "lfr.vision.quality",
-    "RuntimeConfig": "lfr.vision.runtime",
-    "pull_pack": "lfr.vision.pack",
-    "read_image": "lfr.vision.image",
-    "verify_pack": "lfr.vision.pack",
-}
-
-
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
+    # explicit imports, not importlib: the import contracts see every edge
+    module: ModuleType
+    if name == "DEFAULT_THRESHOLD":
+        from lfr.vision import threshold as module
+    elif name in ("EnrolmentError", "ModelError", "PackIntegrityError"):
+        from lfr.vision import errors as module
+    elif name in ("FacePipeline", "PipelineConfig"):
+        from lfr.vision import pipeline as module
+    elif name == "FaceModels":
+        from lfr.vision import models as module
+    elif name == "FacepluginModels":
+        from lfr.vision import faceplugin as module
+    elif name == "InsightFaceModels":
+        from lfr.vision import insightface as module
+    elif name == "QualityGate":
+        from lfr.vision import quality as module
+    elif name == "RuntimeConfig":
+        from lfr.vision import runtime as module
+    elif name in ("pull_pack", "verify_pack"):
+        from lfr.vision import pack as module
+    elif name == "read_image":
+        from lfr.vision import image as module
+    else:
         raise AttributeError(f"module 'lfr.vision' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return getattr(module, name)
 
 
 def __dir__() -> list[str]:

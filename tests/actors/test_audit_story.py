@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import orjson
 from typer.testing import CliRunner
 
@@ -37,7 +38,8 @@ async def test_audit_export_shows_the_story_in_order(tmp_path: Path) -> None:
 
     out = tmp_path / "export.ndjson"
     runner = CliRunner()
-    result = runner.invoke(app, ["audit", "export", "-d", str(tmp_path), "-o", str(out)])
+    args = ["audit", "export", "-d", str(tmp_path), "-o", str(out)]
+    result = await anyio.to_thread.run_sync(runner.invoke, app, args)  # a CLI blocks
     assert result.exit_code == 0, result.output
     records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     story = [(r["stream"], r["type"]) for r in records if r["type"] not in ("CameraStreamStarted",)]
@@ -70,5 +72,7 @@ async def test_audit_export_shows_the_story_in_order(tmp_path: Path) -> None:
     assert alert_rec["causation_id"] == match_rec["event_id"]
     text = out.read_text()
     assert "carol" not in text and "dave" not in text  # non-matches leave no identity
-    verify = runner.invoke(app, ["audit", "verify", "-d", str(tmp_path)])
+    verify = await anyio.to_thread.run_sync(
+        lambda: runner.invoke(app, ["audit", "verify", "-d", str(tmp_path)])
+    )
     assert verify.exit_code == 0, verify.output

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import pytest
 from typer.testing import CliRunner
 
 from lfr.cli import app
@@ -77,6 +79,7 @@ def test_scripted_site_runs_and_stops(tmp_path: Path) -> None:
     assert types == ["CameraStreamStarted"]  # disarmed: no frame analysed, nothing matched
 
 
+@pytest.mark.blocking_ok("the test body reads the log, the views or the watchlist files directly")
 async def test_open_site_purge_shreds_watchlist_photos_without_crop_vault(tmp_path: Path) -> None:
     """`open_site` (behind `lfr run` and `lfr serve --config`) reads the watchlists in
     `<data_dir>/watchlist`, and its catalog shreds a purged version's photos in the vault
@@ -100,9 +103,9 @@ async def test_open_site_purge_shreds_watchlist_photos_without_crop_vault(tmp_pa
             "vision": {"recogniser": "scripted", "decider": "per_frame", "crop_vault": False},
         }
     )
-    vault = BiometricVault.for_data_dir(tmp_path)
+    vault = await BiometricVault.open(tmp_path)
     photo = await vault.put(b"reference photo", "watchlist_image")
-    watchlists = WatchlistStore(tmp_path / "watchlist")
+    watchlists = await anyio.to_thread.run_sync(lambda: WatchlistStore(tmp_path / "watchlist"))
     vec = np.random.default_rng(7).standard_normal(512).astype(np.float32)
     watchlists.add(
         WatchlistEntry(

@@ -79,6 +79,7 @@ async def _arm(site: Site, version: str) -> None:
     await site.check_in("p-1", "north-end", ("PC Khan", "PC Jones"))
 
 
+@pytest.mark.blocking_ok("the test body reads the log, the views or the watchlist files directly")
 async def test_default_embedded_site_arms_a_zone_and_stops_cleanly(tmp_path: Path) -> None:
     version = await anyio.to_thread.run_sync(_publish_watchlist, tmp_path)
     config = SiteConfig.model_validate(SITE)
@@ -150,6 +151,7 @@ async def test_lfr_run_with_mqtt_runs_the_late_delivery_recorder_and_the_relay(
     assert not sink.running  # stopped with the site
 
 
+@pytest.mark.blocking_ok("the test body reads the log, the views or the watchlist files directly")
 async def test_the_api_and_the_relay_read_the_sites_one_views(tmp_path: Path) -> None:
     """A story played on a site with an embedded broker: the views follow the log by
     themselves, and the API's zones and alerts and the relay's last zone state are the

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -35,18 +36,20 @@ class Env:
 @pytest.fixture
 async def api(tmp_path):
     store = await SqliteEventStore.open(tmp_path / "events.sqlite")
-    vault = BiometricVault.for_data_dir(tmp_path)
-    key = load_or_create_api_key(tmp_path)
+    vault = await BiometricVault.open(tmp_path)
+    key = await anyio.to_thread.run_sync(load_or_create_api_key, tmp_path)
     config = AuthConfig()
     issuer = TokenIssuer(key, config)
     site = LogSite(store)
-    app = create_app(
-        store=store,
-        verifier=TokenVerifier(config, key.public_key()),
-        data_dir=tmp_path,
-        site=site,
-        vault=vault,
-        whip_router=WhipIngest(["ne-1"]).router,
+    app = await anyio.to_thread.run_sync(
+        lambda: create_app(
+            store=store,
+            verifier=TokenVerifier(config, key.public_key()),
+            data_dir=tmp_path,
+            site=site,
+            vault=vault,
+            whip_router=WhipIngest(["ne-1"]).router,
+        )
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://lfr.test") as client:

@@ -4,6 +4,7 @@
 import json
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from lfr.api.auth import Role
@@ -23,6 +24,7 @@ async def _alert_raised(api):
     return next(e for e in await api.store.read_all() if e.type == "AlertRaised")
 
 
+@pytest.mark.blocking_ok("the test body runs a CLI or reads files directly")
 async def test_http_proof_passes_the_cli_check_and_a_tampered_one_fails(api, tmp_path):
     raised = await _alert_raised(api)
     aud = api.headers(Role.AUDITOR)
@@ -73,6 +75,7 @@ async def test_proof_of_unknown_or_malformed_event(api):
     assert (await api.client.get("/api/audit/proof/2", headers=aud)).status_code == 422
 
 
+@pytest.mark.blocking_ok("the test body runs a CLI or reads files directly")
 async def test_verify_is_the_cli_verify_and_names_a_tampered_row(api):
     await setup(api)
     await api.store.checkpoint()
@@ -95,6 +98,7 @@ async def test_verify_is_the_cli_verify_and_names_a_tampered_row(api):
     assert not v["ok"] and v["first_bad_seq"] == 1 and "altered" in v["problem"]
 
 
+@pytest.mark.blocking_ok("the test body runs a CLI or reads files directly")
 async def test_report_is_the_replayed_audit_view(api):
     await setup(api)
     rep = await api.client.get("/api/audit/report", headers=api.headers(Role.SUPERVISOR))

@@ -3,8 +3,10 @@
 import json
 import os
 
+import anyio
 import httpx
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,6 +51,7 @@ def test_topic_collapses_per_subject():
     assert len(push_topic("x")) <= 32 and "=" not in push_topic("x")
 
 
+@pytest.mark.blocking_ok("the test body runs a CLI or reads files directly")
 async def test_notify_sends_vapid_signed_high_urgency_push(tmp_path):
     received = []
 
@@ -58,9 +61,12 @@ async def test_notify_sends_vapid_signed_high_urgency_push(tmp_path):
 
     service = Starlette(routes=[Route("/{name}", endpoint, methods=["POST"])])
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=service))
-    vapid = VapidKey.load_or_create(tmp_path)
-    assert VapidKey.load_or_create(tmp_path).public_key == vapid.public_key
-    push = PushService(vapid, path=tmp_path / "subs.json", client=client)
+    vapid = await anyio.to_thread.run_sync(VapidKey.load_or_create, tmp_path)
+    again = await anyio.to_thread.run_sync(VapidKey.load_or_create, tmp_path)
+    assert again.public_key == vapid.public_key
+    push = await anyio.to_thread.run_sync(
+        lambda: PushService(vapid, path=tmp_path / "subs.json", client=client)
+    )
     ua, keys, auth = browser_keys()
     push.subscribe("PC A", {"endpoint": "https://push.test/phone", "keys": keys})
     push.subscribe("PC A", {"endpoint": "https://push.test/gone", "keys": keys})

@@ -40,7 +40,8 @@ async def test_alert_on_mqtt_becomes_a_web_push(tmp_path):
     p256dh = ua.public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-    push = PushService(VapidKey.load_or_create(tmp_path), client=client)
+    vapid = await anyio.to_thread.run_sync(VapidKey.load_or_create, tmp_path)
+    push = await anyio.to_thread.run_sync(lambda: PushService(vapid, client=client))
     push.subscribe(
         "PC A",
         {
@@ -57,15 +58,17 @@ async def test_alert_on_mqtt_becomes_a_web_push(tmp_path):
             )
         ],
     )
-    key = load_or_create_api_key(tmp_path)
+    key = await anyio.to_thread.run_sync(lambda: load_or_create_api_key(tmp_path))
     async with EmbeddedBroker(EmbeddedBrokerConfig(tcp_port=0, ws_port=None)) as broker:
         cfg = MqttConfig(port=broker.tcp_port, site="town", protocol="3.1.1", username="t")
-        app = create_app(
-            store=store,
-            data_dir=tmp_path,
-            push=push,
-            mqtt=cfg,
-            verifier=TokenVerifier(AuthConfig(), key.public_key()),
+        app = await anyio.to_thread.run_sync(
+            lambda: create_app(
+                store=store,
+                data_dir=tmp_path,
+                push=push,
+                mqtt=cfg,
+                verifier=TokenVerifier(AuthConfig(), key.public_key()),
+            )
         )
         pub = MqttPublisher(cfg)
         async with app.router.lifespan_context(app), anyio.create_task_group() as tg:

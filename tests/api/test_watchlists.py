@@ -3,6 +3,7 @@
 import base64
 from datetime import UTC, datetime, timedelta
 
+import anyio
 import httpx
 import pytest
 
@@ -19,15 +20,17 @@ pytestmark = pytest.mark.models
 @pytest.fixture
 async def wl_api(tmp_path):
     store = await SqliteEventStore.open(tmp_path / "events.sqlite")
-    vault = BiometricVault.for_data_dir(tmp_path)
-    key = load_or_create_api_key(tmp_path)
+    vault = await BiometricVault.open(tmp_path)
+    key = await anyio.to_thread.run_sync(load_or_create_api_key, tmp_path)
     service = StoreWatchlistService(tmp_path / "watchlists", store=store, vault=vault)
-    app = create_app(
-        store=store,
-        verifier=TokenVerifier(AuthConfig(), key.public_key()),
-        data_dir=tmp_path,
-        watchlists_service=service,
-        vault=vault,
+    app = await anyio.to_thread.run_sync(
+        lambda: create_app(
+            store=store,
+            verifier=TokenVerifier(AuthConfig(), key.public_key()),
+            data_dir=tmp_path,
+            watchlists_service=service,
+            vault=vault,
+        )
     )
     issuer = TokenIssuer(key)
     headers = {"Authorization": "Bearer " + issuer.issue("DS Reed 12", Role.WATCHLIST_MANAGER)}
@@ -110,6 +113,7 @@ async def test_a_photo_without_a_face_is_a_clear_422(wl_api):
     assert r.status_code == 422 and "cannot enrol" in r.json()["detail"]
 
 
+@pytest.mark.blocking_ok("the test body runs a CLI or reads files directly")
 async def test_purging_the_last_version_holding_a_removed_entry_shreds_its_photo(wl_api, tmp_path):
     from lfr.catalog import WatchlistStoreCatalog
     from lfr.vault import BlobShreddedError

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from lfr.testing.logs import synthetic_log
 from lfr.store.checkpoint import load_or_create_signing_key
 from lfr.store.sqlite import KEY_FILE, LOG_FILE, SqliteLog
+from lfr.testing.logs import synthetic_log
 
 
 def build_site(data_dir: Path, n: int = 2500, *, checkpoint_every: int = 500) -> Path:

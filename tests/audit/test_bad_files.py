@@ -7,6 +7,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import anyio
 import pytest
 from typer.testing import CliRunner
 
@@ -37,7 +38,9 @@ async def test_random_bytes_are_refused_untouched(tmp_path: Path) -> None:
     with pytest.raises(CorruptLogError, match="not a readable SQLite database") as info:
         await open_store(tmp_path)
     assert info.value.path == str(log)
-    res = runner.invoke(app, ["audit", "verify", "--data-dir", str(tmp_path)])
+    res = await anyio.to_thread.run_sync(
+        lambda: runner.invoke(app, ["audit", "verify", "--data-dir", str(tmp_path)])
+    )
     assert res.exit_code == 2 and str(log) in stderr(res)
     assert digest(log) == before
 
@@ -51,7 +54,9 @@ async def test_foreign_sqlite_database_is_refused_untouched(tmp_path: Path) -> N
     before = digest(log)
     with pytest.raises(CorruptLogError, match="not an lfr event log.*customers"):
         await open_store(tmp_path)
-    res = runner.invoke(app, ["audit", "export", "--data-dir", str(tmp_path)])
+    res = await anyio.to_thread.run_sync(
+        lambda: runner.invoke(app, ["audit", "export", "--data-dir", str(tmp_path)])
+    )
     assert res.exit_code == 2 and "not an lfr event log" in stderr(res)
     assert digest(log) == before
 
@@ -69,14 +74,14 @@ def test_missing_log_says_where_it_looked(tmp_path: Path) -> None:
 
 
 async def test_store_refuses_a_key_that_did_not_sign_the_log(tmp_path: Path) -> None:
-    build_site(tmp_path, n=30)
+    await anyio.to_thread.run_sync(lambda: build_site(tmp_path, n=30))
     (tmp_path / "checkpoint_ed25519.pem").unlink()
     with pytest.raises(StoreError, match="is missing; restore it"):
         await open_store(tmp_path)
     assert not (tmp_path / "checkpoint_ed25519.pem").exists()
     other = tmp_path / "elsewhere"
     other.mkdir()
-    build_site(other, n=5)
+    await anyio.to_thread.run_sync(lambda: build_site(other, n=5))
     (tmp_path / "checkpoint_ed25519.pem").write_bytes(
         (other / "checkpoint_ed25519.pem").read_bytes()
     )
@@ -84,6 +89,7 @@ async def test_store_refuses_a_key_that_did_not_sign_the_log(tmp_path: Path) -> 
         await open_store(tmp_path)
 
 
+@pytest.mark.blocking_ok("the test body reads the log, the views or the watchlist files directly")
 async def test_unknown_type_and_future_version_are_named_by_position(tmp_path: Path) -> None:
     class _FromTheFuture(Event):
         SCHEMA_VERSION = 1
@@ -99,16 +105,18 @@ async def test_unknown_type_and_future_version_are_named_by_position(tmp_path: P
     before = digest(path)
     try:
         _FromTheFuture.SCHEMA_VERSION = 0
-        log = SqliteLog(path, read_only=True)
-        result = verify_log(log)
+        log = await anyio.to_thread.run_sync(lambda: SqliteLog(path, read_only=True))
+        result = await anyio.to_thread.run_sync(lambda: verify_log(log))
         assert result.first_bad_seq == 1 and "newer than this lfr" in str(result.problem)
         EVENT_TYPES.pop("_FromTheFuture")
-        result = verify_log(log)
+        result = await anyio.to_thread.run_sync(lambda: verify_log(log))
         assert result.first_bad_seq == 1 and "unknown event type" in str(result.problem)
         with pytest.raises(ProjectionError, match=f"{path} at seq 1: unknown event type"):
             ViewDb(source=str(path)).apply(log.read_records())
         log.close()
-        res = runner.invoke(app, ["audit", "replay", "--data-dir", str(tmp_path)])
+        res = await anyio.to_thread.run_sync(
+            lambda: runner.invoke(app, ["audit", "replay", "--data-dir", str(tmp_path)])
+        )
         assert res.exit_code == 2 and "at seq 1" in stderr(res)
     finally:
         EVENT_TYPES.pop("_FromTheFuture", None)

@@ -79,8 +79,8 @@ async def test_two_officers_handle_an_alert_in_the_browser(browser, tmp_path):
     )
     live = cv2.resize(live, (224, 224), interpolation=cv2.INTER_AREA)  # a face crop's size
     store = await SqliteEventStore.open(tmp_path / "events.sqlite", poll_s=0.05)
-    vault = BiometricVault.for_data_dir(tmp_path)
-    key = load_or_create_api_key(tmp_path)
+    vault = await BiometricVault.open(tmp_path)
+    key = await anyio.to_thread.run_sync(load_or_create_api_key, tmp_path)
     issuer = TokenIssuer(key, AuthConfig())
     watchlists = PhotoWatchlists()
     watchlists.reference_ref = await vault.put(ref_jpg, "watchlist_image")
@@ -108,14 +108,16 @@ async def test_two_officers_handle_an_alert_in_the_browser(browser, tmp_path):
                 vault=vault,
             )
             async with running_site(SiteConfig.model_validate(SITE), parts) as site:
-                app = create_app(
-                    store=store,
-                    verifier=TokenVerifier(AuthConfig(), key.public_key()),
-                    data_dir=tmp_path,
-                    site=site,
-                    vault=vault,
-                    mqtt=alerts.client_config,
-                    publisher=alerts.publisher,
+                app = await anyio.to_thread.run_sync(
+                    lambda: create_app(
+                        store=store,
+                        verifier=TokenVerifier(AuthConfig(), key.public_key()),
+                        data_dir=tmp_path,
+                        site=site,
+                        vault=vault,
+                        mqtt=alerts.client_config,
+                        publisher=alerts.publisher,
+                    )
                 )
                 base = await tg.start(serve_http, app, "127.0.0.1", 0)
                 sup = {"Authorization": "Bearer " + issuer.issue("Insp. Patel 77", Role.SUPERVISOR)}

@@ -16,11 +16,13 @@ pytestmark = pytest.mark.browser
 
 
 async def test_manifest_service_worker_and_push_notification(browser, tmp_path):
-    key = load_or_create_api_key(tmp_path)
-    app = create_app(
-        store=InMemoryEventStore(),
-        data_dir=tmp_path,
-        verifier=TokenVerifier(AuthConfig(), key.public_key()),
+    key = await anyio.to_thread.run_sync(lambda: load_or_create_api_key(tmp_path))
+    app = await anyio.to_thread.run_sync(
+        lambda: create_app(
+            store=InMemoryEventStore(),
+            data_dir=tmp_path,
+            verifier=TokenVerifier(AuthConfig(), key.public_key()),
+        )
     )
     async with anyio.create_task_group() as tg:
         base = await tg.start(serve_http, app, "127.0.0.1", 0)

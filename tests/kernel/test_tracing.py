@@ -12,7 +12,7 @@ from tests.kernel.test_supervision import Counter
 
 
 async def test_handler_span_and_event_join_the_senders_trace() -> None:
-    telemetry = setup_telemetry(TelemetryConfig(exporter="memory"))
+    telemetry = await anyio.to_thread.run_sync(setup_telemetry, TelemetryConfig(exporter="memory"))
     try:
         clock = ManualClock()
         store = InMemoryEventStore(clock=clock)

@@ -6,11 +6,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from lfr.testing.logs import synthetic_log
 from lfr.projections import ProjectionError, ViewDb, Views
 from lfr.store import SqliteEventStore, open_store
 from lfr.store.hashchain import record_of_envelope
 from lfr.store.sqlite import SqliteLog
+from lfr.testing.logs import synthetic_log
 from schemas import EVENT_TYPES, NewEvent
 from schemas.registry import Event
 
@@ -93,6 +93,7 @@ async def test_views_fold_a_realistic_log(tmp_path: Path) -> None:
         await store.aclose()
 
 
+@pytest.mark.blocking_ok("the test body reads the log, the views or the watchlist files directly")
 async def test_live_views_equal_a_rebuild_from_zero(tmp_path: Path) -> None:
     batches = scenario(4000, batch=150)
     store = await open_store(tmp_path)
@@ -107,17 +108,17 @@ async def test_live_views_equal_a_rebuild_from_zero(tmp_path: Path) -> None:
                 await views.wait_for(await store.last_seq())
             tg.cancel_scope.cancel()
         live = await views.state_hash()
-        rebuilt = ViewDb()
+        rebuilt = await anyio.to_thread.run_sync(lambda: ViewDb())
         records = await store.read_records()
         rebuilt.apply(records)
         assert rebuilt.state_hash() == live
         assert rebuilt.report().deployments == (await views.report()).deployments
-        other = ViewDb()
+        other = await anyio.to_thread.run_sync(lambda: ViewDb())
         for i in range(0, len(records), 333):
             other.apply(records[i : i + 333])
         assert other.state_hash() == live
-        streamed = ViewDb()
-        log = SqliteLog(store.path, read_only=True)
+        streamed = await anyio.to_thread.run_sync(lambda: ViewDb())
+        log = await anyio.to_thread.run_sync(lambda: SqliteLog(store.path, read_only=True))
         try:  # two replays of 1500, the second overlapping the first: nothing twice
             assert streamed.apply_chunks(log.iter_records(limit=1500, chunk=97)) == 1500
             assert streamed.apply_chunks(log.iter_records(from_seq=1400, chunk=256)) == len(records)
@@ -129,6 +130,7 @@ async def test_live_views_equal_a_rebuild_from_zero(tmp_path: Path) -> None:
         await store.aclose()
 
 
+@pytest.mark.blocking_ok("the test body reads the log, the views or the watchlist files directly")
 async def test_views_resume_from_their_checkpoint(tmp_path: Path) -> None:
     batches = scenario(1500)
     store = await open_store(tmp_path)
@@ -143,19 +145,20 @@ async def test_views_resume_from_their_checkpoint(tmp_path: Path) -> None:
         await v.catch_up(store)
         resumed = await v.state_hash()
         await v.aclose()
-        fresh = ViewDb()
+        fresh = await anyio.to_thread.run_sync(lambda: ViewDb())
         fresh.apply(await store.read_records())
         assert fresh.state_hash() == resumed
     finally:
         await store.aclose()
 
 
+@pytest.mark.blocking_ok("the test body reads the log, the views or the watchlist files directly")
 async def test_a_failing_batch_leaves_view_and_position_unchanged(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
     try:
         await fill(store, scenario(600))
         records = await store.read_records()
-        db = ViewDb()
+        db = await anyio.to_thread.run_sync(lambda: ViewDb())
         db.apply(records[:100])
         before = (db.position(), db.state_hash())
         broken = [dict(r) for r in records[100:200]]
@@ -173,6 +176,7 @@ async def test_a_failing_batch_leaves_view_and_position_unchanged(tmp_path: Path
         await store.aclose()
 
 
+@pytest.mark.blocking_ok("the test body reads the log, the views or the watchlist files directly")
 async def test_unknown_type_and_future_version_name_the_position(tmp_path: Path) -> None:
     class _Ghost(Event):
         SCHEMA_VERSION = 3
@@ -183,7 +187,7 @@ async def test_unknown_type_and_future_version_name_the_position(tmp_path: Path)
         await fill(store, scenario(300))
         [env] = await store.append("zone:x", [NewEvent(event=_Ghost(x=1))])
         record = record_of_envelope(env)
-        db = ViewDb(source="events.sqlite")
+        db = await anyio.to_thread.run_sync(lambda: ViewDb(source="events.sqlite"))
         db.apply(await store.read_records(limit=env.seq - 1))
         _Ghost.SCHEMA_VERSION = 2
         with pytest.raises(ProjectionError, match=f"events.sqlite at seq {env.seq}.*knows up to 2"):

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import anyio
 
 from lfr.store import SqliteEventStore, open_store
 from schemas.envelope import NewEvent
@@ -13,8 +16,6 @@ class TestSqliteContract(EventStoreContract):
 
 
 async def test_verify_while_the_site_appends(tmp_path: Path) -> None:
-    import anyio
-
     from lfr.store.sqlite import LOG_FILE, SqliteLog
     from lfr.store.verify import verify_log
     from tests.store.contract import discarded
@@ -42,9 +43,9 @@ async def test_verify_while_the_site_appends(tmp_path: Path) -> None:
     finally:
         await store.aclose()
     assert results and all(r.ok for r in results), [r.problem for r in results if not r.ok]
-    final = SqliteLog(tmp_path / LOG_FILE, read_only=True)
+    final = await anyio.to_thread.run_sync(lambda: SqliteLog(tmp_path / LOG_FILE, read_only=True))
     try:
-        last = verify_log(final)
+        last = await anyio.to_thread.run_sync(lambda: verify_log(final))
     finally:
         final.close()
     assert last.ok and last.events == 421 and last.unsigned_tail == 0
@@ -82,12 +83,14 @@ async def test_a_full_disk_refuses_the_batch_whole_and_keeps_every_accepted_even
     assert retried[0].seq == len(accepted) + 1
     await store.aclose()
 
-    log = SqliteLog(tmp_path / LOG_FILE, read_only=True)
-    try:
-        result = verify_log(log)
-        stored = [str(e.event_id) for e in log.read_all()]
-    finally:
-        log.close()
+    def verify() -> tuple[Any, list[str]]:
+        log = SqliteLog(tmp_path / LOG_FILE, read_only=True)
+        try:
+            return verify_log(log), [str(e.event_id) for e in log.read_all()]
+        finally:
+            log.close()
+
+    result, stored = await anyio.to_thread.run_sync(verify)
     assert result.ok and result.events == len(accepted) + 40
     assert stored == [str(e.event_id) for e in accepted + retried]
 

@@ -51,7 +51,7 @@ class RefusingLog:
 @pytest.fixture
 async def site(tmp_path: Path):
     log = await SqliteEventStore.open(tmp_path / "events.sqlite")
-    vault = BiometricVault.for_data_dir(tmp_path)
+    vault = await BiometricVault.open(tmp_path)
     yield tmp_path, log, vault
     vault.close()
     await log.aclose()
@@ -166,7 +166,7 @@ async def test_a_logged_removal_is_finished_by_the_next_change(site, pipeline, c
     with pytest.raises(RuntimeError):
         await service.remove("town", added.entry.entry_id, removed_by="PC 1", reason="error")
     monkeypatch.undo()
-    store = WatchlistStore(site[0] / "watchlist", "town")
+    store = await anyio.to_thread.run_sync(lambda: WatchlistStore(site[0] / "watchlist", "town"))
     assert len(await anyio.to_thread.run_sync(store.listing)) == 1  # logged, not yet done
     # no explicit recover(): reading the list settles what was left first
     assert await _service(site, pipeline).entries("town") == []
@@ -185,7 +185,7 @@ async def test_a_logged_publication_is_written_on_recovery(site, pipeline, crash
     with pytest.raises(RuntimeError):
         await service.publish("town", published_by="Insp 2")
     monkeypatch.undo()
-    store = WatchlistStore(root / "watchlist", "town")
+    store = await anyio.to_thread.run_sync(lambda: WatchlistStore(root / "watchlist", "town"))
     assert await anyio.to_thread.run_sync(store.publications) == []  # logged, not yet written
     restarted = _service(site, pipeline)
     assert await restarted.recover() == 1

@@ -158,8 +158,12 @@ class SqliteEventStore:
             self._closed = True
             self._appended.set()
             async with self._wlock, self._rlock:
-                self._writer.close()
-                self._reader.close()
+                # closing joins the WAL checkpointer's thread: not on the event loop
+                await anyio.to_thread.run_sync(self._close_logs)
+
+    def _close_logs(self) -> None:
+        self._writer.close()
+        self._reader.close()
 
     async def __aenter__(self) -> SqliteEventStore:
         return self
