@@ -26,6 +26,7 @@ __all__ = [
     "verify_pack",
 ]
 
+
 def __getattr__(name: str) -> Any:
     # explicit imports, not importlib: the import contracts see every edge
     module: ModuleType
