@@ -3,6 +3,7 @@
     data dir ─► event store (SQLite, or memory) ─► vault ─► watchlist catalog (LanceDB)
     ─► each camera's recognition (`lfr.video.recognition.camera_recognition`) and source
     ─► the read model (`lfr.projections.Views` in `<data_dir>/views.sqlite`, following the log)
+    ─► retention (`lfr.retention.retention_schedule`: expired blobs shredded, every hour)
     ─► alert services (broker, publisher, `MqttAlertSink`, late-delivery recorder, relay)
     ─► supervised actors (`actors.system.Site`)
 
@@ -34,6 +35,7 @@ from lfr.clock import Clock, SystemClock
 from lfr.config import settings
 from lfr.errors import ConfigError
 from lfr.projections import Views
+from lfr.retention import retention_schedule
 from lfr.site import CameraConfig, SiteConfig
 from lfr.store.base import EventStore
 from lfr.transport.services import (
@@ -211,6 +213,10 @@ async def open_site(
         services = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(services.cancel_scope.cancel)  # runs before the group is left
         await services.start(views.run, store)
+        if config.retention.enabled:
+            await services.start(
+                retention_schedule, store, vault, config.retention.interval_s, clock
+            )
         alerts: AlertServices | None = None
         alerts_config = _alerts_config(config, overrides)
         sink: AlertSink

@@ -20,6 +20,7 @@ __all__ = [
     "CameraConfig",
     "MqttSiteConfig",
     "PatrolConfig",
+    "RetentionConfig",
     "SiteConfig",
     "StoreConfig",
     "SupervisionConfig",
@@ -85,6 +86,13 @@ class VisionConfig(_Base):
     crop_vault: bool = Field(default=True, description="store match crops encrypted")
 
 
+class RetentionConfig(_Base):
+    enabled: bool = Field(
+        default=True, description="shred biometric blobs past their retain_until while running"
+    )
+    interval_s: float = Field(default=3600.0, gt=0, description="seconds between retention runs")
+
+
 class MqttSiteConfig(_Base):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
@@ -106,6 +114,7 @@ class SiteConfig(_Base):
     supervision: SupervisionConfig = SupervisionConfig()
     store: StoreConfig = StoreConfig()
     vision: VisionConfig = VisionConfig()
+    retention: RetentionConfig = RetentionConfig()
     mqtt: MqttSiteConfig | None = Field(
         default=None, description="alerts to officers over MQTT; absent: alerts are only logged"
     )

@@ -322,6 +322,19 @@ class BiometricVault:
         except FileNotFoundError:
             pass
 
+    @_translated(writing=False)
+    def expired_sync(self, now: datetime | None = None) -> list[tuple[str, BlobKind]]:
+        """(blob id, kind) of every unshredded blob whose `retain_until` is at or before `now`."""
+        cutoff = _fmt(now or _now())
+        return [
+            (r[0], r[1])
+            for r in self._conn.execute(
+                "SELECT blob_id, kind FROM keys WHERE key IS NOT NULL AND retain_until IS NOT NULL "
+                "AND retain_until <= ? ORDER BY retain_until, blob_id",
+                (cutoff,),
+            )
+        ]
+
     @_translated(writing=True)
     def shred_expired_sync(self, now: datetime | None = None) -> list[str]:
         """Shred every blob whose `retain_until` has passed; return their ids."""
@@ -365,6 +378,9 @@ class BiometricVault:
 
     async def shred_expired(self, now: datetime | None = None) -> list[str]:
         return await anyio.to_thread.run_sync(self.shred_expired_sync, now, limiter=self._limiter)
+
+    async def expired(self, now: datetime | None = None) -> list[tuple[str, BlobKind]]:
+        return await anyio.to_thread.run_sync(self.expired_sync, now, limiter=self._limiter)
 
     async def exists(self, ref: BiometricRef | str) -> bool:
         return await anyio.to_thread.run_sync(self.exists_sync, ref, limiter=self._limiter)

@@ -31,6 +31,7 @@ __all__ = [
     "DeploymentDisarmed",
     "DeploymentEnded",
     "EngagementRecorded",
+    "EvidenceHold",
     "FaceMatched",
     "FrameDiscarded",
     "PatrolCheckedIn",
@@ -322,14 +323,37 @@ class WatchlistPublished(Event):
 
 
 class BiometricPurged(Event):
-    """Biometric data was erased (keys shredded): a deployment's watchlist or expired images."""
+    """Biometric data was erased (keys shredded): a deployment's watchlist or expired images.
 
-    scope: Literal["deployment_watchlist", "alert_images", "watchlist_entry"]
+    A retention run (`scope="retention"`) names the vault ids it shredded and those it kept
+    under an `EvidenceHold`: ids and counts only, never a biometric value."""
+
+    scope: Literal["deployment_watchlist", "alert_images", "watchlist_entry", "retention"]
     reason: str
     refs_purged: int = Field(ge=0)
     deployment_id: str | None = None
     watchlist_version: str | None = None
     purged_by: str = "system"
+    refs: tuple[str, ...] = Field(default=(), description="vault ids of the shredded blobs")
+    crops_purged: int = Field(default=0, ge=0, description="of which match crops")
+    images_purged: int = Field(default=0, ge=0, description="of which watchlist photos")
+    refs_held: tuple[str, ...] = Field(
+        default=(), description="expired vault ids kept because an EvidenceHold covers them"
+    )
+    retention_cutoff: datetime | None = Field(
+        default=None, description="blobs whose retain_until is at or before this were due"
+    )
+
+
+class EvidenceHold(Event):
+    """A supervisor kept a biometric blob (a match crop that became evidence) past its
+    retention, until `until`; retention shreds it only once the hold has expired."""
+
+    blob_id: str = Field(description="the vault id of the held blob (a BiometricRef's blob_id)")
+    held_by: str = Field(min_length=1, description="the supervisor (rank, collar number)")
+    reason: str = Field(min_length=1, description="why: case or crime reference, court order")
+    until: datetime = Field(description="the hold expires at this time")
+    alert_id: str | None = Field(default=None, description="the alert the blob belongs to")
 
 
 # --- the system itself ------------------------------------------------------------------------

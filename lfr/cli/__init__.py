@@ -15,6 +15,7 @@ from lfr.cli import (
     eval,
     models,
     ops,
+    retention,
     run,
     schemas,
     serve,
@@ -37,6 +38,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(eval.app, name="eval")
 app.add_typer(models.app, name="models")
 app.add_typer(ops.app, name="ops")
+app.add_typer(retention.app, name="retention")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(users.app, name="users")
 app.add_typer(watchlist.app, name="watchlist")
