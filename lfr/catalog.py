@@ -125,12 +125,14 @@ class WatchlistStoreCatalog:
         return loaded
 
     async def purge(self, version: str) -> int:
-        """Erase the version's templates and unshared photos; 0 once already purged."""
+        """Erase the version's templates and unshared photos (and a bespoke version's live
+        entries); return the templates and photos that left the disk for good, 0 once
+        already purged (`WatchlistStore.purge_version` counts them)."""
         self._galleries.pop(version, None)
         shred = self._shred if self._vault is not None else None
         erased = 0
         for store in self._stores:
-            erased += int(await anyio.to_thread.run_sync(store.purge_version, version, shred))
+            erased += (await anyio.to_thread.run_sync(store.purge_version, version, shred)).refs
         return erased
 
     def _shred(self, blob_id: str) -> bool:

@@ -320,6 +320,10 @@ class WatchlistPublished(Event):
     entries: int = Field(ge=0)
     published_by: str
     valid_until: datetime
+    bespoke: bool = Field(
+        default=False,
+        description="compiled for one deployment: its purge deletes the entries only it holds",
+    )
 
 
 class BiometricPurged(Event):

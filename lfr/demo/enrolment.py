@@ -87,7 +87,7 @@ async def enrol_watchlists(
                 )
                 for i, (m, enrolled) in enumerate(zip(cast.subjects, enrolments, strict=True))
             ]
-            pub = await service.publish_entries(name, entries, published_by=MANAGER)
+            pub = await service.publish_entries(name, entries, published_by=MANAGER, bespoke=True)
             log(f"watchlist {name} published: {pub.entries} entries, version {pub.version[:12]}")
             stores.append(await service.store(name))
             versions[zone] = pub.version

@@ -55,6 +55,7 @@ class Intent(BaseModel):
     published_by: str | None = None
     published_at: datetime | None = None
     valid_until: datetime | None = None
+    bespoke: bool = False
 
 
 class Intents:
@@ -204,7 +205,9 @@ class Settler:
         at, until = intent.published_at, intent.valid_until
         try:
             plan = await self._run(
-                lambda: wl.prepare_publish(cast(str, intent.published_by), until - at, now=at)
+                lambda: wl.prepare_publish(
+                    cast(str, intent.published_by), until - at, now=at, bespoke=intent.bespoke
+                )
             )
         except WatchlistError:
             plan = None

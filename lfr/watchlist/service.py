@@ -54,6 +54,8 @@ __all__ = ["Added", "WatchlistService"]
 
 T = TypeVar("T")
 
+EXPIRY = "lfr (expiry)"
+
 
 @dataclass(frozen=True, slots=True)
 class Added:
@@ -257,37 +259,65 @@ class WatchlistService:
         """
         async with self._changing(watchlist) as wl:
             entry = await self._run(lambda: wl.describe(entry_id))
-            event = NewEvent(
-                event=WatchlistEntryRemoved(
-                    watchlist=watchlist, entry_id=entry_id, removed_by=removed_by, reason=reason
-                )
-            )
-            intent = Intent(
-                kind="remove",
-                watchlist=watchlist,
-                event_id=str(event.event_id),
-                entry_id=entry_id,
-                image_ref=entry.image_ref,
-            )
-
-            async def write() -> None:
-                await self._settler.discard(
-                    wl, entry_id, entry.image_ref, "removed from the watchlist"
-                )
-
-            await self._logged(wl, intent, event, write)
+            await self._remove(wl, entry, removed_by=removed_by, reason=reason)
         return entry
 
+    async def expire(
+        self, watchlist: str, now: datetime, *, removed_by: str = EXPIRY
+    ) -> list[EntryMetadata]:
+        """Delete every live entry past its expiry at `now`, each logged first as a
+        `WatchlistEntryRemoved` with reason "expired"; the templates leave the disk and each
+        photo is shredded unless a published version still holds it (then it goes with that
+        version's purge). Returns the entries expired."""
+        async with self._changing(watchlist) as wl:
+            listing = await self._run(wl.listing)
+            expired = [e for e in listing if e.expired(now)]
+            for entry in expired:
+                await self._remove(wl, entry, removed_by=removed_by, reason="expired")
+        return expired
+
+    async def _remove(
+        self, wl: WatchlistStore, entry: EntryMetadata, *, removed_by: str, reason: str
+    ) -> None:
+        watchlist, entry_id = wl.name, entry.entry_id
+        event = NewEvent(
+            event=WatchlistEntryRemoved(
+                watchlist=watchlist, entry_id=entry_id, removed_by=removed_by, reason=reason
+            )
+        )
+        intent = Intent(
+            kind="remove",
+            watchlist=watchlist,
+            event_id=str(event.event_id),
+            entry_id=entry_id,
+            image_ref=entry.image_ref,
+        )
+
+        async def write() -> None:
+            shred_reason = "expired" if reason == "expired" else "removed from the watchlist"
+            await self._settler.discard(wl, entry_id, entry.image_ref, shred_reason)
+
+        await self._logged(wl, intent, event, write)
+
     async def publish(
-        self, watchlist: str, *, published_by: str, valid_for: timedelta = timedelta(days=1)
+        self,
+        watchlist: str,
+        *,
+        published_by: str,
+        valid_for: timedelta = timedelta(days=1),
+        bespoke: bool = False,
     ) -> Publication:
         """Freeze the unexpired entries as a version named by their content hash; unchanged
-        content returns the version published before (`reused`, nothing logged).
+        content returns the version published before (`reused`, nothing logged). A
+        `bespoke` version is compiled for one deployment: its purge deletes the live entries
+        no other version holds (`WatchlistStore.purge_version`).
 
         :raises EmptyWatchlistError: no unexpired entries.
         """
         async with self._changing(watchlist) as wl:
-            plan = await self._run(lambda: wl.prepare_publish(published_by, valid_for))
+            plan = await self._run(
+                lambda: wl.prepare_publish(published_by, valid_for, bespoke=bespoke)
+            )
             pub = plan.publication
             if pub.reused:
                 return pub
@@ -298,6 +328,7 @@ class WatchlistService:
                     entries=pub.entries,
                     published_by=published_by,
                     valid_until=pub.valid_until,
+                    bespoke=pub.bespoke,
                 ),
                 occurred_at=pub.published_at,
             )
@@ -309,6 +340,7 @@ class WatchlistService:
                 published_by=published_by,
                 published_at=pub.published_at,
                 valid_until=pub.valid_until,
+                bespoke=pub.bespoke,
             )
 
             async def write() -> None:
@@ -324,11 +356,14 @@ class WatchlistService:
         *,
         published_by: str,
         valid_for: timedelta = timedelta(days=1),
+        bespoke: bool = False,
     ) -> Publication:
         """Add the entries (each with its reference photo) and publish the list: what a
         site that enrols its own list at start (the demo) needs in one call."""
         await self.add_many(watchlist, entries)
-        return await self.publish(watchlist, published_by=published_by, valid_for=valid_for)
+        return await self.publish(
+            watchlist, published_by=published_by, valid_for=valid_for, bespoke=bespoke
+        )
 
     # --- the log first, and recovery ------------------------------------------------------
 

@@ -3,7 +3,11 @@
 Entries are edited in one table; `publish` freezes the live (unexpired) entries under a
 content hash into another, and that version is what a deployment arms with: `load(version)`
 returns an `ArmedWatchlist` searched in memory. A published version is never changed, only
-purged whole once its deployment is over (`purge_version`).
+purged whole once its deployment is over (`purge_version`). A version published `bespoke`
+(compiled for one deployment, as the demo's per-zone lists are) takes the live entries only it
+holds with it when purged: "the watchlist is deleted after its deployment" means the list,
+not only its frozen copy. A standing list's live entries stay until removed or expired
+(`expire` deletes them; filtering them out of a publication is not enough).
 
 LanceDB keeps deleted rows in its data files and older table versions, so removing and
 purging rewrite the table and drop every older version: the bytes leave the disk, not only
@@ -11,7 +15,9 @@ the listing. An entry's row holds its mean template (`vector`, what a search com
 beside each accepted photo's own (`templates`), so deleting or purging the row erases them all
 at once. Listings and labels (`listing`, `describe`, `version_listing`) read metadata columns
 only, never a template. Writers take a per-directory lock; changes go through
-`lfr.watchlist.WatchlistService`, which logs them first and locks across processes.
+`lfr.watchlist.WatchlistService`, which logs them first and locks across processes. Over 450
+lines: the tables and the deletion rules share one lock and one rewrite, and splitting them
+would spread what "deleted" means over two modules.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from lfr.watchlist.errors import (
     WatchlistError,
 )
 
-__all__ = ["PublishPlan", "Publication", "WatchlistStore", "default_store_path"]
+__all__ = ["Erased", "PublishPlan", "Publication", "WatchlistStore", "default_store_path"]
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
@@ -68,6 +74,23 @@ class Publication:
     published_at: datetime
     valid_until: datetime
     reused: bool = False  # publish() found this content already published
+    bespoke: bool = False  # compiled for one deployment: its purge deletes the live entries
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """What a purge or expiry took off the disk for good: entries no table holds any longer,
+    their templates (the mean and each per-photo one), and the photos shredded. A frozen
+    copy whose entry the live list or another version still holds is not counted."""
+
+    entries: int = 0
+    templates: int = 0
+    photos: int = 0
+
+    @property
+    def refs(self) -> int:
+        """Biometric references erased: one per template, one per photo."""
+        return self.templates + self.photos
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -110,13 +133,17 @@ class WatchlistStore:
         except (ValueError, FileNotFoundError):
             pass  # first use of this watchlist: create the table below
         else:
+            have = set(table.schema.names)
             if suffix != "publications":
                 # written before reference photos (image_ref) or the per-photo templates
                 # (templates, photo_sources) were kept: those rows read as None
-                have = set(table.schema.names)
                 missing = [f for f in _arrow.schema(self.dim, version=False) if f.name not in have]
                 if missing:
                     table.add_columns(missing)
+            elif "bespoke" not in have:
+                import pyarrow as pa
+
+                table.add_columns([pa.field("bespoke", pa.bool_())])  # None: a standing list
             return table
         import pyarrow as pa
 
@@ -126,7 +153,7 @@ class WatchlistStore:
                     pa.field(n, pa.string())
                     for n in ("version", "published_by", "published_at", "valid_until")
                 ]
-                + [pa.field("entries", pa.int64())]
+                + [pa.field("entries", pa.int64()), pa.field("bespoke", pa.bool_())]
             )
         else:
             schema = _arrow.schema(self.dim, version=suffix == "published")
@@ -245,6 +272,19 @@ class WatchlistStore:
             self._rewrite(table)
         return entry
 
+    def expire(self, now: datetime) -> list[EntryMetadata]:
+        """Delete every live entry past its expiry at `now`, templates included (the table
+        rewritten, older versions dropped); return them, so their photos can be shredded.
+        Published versions keep their frozen copies until purged."""
+        with self._lock:
+            expired = [m for m in self.listing() if m.expired(now)]
+            if expired:
+                table = self._table("entries")
+                ids = ", ".join(f"'{m.entry_id}'" for m in expired)  # ids from the store
+                table.delete(f"entry_id IN ({ids})")
+                self._rewrite(table)
+        return expired
+
     def photo_held(self, image_ref: str) -> bool:
         """Whether the live list or a published version still holds the photo `image_ref`:
         only a photo nothing holds may be shredded."""
@@ -270,18 +310,30 @@ class WatchlistStore:
 
     # --- versions -----------------------------------------------------------------------
 
-    def publish(self, published_by: str, valid_for: timedelta = timedelta(days=1)) -> Publication:
-        """Freeze the unexpired entries as a version named by their content hash.
+    def publish(
+        self,
+        published_by: str,
+        valid_for: timedelta = timedelta(days=1),
+        *,
+        bespoke: bool = False,
+    ) -> Publication:
+        """Freeze the unexpired entries as a version named by their content hash (`bespoke`:
+        for one deployment, whose purge deletes the live entries only it holds).
 
         Publishing unchanged content again returns the existing version.
         :raises EmptyWatchlistError: nothing to publish.
         """
         with self._lock:
-            plan = self.prepare_publish(published_by, valid_for)
+            plan = self.prepare_publish(published_by, valid_for, bespoke=bespoke)
             return plan.publication if plan.publication.reused else self.commit(plan)
 
     def prepare_publish(
-        self, published_by: str, valid_for: timedelta, *, now: datetime | None = None
+        self,
+        published_by: str,
+        valid_for: timedelta,
+        *,
+        now: datetime | None = None,
+        bespoke: bool = False,
     ) -> PublishPlan:
         """The publication of the entries unexpired at `now`, not yet written; `reused`
         when that content is published already. The same entries and `now` always give
@@ -299,9 +351,10 @@ class WatchlistStore:
                 if publication.version == version:
                     return PublishPlan(dataclasses.replace(publication, reused=True), live)
         valid_until = min([now + valid_for, *(e.expires_at for e in live)])
-        return PublishPlan(
-            Publication(self.name, version, len(live), published_by, now, valid_until), live
+        publication = Publication(
+            self.name, version, len(live), published_by, now, valid_until, bespoke=bespoke
         )
+        return PublishPlan(publication, live)
 
     def commit(self, plan: PublishPlan) -> Publication:
         """Write a planned publication; a version already written is left as it is."""
@@ -331,6 +384,7 @@ class WatchlistStore:
                     "published_at": [now.isoformat()],
                     "valid_until": [valid_until.isoformat()],
                     "entries": pa.array([len(live)], pa.int64()),
+                    "bespoke": pa.array([publication.bespoke], pa.bool_()),
                 }
             )
         )
@@ -347,6 +401,7 @@ class WatchlistStore:
                 data["published_by"][i],
                 datetime.fromisoformat(data["published_at"][i]),
                 datetime.fromisoformat(data["valid_until"][i]),
+                bespoke=bool(data["bespoke"][i]),
             )
             for i in range(len(data["version"]))
         ]
@@ -376,47 +431,63 @@ class WatchlistStore:
     def _gallery_table(self, version: str) -> str:
         return f"{self.name}_v_{version.split(':')[-1][:16]}"
 
-    def purge_version(self, version: str, shred: Callable[[str], bool] | None = None) -> int:
-        """Delete a published version once the deployment armed with it is over; return how
-        many biometric references were erased (one per template, one per photo shredded).
+    def purge_version(self, version: str, shred: Callable[[str], bool] | None = None) -> Erased:
+        """Delete a published version once the deployment armed with it is over; return what
+        left the disk for good.
 
         "The watchlist is deleted" means the deployment's frozen copy: the version's template
         rows (written out of the data files, older table versions dropped), its LanceDB
-        search table and its publication, so it can never be armed again. Each photo the
-        version holds is shredded through `shred` (`BiometricVault.shred_sync`) unless the
-        live list or another published version still holds the entry (a later deployment
-        can arm with it): an entry removed from the live list is erased for good with the
-        last version holding it. A version already purged, or never published, erases 0.
+        search table and its publication, so it can never be armed again. A `bespoke`
+        version also takes the live entries it holds that no other version holds (the list
+        was compiled for that deployment alone), so publishing from what is left cannot
+        rebuild it. Each photo the version holds is shredded through `shred`
+        (`BiometricVault.shred_sync`) unless the live list or another published version
+        still holds the entry. A version already purged, or never published, erases nothing.
         """
         if "'" in version:
-            return 0
+            return Erased()
         with self._lock:
-            published = self._table("published")
+            published, live = self._table("published"), self._table("entries")
+            pub = next((p for p in self.publications() if p.version == version), None)
             mine = _arrow.entries(self._version_rows(version))
+            others = (
+                published.search()
+                .where(f"version != '{version}'")
+                .select(["entry_id", "image_ref"])
+                .limit(None)
+                .to_arrow()
+                .to_pydict()
+            )
+            held = set(others["entry_id"])
+            drop = sorted({e.entry_id for e in mine} - held) if pub and pub.bespoke else []
+            kept = live.to_arrow().select(["entry_id", "image_ref"]).to_pydict()
+            keep = [i for i, e in enumerate(kept["entry_id"]) if e not in drop]
+            held |= {kept["entry_id"][i] for i in keep}
             photos = {e.image_ref for e in mine if e.image_ref}
-            if photos:
-                others = self._table("entries").to_arrow().column("image_ref").to_pylist()
-                others += (
-                    published.search()
-                    .where(f"version != '{version}'")
-                    .select(["image_ref"])
-                    .limit(None)
-                    .to_arrow()
-                    .column("image_ref")
-                    .to_pylist()
-                )
-                photos -= set(others)
+            pairs = zip(kept["entry_id"], kept["image_ref"], strict=True)
+            photos |= {r for e, r in pairs if e in drop and r}
+            photos -= {*others["image_ref"], *(kept["image_ref"][i] for i in keep)}
+            gone = [e for e in mine if e.entry_id not in held]
             # photos first: if shredding fails, the rows are still here for the retry
             shredded = sum(1 for ref in sorted(photos) if shred is not None and shred(ref))
-            self._table("publications").delete(f"version = '{version}'")
             try:
                 self._db.drop_table(self._gallery_table(version))
             except ValueError:
                 pass  # no LanceGallery was built for this version
+            if drop:
+                ids = ", ".join(f"'{e}'" for e in drop)  # ids read from the store
+                live.delete(f"entry_id IN ({ids})")
+                self._rewrite(live)
             if mine:
                 published.delete(f"version = '{version}'")
                 self._rewrite(published)
-            return len(mine) + shredded
+            # last, so a purge interrupted above is found and finished by the next one
+            self._table("publications").delete(f"version = '{version}'")
+            return Erased(
+                entries=len(gone),
+                templates=sum(1 + (0 if e.templates is None else len(e.templates)) for e in gone),
+                photos=shredded,
+            )
 
     def load(self, version: str | None = None) -> ArmedWatchlist:
         """The published version (latest if None) in memory, checked against its hash.

@@ -1,8 +1,10 @@
 """Purging a deployment's watchlist version: its templates and unshared photos leave the disk,
-what another version or the live list still holds stays, and a second purge erases nothing."""
+what another version or the live list still holds stays (and is not counted as erased), a
+bespoke version takes its live entries with it, and a second purge erases nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from lfr.store.memory import InMemoryEventStore
 from lfr.testing import ScriptedFrameSource, ScriptedRecogniser
 from lfr.vault import BiometricVault, BlobShreddedError
 from lfr.watchlist import VersionNotFoundError, WatchlistEntry, WatchlistStore
+from lfr.watchlist.store import Erased
 from schemas.events import BiometricPurged
 
 
@@ -94,7 +97,7 @@ def test_a_purged_version_leaves_no_template_on_disk(store: WatchlistStore, root
     store.lance_gallery(v1)  # a search table of v1's rows, which must go too
     assert _files_holding(root, _template(0))  # the test can see a template on disk
 
-    assert store.purge_version(v1) == 2
+    assert store.purge_version(v1) == Erased(entries=2, templates=2)
 
     assert _files_holding(root, _template(0)) == []
     assert _files_holding(root, _template(1)) == []
@@ -127,7 +130,8 @@ def test_removing_and_purging_erase_every_per_photo_template(store: WatchlistSto
     assert not any(_files_holding(gallery, t) for t in _photo_templates(4))
     assert all(_files_holding(root, t) for t in _photo_templates(3))  # v1 still holds them
 
-    assert store.purge_version(v1) == 12
+    # only e-3 left the disk: the live list still holds the other eleven
+    assert store.purge_version(v1) == Erased(entries=1, templates=1 + 3)
 
     for t in [*_photo_templates(3), _multi(3).embedding.astype("<f4").tobytes()]:
         assert _files_holding(root, t) == []
@@ -143,7 +147,7 @@ def test_entries_still_in_a_later_version_and_the_live_list_survive(store: Watch
     store.add(_entry(2))
     v2 = store.publish("Insp 1").version
 
-    assert store.purge_version(v1) == 2  # v1's frozen copy of e-0 and e-1
+    assert store.purge_version(v1) == Erased()  # v2 and the live list hold e-0 and e-1
 
     assert [e.entry_id for e in store.version_entries(v2)] == ["e-0", "e-1", "e-2"]
     assert store.load(v2).version == v2  # still hashes to its version: nothing altered
@@ -153,11 +157,19 @@ def test_entries_still_in_a_later_version_and_the_live_list_survive(store: Watch
 
 def test_purging_twice_erases_nothing_the_second_time(store: WatchlistStore):
     store.add(_entry(0))
+    version = store.publish("Insp 1", bespoke=True).version
+    assert store.purge_version(version) == Erased(entries=1, templates=1)
+    assert store.purge_version(version) == Erased()
+    assert store.purge_version("sha256:never-published") == Erased()
+    assert store.purge_version("x' OR '1'='1") == Erased()
+
+
+def test_a_standing_lists_purge_keeps_its_live_entries(store: WatchlistStore, root: Path):
+    store.add(_entry(0))
     version = store.publish("Insp 1").version
-    assert store.purge_version(version) == 1
-    assert store.purge_version(version) == 0
-    assert store.purge_version("sha256:never-published") == 0
-    assert store.purge_version("x' OR '1'='1") == 0
+    assert store.purge_version(version) == Erased()  # the live list still holds e-0
+    assert _files_holding(root, _template(0))
+    assert [e.entry_id for e in store.entries()] == ["e-0"]
 
 
 def test_photos_are_shredded_with_the_last_version_that_holds_them(
@@ -177,15 +189,15 @@ def test_photos_are_shredded_with_the_last_version_that_holds_them(
 
     erased = store.purge_version(v1, vault.shred_sync)
 
-    assert erased == 3 + 1  # three templates, and the one photo no one else holds
+    assert erased == Erased(entries=1, templates=1, photos=1)  # e-1, held by no one else
     with pytest.raises(BlobShreddedError):
         vault.get_sync(refs[1])
     assert list((tmp_path / "vault" / "blobs").rglob(refs[1].blob_id)) == []  # file gone
     assert vault.get_sync(refs[0]) == photo[0]  # the live list holds e-0
     assert vault.get_sync(refs[2]) == photo[2]  # v2 holds e-2
-    assert store.purge_version(v2, vault.shred_sync) == 2 + 1  # now e-2's photo goes
+    assert store.purge_version(v2, vault.shred_sync) == Erased(1, 1, 1)  # now e-2 goes
     assert not vault.exists_sync(refs[2])
-    assert store.purge_version(v2, vault.shred_sync) == 0
+    assert store.purge_version(v2, vault.shred_sync) == Erased()
     vault.close()
 
 
@@ -208,7 +220,7 @@ def test_a_store_written_before_photos_were_kept_opens_and_purges(root: Path):
     np.testing.assert_array_equal(store.get("e-1").templates, _photos(1))
     version = store.publish("Insp 1").version
     assert store.load(version).version == version  # both kinds hash as they were stored
-    assert store.purge_version(version) == 2
+    assert store.purge_version(version) == Erased()  # the live list holds both
 
 
 SITE = {
@@ -228,7 +240,7 @@ async def test_the_zone_records_how_many_references_its_purge_erased(tmp_path: P
     ref = await vault.put(b"photo of person 0" * 20, "watchlist_image")
     for i in range(3):
         store.add(_entry(i, ref.blob_id if i == 0 else None))
-    version = store.publish("Insp 1").version
+    version = store.publish("Insp 1", bespoke=True).version
     store.remove("e-0")  # only the published version still needs e-0's photo
     clock = ManualClock(datetime.now(UTC))
     events = InMemoryEventStore(clock=clock)
@@ -264,7 +276,23 @@ async def test_the_zone_records_how_many_references_its_purge_erased(tmp_path: P
     assert isinstance(purge, BiometricPurged)
     assert (purge.deployment_id, purge.watchlist_version) == (dep.deployment_id, version)
     assert purge.refs_purged == 3 + 1  # three templates and e-0's photo
+    assert store.listing() == []  # the bespoke list went with its deployment
     assert not await vault.exists(ref)
     assert await catalog.published(version) is None  # it can arm nothing again
     assert await catalog.purge(version) == 0
     await vault.aclose()
+
+
+def test_expire_deletes_the_expired_entries_templates(store: WatchlistStore, root: Path):
+    for i in range(12):
+        store.add(_entry(i))
+    lancedb.connect(str(root)).open_table("north-end_entries").optimize()  # one data file
+    later = datetime.now(UTC) + timedelta(days=8)
+    store.add(dataclasses.replace(_entry(12), expires_at=later + timedelta(days=1)))
+
+    expired = store.expire(later)
+
+    assert sorted(e.entry_id for e in expired) == sorted(f"e-{i}" for i in range(12))
+    assert not any(_files_holding(root, _template(i)) for i in range(12))
+    assert [e.entry_id for e in store.entries()] == ["e-12"]
+    assert store.expire(later) == []
