@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import anyio
+import numpy as np
 
 from actors.messages import Arm, CameraReady, CameraStatus, Disarm, GetStatus, MatchReported, Settle
 from lfr.clock import Clock
@@ -180,7 +181,18 @@ class CameraActor(EventSourcedActor[CameraState]):
         await self.loop.run(self._on_output)
 
     async def on_stop(self) -> None:
-        # (the loop has closed its decider's tracks and recorded them by now)
+        # The loop's `finally` has closed its decider's tracks and recorded them by now (stop,
+        # crash or restart); whatever is left (it ran out of time) is recorded if it can be
+        # and wiped regardless, so nothing of a track outlives this incarnation.
+        rest = self.loop.decider.flush()
+        try:
+            if rest.matches and self._arming is not None:
+                with anyio.move_on_after(1.0):
+                    await self._record(rest, self._arming, self.clock.now())
+        except Exception:
+            log.exception("%s: could not record the decider's last tracks", self.name)
+        finally:
+            _wipe(rest)
         with anyio.move_on_after(1.0):
             try:
                 await self._flush_discards()
@@ -307,7 +319,14 @@ class CameraActor(EventSourcedActor[CameraState]):
         await self._record(item.decisions, arming, self.clock.now())
 
     async def _record(self, decisions: Decisions, arming: Arm, now: datetime) -> None:
-        """Record matches at once and discard counts in batches."""
+        """Record matches at once and discard counts in batches; every match's crop is
+        zeroed when this returns, whether or not it was recorded."""
+        try:
+            await self._record_all(decisions, arming, now)
+        finally:
+            _wipe(decisions)
+
+    async def _record_all(self, decisions: Decisions, arming: Arm, now: datetime) -> None:
         tally = decisions.discarded
         if tally.frames or tally.tracks_closed:
             if self._pending is not None and self._pending.deployment_id != arming.deployment_id:
@@ -367,7 +386,11 @@ class CameraActor(EventSourcedActor[CameraState]):
             if self.vault is not None and decision.crop is not None:
                 retain = now + timedelta(days=self.settings.crop_retention_days)
                 data = await anyio.to_thread.run_sync(_encode_crop, decision.crop)
-                crop_ref = await self.vault.put(data, "alert_crop", retain)
+                try:
+                    # a bytearray so it can be zeroed after; the vault only reads the buffer
+                    crop_ref = await self.vault.put(cast(bytes, data), "alert_crop", retain)
+                finally:
+                    data[:] = bytes(len(data))  # the PNG is the match's face too
         finally:
             if decision.crop is not None:
                 decision.crop.fill(0)
@@ -400,11 +423,20 @@ def _wipe(decisions: Decisions) -> None:
             decision.crop = None
 
 
-def _encode_crop(crop: Image) -> bytes:
-    """PNG bytes of an RGB crop (for the vault only)."""
+def _encode_crop(crop: Image) -> bytearray:
+    """PNG bytes of an RGB crop (for the vault only), in a buffer the caller zeroes."""
     import cv2
 
-    ok, buf = cv2.imencode(".png", crop[:, :, ::-1])
-    if not ok:
-        raise ValueError("could not encode the crop")
-    return bytes(buf)
+    bgr = np.ascontiguousarray(crop[:, :, ::-1])  # our copy, so it can be zeroed
+    try:
+        ok, buf = cv2.imencode(".png", bgr)
+    finally:
+        bgr.fill(0)
+    try:
+        if not ok:
+            raise ValueError("could not encode the crop")
+        out = bytearray(buf.size)
+        np.frombuffer(out, np.uint8)[:] = buf.reshape(-1)
+        return out
+    finally:
+        buf.fill(0)

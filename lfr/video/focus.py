@@ -76,6 +76,8 @@ class TrackingRecogniser:
         """
         self.decider = TrackingDecider(self.camera)
         self._last_scan_ns = None
+        if self._previous_grey is not None:
+            self._previous_grey.fill(0)
         self._previous_grey = None
         return self.decider
 
@@ -130,15 +132,19 @@ class TrackingRecogniser:
         if chosen:
             picked = [crops[i] for i in chosen]
             batch = np.stack([c for c in picked if c is not None])
-            vectors = self.models.embed(batch, clock)
-            batch.fill(0)
-            candidates: list[Candidate | None] = gallery.search(vectors)
-            for row, i in enumerate(chosen):
-                faces[i].embedding = vectors[row].copy()
-                faces[i].crop = picked[row]
-                faces[i].best = candidates[row]
-            self._search_templates(detections, chosen, vectors, faces, gallery)
-            vectors.fill(0)
+            try:
+                vectors = self.models.embed(batch, clock)
+            finally:
+                batch.fill(0)  # the detector batch: a copy of every chosen crop
+            try:
+                candidates: list[Candidate | None] = gallery.search(vectors)
+                for row, i in enumerate(chosen):
+                    faces[i].embedding = vectors[row].copy()
+                    faces[i].crop = picked[row]
+                    faces[i].best = candidates[row]
+                self._search_templates(detections, chosen, vectors, faces, gallery)
+            finally:
+                vectors.fill(0)
             self.embedded += len(chosen)
         keep = set(chosen)
         for i, leftover in enumerate(crops):
@@ -178,12 +184,16 @@ class TrackingRecogniser:
                 totals.append(planned[1])
         if not rows:
             return
-        means = np.stack(totals) + vectors[rows]
-        means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
-        for (i, track_id), candidate in zip(owners, gallery.search(means), strict=True):
-            faces[i].track_best = candidate
-            faces[i].track_id = track_id
-        means.fill(0)
+        means = np.stack(totals)
+        try:
+            for k, row in enumerate(rows):
+                means[k] += vectors[row]  # views: no unzeroed copy of the embeddings
+            means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+            for (i, track_id), candidate in zip(owners, gallery.search(means), strict=True):
+                faces[i].track_best = candidate
+                faces[i].track_id = track_id
+        finally:
+            means.fill(0)
 
     def _scan(self, image: Image, clock: ModelClock) -> list[Detection]:
         """Find newcomers: the whole-frame pass plus only the tiles where something moved.

@@ -67,6 +67,21 @@ class LatestSlot(Generic[T]):
         while self._has_item and not self._closed:
             await self._taken.wait()
 
+    @property
+    def pending(self) -> bool:
+        """An item is waiting to be read."""
+        return self._has_item
+
+    def discard(self) -> T | None:
+        """Take the unread item, if any, without reading it (counted in `drops`)."""
+        if not self._has_item:
+            return None
+        item, self._item, self._has_item = self._item, None, False
+        self.drops += 1
+        self._taken.set()
+        self._taken = anyio.Event()
+        return item
+
     def close(self) -> None:
         """No more items; a waiting `get()` raises `EndOfStream` once the slot is empty."""
         self._closed = True

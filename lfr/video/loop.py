@@ -9,6 +9,11 @@ camera's socket back up) and an analyser that always takes the newest frame. Und
 frames are dropped and counted, and latency stays bounded. Latency is measured from the
 moment a frame was decoded to the moment its decision exists.
 
+Open tracks end with the face, the stream or the setting: the decider ages them by the stream's
+clock on every frame read while armed (not only the analysed ones), and is flushed (every open
+track decided or counted, then wiped) when the stream is lost, on `rearm` to another gallery or
+decider, and in `run`'s `finally` (the source ended, the owner stopped, crashed or restarts).
+
 Disarmed (no gallery), frames are read and forgotten at once: the recogniser is never called
 and nothing is sampled, only counted. Stream health comes out as `StreamStarted` /
 `StreamLost` items (the camera actor's `CameraStreamStarted` / `CameraStreamLost`), analysed
@@ -23,6 +28,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 import anyio
 import anyio.abc
@@ -30,6 +36,7 @@ import anyio.abc
 from lfr.telemetry import get_tracer
 from lfr.video.errors import EndOfStream, SourceOpenError, StreamInterrupted, VideoError
 from lfr.video.latest import LatestSlot, RateSampler
+from lfr.video.tracker import stream_ns
 from lfr.vision.types import (
     Decider,
     Decisions,
@@ -54,6 +61,13 @@ __all__ = [
 _tracer = get_tracer("lfr.video")
 
 SourceFactory = Callable[[], FrameSource]
+
+
+@runtime_checkable
+class _Ageing(Protocol):
+    """A decider whose tracks can age without an analysed frame (`TrackingDecider`)."""
+
+    def age(self, now_ns: int) -> Decisions: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +261,7 @@ class CameraLoop:
             with anyio.move_on_after(2.0, shield=True):
                 async with self._busy:
                     rest = self.decider.flush()
-                    if rest.matches or rest.discarded.tracks_closed:
+                    if _holds(rest):
                         await self._emit_decided(emit, None, rest, time.monotonic_ns())
                 if self._final is not None:
                     await emit(self._final)  # after the last decisions: the end reads in order
@@ -287,6 +301,7 @@ class CameraLoop:
                 retry = exc.retry_in_s
                 if self._open is not None:
                     retry = retry if retry is not None else self.reconnect_s
+                await self._flush_lost(emit)
                 await emit(StreamLost(exc.reason, retry))
                 if self._open is not None:
                     return retry
@@ -304,11 +319,41 @@ class CameraLoop:
                     live = True
                     await emit(StreamStarted(source.info))
                 first = self._take_in(frame, first)
+                await self._age(frame, emit)
             finally:
                 self._reading = False
                 self._signal()
             if self.lossless:
                 await self._slot.wait_empty()
+
+    async def _flush_lost(self, emit: Emit) -> None:
+        """The stream is gone: forget the frame waiting for analysis, and close and wipe every
+        open track now (not when, if ever, video comes back)."""
+        waiting = self._slot.discard()
+        if waiting is not None:
+            waiting.image.fill(0)
+            self.stats.drops += 1
+        async with self._busy:
+            rest = self.decider.flush()
+            if _holds(rest):
+                await self._emit_decided(emit, None, rest, time.monotonic_ns())
+
+    async def _age(self, frame: Frame, emit: Emit) -> None:
+        """Age the decider's tracks by a frame read while armed (sampled or not), when no
+        analysis is in hand or waiting (that frame's own decision ages them)."""
+        decider = self.decider
+        if self.gallery is None or not isinstance(decider, _Ageing) or self._slot.pending:
+            return
+        try:
+            self._busy.acquire_nowait()
+        except anyio.WouldBlock:
+            return
+        try:
+            rest = decider.age(stream_ns(frame))
+            if _holds(rest):
+                await self._emit_decided(emit, None, rest, time.monotonic_ns())
+        finally:
+            self._busy.release()
 
     def _take_in(self, frame: Frame, first: tuple[int, float] | None) -> tuple[int, float]:
         """Count the frame, then slot it (armed and due) or forget it at once."""
@@ -396,15 +441,28 @@ class CameraLoop:
             self.stats.matches += 1
             self.stats.match_latency_ms.append((done_ns - match.decoded_ns) / 1e6)
         latency = (done_ns - frame.decoded_ns) / 1e6 if frame is not None else 0.0
-        await emit(
-            FrameDecided(
-                frame_index=frame.index if frame is not None else -1,
-                frame_at=frame.captured_at if frame is not None else datetime.now().astimezone(),
-                decisions=decisions,
-                latency_ms=latency,
-                stage_ms=dict(stage_ms or {}),
-                pts_s=frame.pts_s if frame is not None else None,
-                faces_seen=faces_seen,
-                tag=self.tag,
+        try:
+            await emit(
+                FrameDecided(
+                    frame_index=frame.index if frame is not None else -1,
+                    frame_at=(
+                        frame.captured_at if frame is not None else datetime.now().astimezone()
+                    ),
+                    decisions=decisions,
+                    latency_ms=latency,
+                    stage_ms=dict(stage_ms or {}),
+                    pts_s=frame.pts_s if frame is not None else None,
+                    faces_seen=faces_seen,
+                    tag=self.tag,
+                )
             )
-        )
+        finally:
+            for match in decisions.matches:  # whatever `emit` did (or failed to do) with it
+                if match.crop is not None:
+                    match.crop.fill(0)
+                    match.crop = None
+
+
+def _holds(decisions: Decisions) -> bool:
+    """Whether decisions made without a frame of their own (tracks closed) hold anything."""
+    return bool(decisions.matches or decisions.discarded.tracks_closed)

@@ -9,6 +9,11 @@ sample well above the threshold, or several at or above it); a track that closes
 everything it saw (its best sample clears the threshold and others agree on the entry). A track
 that ends without a match becomes a count in `DiscardTally.tracks_closed`, and its evidence
 is wiped: nothing of a non-matching track outlives the track.
+
+Tracks age by the stream's own clock: on every decided frame, and through `age()` on frames
+that are read but not analysed (the camera loop calls it), so a track closes (its crops and
+embedding sums zeroed) within `max_gap_s` of stream time after its face was last seen. `flush()`
+(stream lost, disarm, stop, crash, restart) closes and wipes every open track at once.
 """
 
 from __future__ import annotations
@@ -186,10 +191,25 @@ class TrackingDecider:
             analysis.forget()
 
     def flush(self) -> Decisions:
+        """Close every open track: those with evidence are decided, the others counted;
+        all are wiped."""
         out = Decisions()
-        for track in self._tracks:
+        tracks, self._tracks = self._tracks, []
+        for track in tracks:
             self._close(track, out, self._threshold)
-        self._tracks.clear()
+        return out
+
+    def age(self, now_ns: int) -> Decisions:
+        """Close the tracks unseen for more than `max_gap_s` at `now_ns` (stream clock,
+        `stream_ns`) without a frame to decide: for frames read but not analysed."""
+        out = Decisions()
+        alive: list[_Track] = []
+        for track in self._tracks:
+            if (now_ns - track.last_ns) / 1e9 > self.config.max_gap_s:
+                self._close(track, out, self._threshold)
+            else:
+                alive.append(track)
+        self._tracks = alive
         return out
 
     def _decide(self, frame: Frame, analysis: FrameAnalysis, threshold: float) -> Decisions:
@@ -271,10 +291,14 @@ class TrackingDecider:
         if track.embedding is None:
             track.embedding = embedding.astype(np.float32, copy=True)
             return
-        mixed = 0.7 * track.embedding + 0.3 * embedding
+        mixed = np.multiply(track.embedding, 0.7, dtype=np.float32)
+        part = np.multiply(embedding, 0.3, dtype=np.float32)
+        mixed += part
+        part.fill(0)  # temporaries of a biometric vector are zeroed too
         norm = float(np.linalg.norm(mixed)) or 1.0
+        mixed /= norm
         track.embedding.fill(0)
-        track.embedding = (mixed / norm).astype(np.float32)
+        track.embedding = mixed  # (no unzeroed temporary left behind)
 
     def _add_sample(
         self, track: _Track, face: FaceResult, frame: Frame, planned: str | None
