@@ -2,7 +2,9 @@
 
 Everything that touches the file system goes through here, so the project runs wherever its
 data lives: `LFR_SHARED` points at the shared photo and video folders (default `../shared`),
-`LFR_DATA_DIR` at the site's data directory, `LFR_MODEL_DIR` at the model cache.
+`LFR_DATA_DIR` at the site's data directory, `LFR_MODEL_DIR` at the model cache,
+`LFR_CONFIG_DIR` at per-user config. The vault's key-encryption key is read by `lfr.vault`
+itself (`LFR_VAULT_KEK` / `LFR_VAULT_KEK_FILE`), at each open.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("lfr-data"), description="the site's data directory")
     model_dir: Path = Field(
         default=Path.home() / ".cache" / "lfr" / "models", description="model pack cache"
+    )
+
+    config_dir: Path = Field(
+        default=Path.home() / ".config" / "lfr",
+        description="per-user config, outside every data directory (the demo's vault KEK)",
     )
 
     @property

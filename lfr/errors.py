@@ -8,7 +8,8 @@
     ├── StoreError (lfr.store)        ConcurrencyError, IdempotencyError, CorruptLogError,
     │                                 StoreWriteError, StoreUnavailableError, StoreClosedError
     ├── VaultError (lfr.vault)        BlobNotFoundError, BlobShreddedError, BlobIntegrityError,
-    │                                 VaultCorruptError, VaultWriteError, VaultUnavailableError
+    │                                 VaultCorruptError, VaultWriteError, VaultUnavailableError,
+    │                                 VaultKeyMissingError, VaultKeyError (the KEK)
     ├── ProjectionError (lfr.projections)   the views cannot apply the log or use their file
     ├── KernelError (lfr.kernel)      MailboxFullError, AskTimeoutError, ActorCrashedError, ...
     ├── CommandRejected (lfr.kernel)  a domain rule refused a command

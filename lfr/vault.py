@@ -2,7 +2,12 @@
 
 Blobs live as files (`<vault>/blobs/ab/<blob_id>`: 12-byte nonce + AES-256-GCM ciphertext,
 bound to its id and kind as associated data); their keys live in `<vault>/keys.sqlite`
-(`secure_delete` on). Shredding deletes the key and overwrites the file, so the bytes are
+(`secure_delete` on), each wrapped (AES key wrap, RFC 3394) by a key-encryption key (KEK)
+that is never in the data directory: `LFR_VAULT_KEK` (base64 of 32 bytes) or
+`LFR_VAULT_KEK_FILE` (a file holding that, outside the data directory), given at start. A copy
+of the data directory alone opens nothing, and a backup restored after a shred cannot bring
+the key back. A key store written before wrapping is wrapped in place on its first open with a
+KEK. Shredding deletes the key and overwrites the file, so the bytes are
 gone for good while the event log, which holds only a `BiometricRef`, stays intact and
 verifiable (crypto-shredding). A shredded ref is remembered as a tombstone, so asking for it
 says "shredded at ..." rather than "unknown".
@@ -17,12 +22,15 @@ sqlite3 and file-system errors (`_vault_errors`), so only `VaultError`s leave it
         ├── BlobShreddedError       its key was deleted (retention or purge)
         ├── BlobIntegrityError      file missing, ciphertext or hash wrong
         ├── VaultCorruptError       keys.sqlite is not a readable database
+        ├── VaultKeyMissingError    no key-encryption key given (says how to give one)
+        ├── VaultKeyError           the KEK is malformed, in the data dir, or not this vault's
         ├── VaultWriteError         full disk, I/O error: the write was not kept
         └── VaultUnavailableError   locked by another process, or the disk failing a read
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import functools
@@ -30,27 +38,35 @@ import hashlib
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 import anyio
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from lfr.errors import LfrError, UnavailableError
 from schemas.events import BiometricRef
 
 __all__ = [
+    "KEK_ENV",
+    "KEK_FILE_ENV",
     "BiometricVault",
     "BlobIntegrityError",
     "BlobNotFoundError",
     "BlobShreddedError",
     "VaultCorruptError",
     "VaultError",
+    "VaultKeyError",
+    "VaultKeyMissingError",
     "VaultUnavailableError",
     "VaultWriteError",
+    "create_kek_file",
+    "load_kek",
 ]
 
 BlobKind = Literal["alert_crop", "watchlist_image"]
@@ -69,7 +85,14 @@ CREATE TABLE IF NOT EXISTS keys (
     shred_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS keys_retain ON keys (retain_until) WHERE key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+#: the key-encryption key, base64 of 32 random bytes
+KEK_ENV = "LFR_VAULT_KEK"
+#: a file (outside the data directory) holding the KEK as base64
+KEK_FILE_ENV = "LFR_VAULT_KEK_FILE"
+_WRAPPING = "aes-kw-256"
 
 
 class VaultError(LfrError):
@@ -108,6 +131,26 @@ class VaultCorruptError(VaultError):
         super().__init__(
             f"{db}: not a readable vault key store ({cause}); restore the vault from backup"
         )
+
+
+class VaultKeyMissingError(VaultError):
+    def __init__(self, vault: Path) -> None:
+        self.path = str(vault)
+        super().__init__(
+            f"{vault}: no key-encryption key for the vault. Give one at start, kept outside the "
+            f"data directory: {KEK_FILE_ENV}=/path/to/vault.kek (a file holding base64 of 32 "
+            f"random bytes, e.g. `python -c 'import base64,os;print(base64.b64encode("
+            f"os.urandom(32)).decode())' > vault.kek`), or {KEK_ENV}=<that base64>. "
+            "Losing it loses every image in the vault; back it up apart from the data"
+        )
+
+
+class VaultKeyError(VaultError):
+    """The key-encryption key given cannot be used for this vault."""
+
+    def __init__(self, vault: Path, problem: str) -> None:
+        self.path = str(vault)
+        super().__init__(f"{vault}: {problem}")
 
 
 class VaultWriteError(VaultError):
@@ -182,6 +225,62 @@ def _translated(
     return decorate
 
 
+def load_kek(data_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> bytes:
+    """The KEK from `LFR_VAULT_KEK` or `LFR_VAULT_KEK_FILE` (blocking: reads the file).
+
+    :raises VaultKeyMissingError: neither is set.
+    :raises VaultKeyError: not base64 of 32 bytes, unreadable, or a file in `data_dir`.
+    """
+    env = os.environ if environ is None else environ
+    where = Path(data_dir or ".") / VAULT_DIR
+    text = env.get(KEK_ENV)
+    source = KEK_ENV
+    if not text:
+        name = env.get(KEK_FILE_ENV)
+        if not name:
+            raise VaultKeyMissingError(where)
+        path = Path(name).expanduser().resolve()
+        if data_dir is not None and path.is_relative_to(Path(data_dir).resolve()):
+            raise VaultKeyError(
+                where,
+                f"the key-encryption key {path} is inside the data directory, where any copy "
+                "of the data would carry it: move it elsewhere and point "
+                f"{KEK_FILE_ENV} at it",
+            )
+        try:
+            text = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise VaultKeyError(where, f"cannot read the key-encryption key {path}: {exc}") from exc
+        source = str(path)
+    try:
+        kek = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        kek = b""
+    if len(kek) != 32:
+        raise VaultKeyError(where, f"the key-encryption key in {source} is not base64 of 32 bytes")
+    return kek
+
+
+def create_kek_file(path: Path) -> Path:
+    """Write a fresh KEK (base64, mode 0600) to `path`, unless one is there; return the path."""
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    return path
+
+
+def _kek_check(kek: bytes) -> str:
+    """A check value telling a wrong KEK from a right one (reveals nothing of the KEK)."""
+    mac = hmac.HMAC(kek, hashes.SHA256())
+    mac.update(b"lfr vault kek check v1")
+    return mac.finalize()[:16].hex()
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -195,10 +294,16 @@ def _fmt(value: datetime) -> str:
 class BiometricVault:
     """Encrypted, individually shreddable biometric blobs under `<data_dir>/vault`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, kek: bytes | None = None) -> None:
+        """Open (or create) the vault at `root`, its keys wrapped by `kek` (default: `load_kek`).
+
+        :raises VaultKeyMissingError: no KEK given and none in the environment.
+        :raises VaultKeyError: the KEK is not this vault's.
+        """
         self.root = Path(root)
         self._blobs = self.root / "blobs"
         self.db = db = self.root / "keys.sqlite"
+        self._kek = kek if kek is not None else load_kek(self.root.parent)
         with _vault_errors(db, writing=True):
             self._blobs.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
@@ -207,19 +312,62 @@ class BiometricVault:
                 self._conn.execute("PRAGMA synchronous=FULL")
                 self._conn.execute("PRAGMA secure_delete=ON")
                 self._conn.executescript(_SCHEMA)
+                self._check_or_wrap()
             except BaseException:
                 self._conn.close()
                 raise
         self._limiter = anyio.CapacityLimiter(1)
 
-    @classmethod
-    def for_data_dir(cls, data_dir: Path) -> BiometricVault:
-        return cls(Path(data_dir) / VAULT_DIR)
+    def _check_or_wrap(self) -> None:
+        """Check the KEK against the one the keys are wrapped with; a key store from before
+        wrapping has its keys wrapped in place, in one transaction, then its old pages wiped."""
+        meta = dict(self._conn.execute("SELECT name, value FROM vault_meta").fetchall())
+        check = _kek_check(self._kek)
+        if meta.get("key_wrapping") == _WRAPPING:
+            if meta.get("kek_check") != check:
+                raise VaultKeyError(
+                    self.root,
+                    "the key-encryption key given is not the one this vault's keys are wrapped "
+                    f"with: give the right one ({KEK_FILE_ENV} or {KEK_ENV})",
+                )
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self._conn.execute("SELECT blob_id, key FROM keys WHERE key IS NOT NULL")
+            for blob_id, key in rows.fetchall():
+                self._conn.execute(
+                    "UPDATE keys SET key=? WHERE blob_id=?",
+                    (aes_key_wrap(self._kek, key), blob_id),
+                )
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO vault_meta (name, value) VALUES (?, ?)",
+                [("key_wrapping", _WRAPPING), ("kek_check", check)],
+            )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._forget_old_pages()
+
+    def _unwrap(self, blob_id: str, wrapped: bytes) -> bytes:
+        try:
+            return aes_key_unwrap(self._kek, wrapped)
+        except InvalidUnwrap as exc:
+            raise BlobIntegrityError(blob_id, "its wrapped key fails to unwrap") from exc
 
     @classmethod
-    async def open(cls, data_dir: Path) -> BiometricVault:
-        """The site's vault in `<data_dir>/vault`, created when absent."""
-        return await anyio.to_thread.run_sync(cls.for_data_dir, data_dir)
+    def for_data_dir(cls, data_dir: Path, kek: bytes | None = None) -> BiometricVault:
+        return cls(Path(data_dir) / VAULT_DIR, kek)
+
+    @classmethod
+    async def open(cls, data_dir: Path, kek: bytes | None = None) -> BiometricVault:
+        """The site's vault in `<data_dir>/vault`, created when absent; its KEK is `kek`, else
+        the environment's (`LFR_VAULT_KEK` / `LFR_VAULT_KEK_FILE`).
+
+        :raises VaultKeyMissingError: no KEK given.
+        :raises VaultKeyError: a KEK that is malformed, in the data directory or not this vault's.
+        """
+        return await anyio.to_thread.run_sync(cls.for_data_dir, data_dir, kek)
 
     def _path(self, blob_id: str) -> Path:
         if not blob_id.isalnum():
@@ -250,7 +398,7 @@ class BiometricVault:
             (
                 blob_id,
                 kind,
-                key,
+                aes_key_wrap(self._kek, key),
                 digest,
                 len(data),
                 _fmt(_now()),
@@ -275,8 +423,9 @@ class BiometricVault:
             raw = self._path(blob_id).read_bytes()
         except FileNotFoundError as exc:
             raise BlobIntegrityError(blob_id, "its file is missing") from exc
+        plain_key = self._unwrap(blob_id, key)
         try:
-            data = AESGCM(key).decrypt(raw[:12], raw[12:], f"{blob_id}:{kind}".encode())
+            data = AESGCM(plain_key).decrypt(raw[:12], raw[12:], f"{blob_id}:{kind}".encode())
         except InvalidTag as exc:
             raise BlobIntegrityError(blob_id, "ciphertext fails authentication") from exc
         if hashlib.sha256(data).hexdigest() != digest:

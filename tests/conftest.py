@@ -5,6 +5,8 @@ schemas makes a blocking call (file or socket I/O, `time.sleep`, a lock wait, SQ
 on the event loop's thread: such work belongs in `anyio.to_thread.run_sync`.
 """
 
+import base64
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -33,6 +35,19 @@ def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
         for name in ("threading.Lock.acquire", "threading.Lock.acquire_lock"):
             bb.functions[name].can_block_in("lfr/video/whip.py", "end")
         yield bb
+
+
+@pytest.fixture(scope="session", autouse=True)
+def vault_kek() -> Iterator[bytes]:
+    """A fresh key-encryption key for the biometric vault, outside any data dir (in the
+    environment, as `LFR_VAULT_KEK`), so every vault opens with no setup. One per session,
+    not per test: module-scoped fixtures (the demo run, the live API) build vaults that their
+    tests open again. A test wanting another KEK sets its own with `monkeypatch`."""
+    kek = os.urandom(32)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LFR_VAULT_KEK", base64.b64encode(kek).decode())
+        mp.delenv("LFR_VAULT_KEK_FILE", raising=False)
+        yield kek
 
 
 @pytest.fixture

@@ -75,6 +75,7 @@ def command(
         threshold=threshold,
         analyse_fps=analyse_fps,
     )
+    _demo_kek()
     tui = not no_tui and sys.stderr.isatty()
     ui = RichUI() if tui else PlainUI()
     try:
@@ -106,3 +107,22 @@ def _lfr_errors(exc: BaseException, kinds: tuple[type[Exception], ...]) -> list[
     if isinstance(exc, BaseExceptionGroup):
         return [e for sub in exc.exceptions for e in _lfr_errors(sub, kinds)]
     return [exc] if isinstance(exc, kinds) else []
+
+
+def _demo_kek() -> None:
+    """The demo runs with no setup: without a vault key-encryption key in the environment it
+    uses (creating it once) `<config dir>/vault.kek`, outside every data directory, and says so."""
+    import os
+
+    from lfr.cli._common import err_console
+    from lfr.config import settings
+    from lfr.vault import KEK_ENV, KEK_FILE_ENV, create_kek_file
+
+    if os.environ.get(KEK_ENV) or os.environ.get(KEK_FILE_ENV):
+        return
+    path = create_kek_file(settings().config_dir / "vault.kek")
+    os.environ[KEK_FILE_ENV] = str(path)
+    err_console.print(
+        f"[dim]vault key-encryption key: {path} (outside the data directory; set "
+        f"{KEK_FILE_ENV} or {KEK_ENV} to use another)[/]"
+    )
