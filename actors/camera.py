@@ -98,6 +98,7 @@ class _Pending:
     """Discard counts not yet recorded, with the time window they cover."""
 
     deployment_id: str
+    threshold: float  # a batch never straddles a threshold change
     tally: DiscardTally
     reasons: set[str]
     start: datetime
@@ -256,8 +257,8 @@ class CameraActor(EventSourcedActor[CameraState]):
             await self._record(rest, current, self.clock.now())
         else:
             _wipe(rest)  # (disarmed before: its decider was flushed and recorded then)
-        if new_deployment:
-            await self._flush_discards()
+        if new_deployment or (current is not None and current.threshold != arm.threshold):
+            await self._flush_discards()  # counts end at the change: one threshold per batch
 
     async def _disarm(self) -> None:
         """Stop analysing; returns once nothing is in flight and every count is recorded."""
@@ -328,9 +329,12 @@ class CameraActor(EventSourcedActor[CameraState]):
 
     async def _record_all(self, decisions: Decisions, arming: Arm, now: datetime) -> None:
         tally = decisions.discarded
-        if tally.frames or tally.tracks_closed:
-            if self._pending is not None and self._pending.deployment_id != arming.deployment_id:
-                await self._flush_discards()  # another deployment's counts: recorded apart
+        if tally:
+            p = self._pending
+            if p is not None and (
+                p.deployment_id != arming.deployment_id or p.threshold != arming.threshold
+            ):
+                await self._flush_discards()  # another setting's counts: recorded apart
             self._add_discards(tally, arming, now)
         for decision in decisions.matches:
             await self._record_match(decision, arming, now)
@@ -342,7 +346,9 @@ class CameraActor(EventSourcedActor[CameraState]):
             await self._flush_discards()
 
     def _add_discards(self, tally: DiscardTally, arming: Arm, now: datetime) -> None:
-        if tally.faces_seen == 0:
+        if tally.faces_seen == 0 and not tally.frames:
+            reason = "no_match"  # only tracks that ended without a match
+        elif tally.faces_seen == 0:
             reason = "no_face"
         elif tally.faces_below_quality >= tally.faces_seen:
             reason = "below_quality"
@@ -350,18 +356,21 @@ class CameraActor(EventSourcedActor[CameraState]):
             reason = "no_match"
         p = self._pending
         if p is None:
-            p = self._pending = _Pending(arming.deployment_id, DiscardTally(), {reason}, now, now)
+            p = self._pending = _Pending(
+                arming.deployment_id, arming.threshold, DiscardTally(), {reason}, now, now
+            )
         p.tally.frames += tally.frames
         p.tally.faces_seen += tally.faces_seen
         p.tally.faces_below_quality += tally.faces_below_quality
+        p.tally.tracks_started += tally.tracks_started
         p.tally.tracks_closed += tally.tracks_closed
         p.reasons.add(reason)
         p.end = now
 
     async def _flush_discards(self) -> None:
         p, self._pending = self._pending, None
-        if p is None or p.tally.frames < 1:
-            return  # (a batch of closed tracks alone has no frame to report)
+        if p is None or not p.tally:
+            return
         reason = next(iter(p.reasons)) if len(p.reasons) == 1 else "mixed"
         await self.emit(
             [
@@ -372,7 +381,9 @@ class CameraActor(EventSourcedActor[CameraState]):
                     frames=p.tally.frames,
                     faces_seen=p.tally.faces_seen,
                     faces_below_quality=p.tally.faces_below_quality,
+                    tracks_started=p.tally.tracks_started,
                     tracks_closed=p.tally.tracks_closed,
+                    threshold=p.threshold,
                     reason=reason,
                     window_start=p.start,
                     window_end=p.end,

@@ -171,16 +171,24 @@ class FrameDiscarded(Event):
     """Evidence that analysed frames held no match and were deleted: counts, nothing else.
 
     One event may cover several frames of one camera (`frames`) so the log does not grow with
-    the frame rate; `window_start`/`window_end` bound them.
+    the frame rate; `window_start`/`window_end` bound them. Every face detected while armed is
+    counted once: in a `FaceMatched` (the face that matched) or here (`faces_seen`, whether or
+    not its frame held a match). `frames` counts the frames with no match; a batch may hold no
+    frame at all (only tracks closed, or faces of frames with a match). People are counted as
+    tracks: `tracks_started`, and `tracks_closed` for those that ended without a match.
+    `threshold` is the one in force for the whole batch (a batch never straddles a change;
+    None in logs written before it was recorded).
     """
 
     camera: str
     zone: str
     deployment_id: str
-    frames: int = Field(default=1, ge=1)
+    frames: int = Field(default=1, ge=0)
     faces_seen: int = Field(default=0, ge=0)
     faces_below_quality: int = Field(default=0, ge=0)
+    tracks_started: int = Field(default=0, ge=0)
     tracks_closed: int = Field(default=0, ge=0)
+    threshold: float | None = None
     reason: Literal["no_face", "no_match", "below_quality", "mixed"] = "no_match"
     window_start: datetime | None = None
     window_end: datetime | None = None

@@ -465,4 +465,4 @@ class CameraLoop:
 
 def _holds(decisions: Decisions) -> bool:
     """Whether decisions made without a frame of their own (tracks closed) hold anything."""
-    return bool(decisions.matches or decisions.discarded.tracks_closed)
+    return bool(decisions.matches or decisions.discarded)

@@ -104,12 +104,12 @@ class PerFrameDecider:
                             crop=crop,
                         )
                     )
-            if not out.matches:
-                out.discarded = DiscardTally(
-                    frames=1,
-                    faces_seen=analysis.faces_seen,
-                    faces_below_quality=analysis.faces_below_quality,
-                )
+            # every face not matched is counted, whether or not the frame held a match
+            out.discarded = DiscardTally(
+                frames=0 if out.matches else 1,
+                faces_seen=analysis.faces_seen - len(out.matches),
+                faces_below_quality=analysis.faces_below_quality,
+            )
         finally:
             analysis.forget()
         return out

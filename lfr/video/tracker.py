@@ -90,6 +90,7 @@ class _Track:
     total: Vector | None = None  # the sum of its samples' embeddings: the person's template
     evidence: dict[str, _Evidence] = field(default_factory=dict)
     samples: int = 0
+    held: int = 0  # faces sampled as evidence, not counted yet (one of them may be the match)
     matched: bool = False
     embedded_ns: int = -(10**18)
     rejected_ns: int = -(10**18)  # when a face of this track last failed the quality gate
@@ -228,6 +229,10 @@ class TrackingDecider:
                 alive.append(track)
         self._tracks = alive
 
+        # Every face is counted once: at once, unless it is a sample of an undecided track
+        # (counted when the track decides or closes, less the one face its match stands for).
+        tally = out.discarded
+        started = self.tracks_started
         for face, track in self._link(analysis.faces, now):
             planned, face.track_id = face.track_id, track.track_id
             track.box = face.box
@@ -239,17 +244,21 @@ class TrackingDecider:
             if not face.passed_quality:
                 track.rejected_ns = now
             if track.matched or not face.passed_quality or face.best is None:
+                tally.faces_seen += 1
                 continue
             self._add_sample(track, face, frame, planned)
+            track.held += 1
             decision = self._ready(track, threshold, closing=False)
             if decision is not None:
                 decision.decoded_ns = frame.decoded_ns
                 out.matches.append(decision)
+                tally.faces_seen += track.held - 1
+                track.held = 0
 
+        tally.tracks_started += self.tracks_started - started
+        tally.faces_below_quality += analysis.faces_below_quality
         if not out.matches:
-            out.discarded.frames += 1
-            out.discarded.faces_seen += analysis.faces_seen
-            out.discarded.faces_below_quality += analysis.faces_below_quality
+            tally.frames += 1
         return out
 
     def _link(self, faces: list[FaceResult], now: int) -> list[tuple[FaceResult, _Track]]:
@@ -388,8 +397,11 @@ class TrackingDecider:
             decision = self._ready(track, threshold, closing=True)
             if decision is not None:
                 out.matches.append(decision)
+                out.discarded.faces_seen += track.held - 1  # (a decision needs a sample)
             else:
+                out.discarded.faces_seen += track.held
                 out.discarded.tracks_closed += 1
+        track.held = 0
         track.wipe()
 
 

@@ -169,12 +169,21 @@ class MatchDecision:
 
 @dataclass(slots=True)
 class DiscardTally:
-    """Counts of analysed frames that produced no match; the `FrameDiscarded` evidence."""
+    """What was analysed and forgotten; the `FrameDiscarded` evidence.
+
+    `frames`: analysed frames with no match. `faces_seen`: every detected face that is not
+    the face of a `MatchDecision` (so faces counted here plus matches are all faces seen).
+    `tracks_started` / `tracks_closed`: people followed, and those that ended without a match.
+    """
 
     frames: int = 0
     faces_seen: int = 0
     faces_below_quality: int = 0
+    tracks_started: int = 0
     tracks_closed: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.frames or self.faces_seen or self.tracks_started or self.tracks_closed)
 
 
 @dataclass(slots=True)

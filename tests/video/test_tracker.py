@@ -182,7 +182,30 @@ def test_frames_without_match_are_counted_as_discarded() -> None:
     frames = [[face(walk(i), person=1, similarity=0.1)] for i in range(5)] + [[]] * 3
     _, tallies = run(decider, frames)
     assert sum(t.frames for t in tallies) == 8
+    # an open track's samples are counted when it ends (one of them might have matched)
+    tallies.append(decider.flush().discarded)
     assert sum(t.faces_seen for t in tallies) == 5
+    assert sum(t.tracks_started for t in tallies) == sum(t.tracks_closed for t in tallies) == 1
+
+
+def test_every_face_is_counted_once_matched_or_discarded() -> None:
+    """A frame with a match still counts its other faces; the match's own face is the match."""
+    decider = TrackingDecider()
+    frames = [
+        [
+            face(walk(i), person=1, similarity=0.9, entry="wanted"),
+            face((400, 300, 460, 360), person=2, similarity=0.1, entry="nobody"),
+            face((10, 300, 70, 360), person=4, similarity=None),  # not embedded this frame
+        ]
+        for i in range(4)
+    ]
+    matches, tallies = run(decider, frames)
+    tallies.append(decider.flush().discarded)
+    assert len(matches) == 1
+    assert sum(t.faces_seen for t in tallies) + len(matches) == 12
+    assert sum(t.frames for t in tallies) == 3  # the frame of the match is not a discard
+    assert sum(t.tracks_started for t in tallies) == 3
+    assert sum(t.tracks_closed for t in tallies) == 2
 
 
 def test_biometric_parts_are_wiped_after_each_frame() -> None:
