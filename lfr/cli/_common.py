@@ -1,13 +1,16 @@
-"""Helpers shared by the command modules: uniform errors and JSON output."""
+"""Helpers shared by the command modules: uniform errors, JSON output, the face models."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from lfr.vision.pipeline import FacePipeline
 
 err_console = Console(stderr=True)
 
@@ -27,3 +30,15 @@ def print_json(obj: Any) -> None:
     """One JSON object on one line of stdout."""
     sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
     sys.stdout.flush()
+
+
+def face_pipeline() -> FacePipeline:
+    """The face pipeline `LFR_VISION_*` describes; a missing or wrong pack ends the command
+    with what to do (`lfr models pull`, or the pack's settings)."""
+    from lfr.vision.errors import ModelError
+    from lfr.vision.pipeline import FacePipeline
+
+    try:
+        return FacePipeline.from_pack(FacePipeline.config_from_env())
+    except ModelError as exc:
+        fail(str(exc))

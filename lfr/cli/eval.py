@@ -15,17 +15,6 @@ app = typer.Typer(help="Measure the face pipeline's error rates.", no_args_is_he
 app.command("video")(video)
 
 
-def _pipeline() -> Any:
-    from lfr.cli._common import fail
-    from lfr.vision.errors import ModelError
-    from lfr.vision.pipeline import FacePipeline
-
-    try:
-        return FacePipeline.from_pack(FacePipeline.config_from_env())
-    except ModelError as exc:
-        fail(str(exc))
-
-
 def _progress(json_out: bool) -> Any:
     from lfr.cli._common import err_console
 
@@ -86,10 +75,10 @@ def faces(
     """Verification (TAR at FAR, EER) and identification (rank-1, FNIR at FPIR) figures.
 
     A photo with no detectable face is a failure to acquire and counts as a non-match."""
-    from lfr.cli._common import fail
+    from lfr.cli._common import face_pipeline, fail
     from lfr.evaluation import evaluate_faces
 
-    pipeline = _pipeline()
+    pipeline = face_pipeline()
     try:
         result = evaluate_faces(
             pipeline,
@@ -135,7 +124,7 @@ def calibrate(
     """Measure FMR, FPIR and TPIR (one and three enrolment photos) over a threshold sweep,
     on watchlists padded to size with singleton filler entries; propose the lowest
     threshold whose measured FPIR meets the target. Progress goes to stderr."""
-    from lfr.cli._common import fail
+    from lfr.cli._common import face_pipeline, fail
     from lfr.config import settings
     from lfr.evaluation import calibrate as run_calibrate
 
@@ -145,7 +134,7 @@ def calibrate(
     if impostors is None:
         default = settings().shared / "calibration" / "lfw_singletons"
         impostors = default if default.is_dir() else None
-    pipeline = _pipeline()
+    pipeline = face_pipeline()
     try:
         result = run_calibrate(
             pipeline,

@@ -55,7 +55,7 @@ def video(
 
     Per watchlisted person: found or missed, time to first alert, best similarity. An alert
     for anyone who is not both in the truth file and on the watchlist is a false alert."""
-    from lfr.cli._common import err_console, fail, print_json
+    from lfr.cli._common import err_console, face_pipeline, fail, print_json
     from lfr.config import settings
     from lfr.evaluation.video import build_gallery, clips_with_truth, read_truth, run_clips
     from lfr.vision.threshold import DEFAULT_THRESHOLD
@@ -93,7 +93,7 @@ def video(
     except ValueError as exc:
         fail(str(exc))
 
-    pipeline = _pipeline()
+    pipeline = face_pipeline()
     err_console.print(
         f"[dim]eval video:[/] enrolling {watchlist}"
         + (f" and distractors from {distractors}" if distractors else "")
@@ -143,17 +143,6 @@ def video(
             if r.error:
                 err_console.print(f"[bold red]error:[/] {r.clip}: {r.error}")
         raise typer.Exit(1)
-
-
-def _pipeline() -> Any:
-    from lfr.cli._common import fail
-    from lfr.vision.errors import ModelError
-    from lfr.vision.pipeline import FacePipeline
-
-    try:
-        return FacePipeline.from_pack(FacePipeline.config_from_env())
-    except ModelError as exc:
-        fail(str(exc))
 
 
 def _table(results: Any, total: dict[str, Any]) -> None:

@@ -83,19 +83,9 @@ def _with_service(
 
 def _logged(watchlist: str) -> None:
     from lfr.cli._common import err_console
+    from schemas.streams import watchlist_stream
 
-    err_console.print(f"[dim]logged on watchlist:{watchlist}[/]")
-
-
-def _pipeline() -> FacePipeline:
-    from lfr.cli._common import fail
-    from lfr.vision.errors import ModelError
-    from lfr.vision.pipeline import FacePipeline
-
-    try:
-        return FacePipeline.from_pack(FacePipeline.config_from_env())
-    except ModelError as exc:
-        fail(str(exc))
+    err_console.print(f"[dim]logged on {watchlist_stream(watchlist)}[/]")
 
 
 def _check_category(category: str) -> None:
@@ -135,12 +125,12 @@ def add(
     The subject of a photo is the face nearest the centre, weighted by size; a photo where
     that is unclear is refused (crop it, or give --box).
     """
-    from lfr.cli._common import err_console
+    from lfr.cli._common import err_console, face_pipeline
     from lfr.watchlist import Photo
 
     _check_category(category)
     subject_box = _parse_box(box)
-    pipeline = _pipeline()
+    pipeline = face_pipeline()
     added = _with_service(
         store,
         lambda service: service.add_person(
@@ -191,12 +181,12 @@ def import_(
 
     Each entry is logged and stored as it is enrolled, so a failure part way (an id already
     taken) keeps the entries before it, each with its event."""
-    from lfr.cli._common import err_console
+    from lfr.cli._common import err_console, face_pipeline
     from lfr.vision.errors import EnrolmentError
 
     _check_category(category)
     refused: list[EnrolmentError] = []
-    pipeline = _pipeline()
+    pipeline = face_pipeline()
     entries = _with_service(
         store,
         lambda service: service.import_directory(
