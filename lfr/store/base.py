@@ -22,14 +22,17 @@ store. `RecordStore` is the optional fast path of engines that serve raw records
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+import anyio
 
 from lfr.errors import LfrError, UnavailableError
 from schemas.envelope import Envelope, NewEvent
 
 __all__ = [
+    "follow_log",
     "ConcurrencyError",
     "CorruptLogError",
     "EventStore",
@@ -176,3 +179,29 @@ class RecordStore(EventStore, Protocol):
         """Records from global position `from_seq`, in order; without `with_hash` they lack
         `hash` (a replay does not need it) and may read faster."""
         ...
+
+
+async def follow_log(
+    read_from: Callable[[int], Awaitable[list[Envelope]]],
+    *,
+    from_seq: int,
+    closed: Callable[[], bool],
+    appended: Callable[[], anyio.Event],
+    poll_s: float,
+) -> AsyncIterator[Envelope]:
+    """An engine's `subscribe`: catch up from `from_seq` in `read_from(seq)` batches, then
+    follow, woken by this process's appends (`appended()`: the event the next append sets)
+    and polling every `poll_s` for other writers; ends when the store closes."""
+    next_seq = from_seq
+    while not closed():
+        waiter = appended()
+        try:
+            batch = await read_from(next_seq)
+        except StoreClosedError:
+            return
+        for env in batch:
+            yield env
+            next_seq = env.seq + 1
+        if not batch:
+            with anyio.move_on_after(poll_s):
+                await waiter.wait()

@@ -35,6 +35,7 @@ from lfr.store.base import (
     StoreError,
     StoreUnavailableError,
     StoreWriteError,
+    follow_log,
 )
 from lfr.store.hashchain import (
     GENESIS_HASH,
@@ -368,19 +369,14 @@ class NatsEventStore:
         ]
 
     async def subscribe(self, *, from_seq: int = 1) -> AsyncIterator[Envelope]:
-        next_seq = from_seq
-        while not self._closed:
-            waiter = self._appended
-            try:
-                batch = await self.read_all(from_seq=next_seq, limit=1000)
-            except StoreClosedError:
-                return
-            for env in batch:
-                yield env
-                next_seq = env.seq + 1
-            if not batch:
-                with anyio.move_on_after(self._poll_s):
-                    await waiter.wait()
+        async for env in follow_log(
+            lambda seq: self.read_all(from_seq=seq, limit=1000),
+            from_seq=from_seq,
+            closed=lambda: self._closed,
+            appended=lambda: self._appended,
+            poll_s=self._poll_s,
+        ):
+            yield env
 
     async def last_seq(self) -> int:
         self._check_open()

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from lfr.store import checkpoint as ckpt
-from lfr.store.base import StoreClosedError, StoreError
+from lfr.store.base import StoreClosedError, StoreError, follow_log
 from lfr.store.sqlite._log import SqliteLog
 from lfr.store.sqlite._schema import DEFAULT_CHECKPOINT_EVERY, KEY_FILE, LOG_FILE
 from schemas.envelope import Envelope, NewEvent
@@ -123,19 +123,14 @@ class SqliteEventStore:
     async def subscribe(self, *, from_seq: int = 1) -> AsyncIterator[Envelope]:
         """Catch up from `from_seq`, then follow appends (woken by this process's appends,
         polling every `poll_s` for other writers)."""
-        next_seq = from_seq
-        while not self._closed:
-            waiter = self._appended
-            try:
-                batch = await self.read_all(from_seq=next_seq, limit=1000)
-            except StoreClosedError:
-                return
-            for env in batch:
-                yield env
-                next_seq = env.seq + 1
-            if not batch:
-                with anyio.move_on_after(self._poll_s):
-                    await waiter.wait()
+        async for env in follow_log(
+            lambda seq: self.read_all(from_seq=seq, limit=1000),
+            from_seq=from_seq,
+            closed=lambda: self._closed,
+            appended=lambda: self._appended,
+            poll_s=self._poll_s,
+        ):
+            yield env
 
     async def last_seq(self) -> int:
         return await self._read(self._reader.last_seq)  # type: ignore[no-any-return]
