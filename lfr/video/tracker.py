@@ -204,14 +204,21 @@ class TrackingDecider:
         """Close the tracks unseen for more than `max_gap_s` at `now_ns` (stream clock,
         `stream_ns`) without a frame to decide: for frames read but not analysed."""
         out = Decisions()
+        self._close_stale(now_ns, out, self._threshold)
+        return out
+
+    def _close_stale(
+        self, now_ns: int, out: Decisions, threshold: float, *, everything: bool = False
+    ) -> None:
+        """Close (decide or count, then wipe) the tracks unseen for more than `max_gap_s`,
+        or all of them."""
         alive: list[_Track] = []
         for track in self._tracks:
-            if (now_ns - track.last_ns) / 1e9 > self.config.max_gap_s:
-                self._close(track, out, self._threshold)
+            if everything or (now_ns - track.last_ns) / 1e9 > self.config.max_gap_s:
+                self._close(track, out, threshold)
             else:
                 alive.append(track)
         self._tracks = alive
-        return out
 
     def _decide(self, frame: Frame, analysis: FrameAnalysis, threshold: float) -> Decisions:
         out = Decisions()
@@ -221,13 +228,7 @@ class TrackingDecider:
         # and all of them when the stream's clock went back (a reconnected camera).
         newest = max((t.last_ns for t in self._tracks), default=now)
         restart = now < newest - int(self.config.max_gap_s * 1e9)
-        alive: list[_Track] = []
-        for track in self._tracks:
-            if restart or (now - track.last_ns) / 1e9 > self.config.max_gap_s:
-                self._close(track, out, threshold)
-            else:
-                alive.append(track)
-        self._tracks = alive
+        self._close_stale(now, out, threshold, everything=restart)
 
         # Every face is counted once: at once, unless it is a sample of an undecided track
         # (counted when the track decides or closes, less the one face its match stands for).
