@@ -34,6 +34,7 @@ __all__ = [
     "EvidenceHold",
     "FaceMatched",
     "FrameDiscarded",
+    "ImageViewed",
     "PatrolCheckedIn",
     "PatrolCheckedOut",
     "ThresholdChanged",
@@ -82,6 +83,15 @@ class DeploymentAuthorised(Event):
     legal_basis: str
     reason: str = Field(description="why LFR here and now: the necessity and proportionality case")
     authorised_by: str = Field(description="the authorising officer (rank, collar number)")
+    model_pack: str | None = Field(
+        default=None,
+        description="the face-model pack the cameras run (npm name@version); None in logs "
+        "written before it was recorded",
+    )
+    model_hashes: dict[str, str] = Field(
+        default_factory=dict,
+        description="sha256 of each model file of that pack, by file name",
+    )
 
 
 class DeploymentArmed(Event):
@@ -283,6 +293,16 @@ class EngagementRecorded(Event):
         "arrested", "spoken_to", "safeguarded", "not_located", "confirmed_false", "other"
     ]
     note: str | None = None
+
+
+class ImageViewed(Event):
+    """Someone was shown a biometric image of an alert (its crop or its reference photo)."""
+
+    alert_id: str
+    viewer: str = Field(description="who asked for it (the token's subject)")
+    role: str = Field(description="the role they asked as")
+    kind: Literal["crop", "reference"]
+    blob_id: str = Field(description="the vault id of the image served")
 
 
 # --- watchlists -------------------------------------------------------------------------------
