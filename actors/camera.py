@@ -37,6 +37,7 @@ from lfr.kernel import (
     EventSourcedActor,
     MailboxFullError,
     Registry,
+    Sealing,
 )
 from lfr.store.base import EventStore
 from lfr.telemetry import metrics
@@ -126,6 +127,7 @@ class CameraActor(EventSourcedActor[CameraState]):
         limiter: anyio.CapacityLimiter,
         vault: CropVault | None = None,
         settings: CameraSettings | None = None,
+        sealer: Sealing | None = None,
     ) -> None:
         self.camera = camera
         self.zone = zone
@@ -150,7 +152,7 @@ class CameraActor(EventSourcedActor[CameraState]):
             reconnect_s=self.settings.reconnect_s,
             sleep=clock.sleep,
         )
-        super().__init__(camera_stream(camera), store=store, clock=clock)
+        super().__init__(camera_stream(camera), store=store, clock=clock, sealer=sealer)
 
     def initial_state(self) -> CameraState:
         return CameraState()

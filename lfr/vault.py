@@ -69,7 +69,7 @@ __all__ = [
     "load_kek",
 ]
 
-BlobKind = Literal["alert_crop", "watchlist_image"]
+BlobKind = Literal["alert_crop", "watchlist_image", "field_key"]
 VAULT_DIR = "vault"
 
 _SCHEMA = """
@@ -355,6 +355,27 @@ class BiometricVault:
         except InvalidUnwrap as exc:
             raise BlobIntegrityError(blob_id, "its wrapped key fails to unwrap") from exc
 
+    @staticmethod
+    def tombstones(data_dir: Path) -> dict[str, str]:
+        """Shredded blob id -> when, read from the key store without the KEK (shredding
+        is public; the keys are not): `lfr audit export` marks erased fields with it. Empty
+        when the data directory has no vault.
+
+        :raises VaultCorruptError: the key store is not a readable database.
+        """
+        db = Path(data_dir) / VAULT_DIR / "keys.sqlite"
+        if not db.is_file():
+            return {}
+        with _vault_errors(db, writing=False):
+            conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+            try:
+                rows = conn.execute(
+                    "SELECT blob_id, shredded_at FROM keys WHERE shredded_at IS NOT NULL"
+                ).fetchall()
+            finally:
+                conn.close()
+        return {blob_id: at for blob_id, at in rows}
+
     @classmethod
     def for_data_dir(cls, data_dir: Path, kek: bytes | None = None) -> BiometricVault:
         return cls(Path(data_dir) / VAULT_DIR, kek)
@@ -368,6 +389,12 @@ class BiometricVault:
         :raises VaultKeyError: a KEK that is malformed, in the data directory or not this vault's.
         """
         return await anyio.to_thread.run_sync(cls.for_data_dir, data_dir, kek)
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        """The one worker thread the vault's blocking calls run in (callers batching several
+        sync calls into one hop use it too)."""
+        return self._limiter
 
     def _path(self, blob_id: str) -> Path:
         if not blob_id.isalnum():

@@ -9,9 +9,9 @@ who did not match: biometric bytes live encrypted outside the log and are refere
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.registry import Event
 
@@ -35,8 +35,10 @@ __all__ = [
     "FaceMatched",
     "FrameDiscarded",
     "ImageViewed",
+    "PersonalEvent",
     "PatrolCheckedIn",
     "PatrolCheckedOut",
+    "Sealed",
     "ThresholdChanged",
     "WatchlistCategory",
     "WatchlistEntryAdded",
@@ -61,9 +63,55 @@ class BiometricRef(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     blob_id: str = Field(description="id in the biometric vault; its key is shredded on purge")
-    kind: Literal["alert_crop", "watchlist_image"]
+    kind: Literal["alert_crop", "watchlist_image", "field_key"]
     sha256: str = Field(description="hex sha256 of the plaintext, so a later copy can be checked")
     retain_until: datetime | None = None
+
+
+class Sealed(BaseModel):
+    """The personal fields of one event, encrypted so that retention can erase them from an
+    append-only log: AES-256-GCM under a data key kept in the vault as blob `key_ref`, which
+    retention shreds when the alert's time is up. The hash chain covers this ciphertext, so
+    the log verifies before and after the erasure; afterwards nobody can read who it was."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key_ref: str = Field(description="vault id of the data key (a `field_key` blob)")
+    fields: tuple[str, ...] = Field(description="names of the fields sealed here")
+    nonce: str = Field(description="base64 of the 12-byte AES-GCM nonce")
+    ciphertext: str = Field(description="base64 of AES-256-GCM over the fields as JSON")
+
+
+class PersonalEvent(Event):
+    """An event some of whose fields identify a person (`PERSONAL`).
+
+    The site's log stores them sealed (`sealed` set, those fields null); in memory, and
+    wherever the vault still holds the key, they are open (`lfr.sealing`). Fields in
+    `REQUIRED_OPEN` must be given unless the event is sealed; a sealed event whose fields are
+    null after opening was erased by retention."""
+
+    ABSTRACT = True
+    PERSONAL: ClassVar[tuple[str, ...]] = ()
+    REQUIRED_OPEN: ClassVar[tuple[str, ...]] = ()
+
+    sealed: Sealed | None = Field(
+        default=None, description="the personal fields, encrypted (null: they are in clear)"
+    )
+
+    @model_validator(mode="after")
+    def _open_or_sealed(self) -> Self:
+        if self.sealed is None:
+            missing = [f for f in self.REQUIRED_OPEN if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} required unless the event is sealed")
+        return self
+
+    @property
+    def erased(self) -> bool:
+        """Sealed and not opened: retention shredded its key (or it was never opened)."""
+        return self.sealed is not None and all(
+            getattr(self, f) is None for f in self.REQUIRED_OPEN or self.PERSONAL
+        )
 
 
 # --- deployments ------------------------------------------------------------------------------
@@ -204,15 +252,20 @@ class FrameDiscarded(Event):
     window_end: datetime | None = None
 
 
-class FaceMatched(Event):
-    """A face on a camera scored at or above the threshold against one watchlist entry."""
+class FaceMatched(PersonalEvent):
+    """A face on a camera scored at or above the threshold against one watchlist entry.
+
+    Who (`entry_id`), the track and the crop's ref are personal: sealed in the log."""
+
+    PERSONAL = ("entry_id", "track_id", "crop_ref")
+    REQUIRED_OPEN = ("entry_id",)
 
     match_id: str
     camera: str
     zone: str
     deployment_id: str
     watchlist_version: str
-    entry_id: str
+    entry_id: str | None = None
     similarity: Similarity = Field(ge=-1.0, le=1.0)
     threshold: float
     track_id: str | None = None
@@ -225,8 +278,14 @@ class FaceMatched(Event):
 # --- alerts -----------------------------------------------------------------------------------
 
 
-class AlertRaised(Event):
-    """The zone turned a match into an alert for officers to review."""
+class AlertRaised(PersonalEvent):
+    """The zone turned a match into an alert for officers to review.
+
+    Who (entry, label) and the image refs are personal: sealed in the log; the category,
+    scores, times and versions stay in clear for the auditor."""
+
+    PERSONAL = ("entry_id", "subject_label", "crop_ref", "reference_ref")
+    REQUIRED_OPEN = ("entry_id", "subject_label")
 
     alert_id: str
     match_id: str
@@ -234,8 +293,10 @@ class AlertRaised(Event):
     camera: str
     deployment_id: str
     watchlist_version: str
-    entry_id: str
-    subject_label: str = Field(description="the watchlist entry's label, shown to officers")
+    entry_id: str | None = None
+    subject_label: str | None = Field(
+        default=None, description="the watchlist entry's label, shown to officers"
+    )
     category: WatchlistCategory
     similarity: Similarity
     threshold: float

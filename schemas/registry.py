@@ -29,10 +29,13 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     SCHEMA_VERSION: ClassVar[int] = 1
+    #: set in a shared base (not an event type itself) so it is not registered
+    ABSTRACT: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        EVENT_TYPES[cls.__name__] = cls
+        if not cls.__dict__.get("ABSTRACT", False):
+            EVENT_TYPES[cls.__name__] = cls
 
     @classmethod
     def type_name(cls) -> str:

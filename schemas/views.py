@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.events import BiometricRef, WatchlistCategory
+from schemas.events import BiometricRef, Sealed, WatchlistCategory
 
 __all__ = [
     "Acknowledgement",
@@ -56,15 +56,19 @@ class Adjudication(_View):
 
 
 class AlertRecord(_View):
-    """One alert and everything that happened to it, as officers and auditors see it."""
+    """One alert and everything that happened to it, as officers and auditors see it.
+
+    Who (`entry_id`, `subject_label`) and the image refs are stored sealed, as in the log,
+    and opened as the record is served; once retention shredded their key they stay null
+    and `erased_at` says when."""
 
     alert_id: str
     match_id: str
     zone: str
     camera: str
     deployment_id: str
-    entry_id: str
-    subject_label: str
+    entry_id: str | None = None
+    subject_label: str | None = None
     category: WatchlistCategory
     similarity: float
     threshold: float
@@ -72,6 +76,12 @@ class AlertRecord(_View):
     frame_at: datetime
     crop_ref: BiometricRef | None = None
     reference_ref: BiometricRef | None = None
+    sealed: Sealed | None = Field(
+        default=None, description="the personal fields as the log holds them, encrypted"
+    )
+    erased_at: datetime | None = Field(
+        default=None, description="when retention erased the personal fields (null: readable)"
+    )
     state: AlertState
     raised_at: datetime
     dispatched_at: datetime | None = None

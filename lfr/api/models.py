@@ -130,7 +130,12 @@ class AlertView(BaseModel):
     zone: str
     camera: str
     deployment_id: str
-    subject_label: str
+    subject_label: str | None = Field(
+        description="who the alert is about; null once retention erased it (see erased_at)"
+    )
+    erased_at: datetime | None = Field(
+        default=None, description="when retention erased the alert's personal fields"
+    )
     category: WatchlistCategory
     similarity: float
     threshold: float

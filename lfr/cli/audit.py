@@ -141,15 +141,21 @@ def export(
 ) -> None:
     """Print the log as NDJSON, one envelope per line, exactly as hashed (plus `hash`).
 
-    Each line re-hashes with: sha256 of the compact, key-sorted JSON of the line without
-    its `hash` field.
+    An event whose sealed personal fields retention has erased also carries
+    `"erased": {"at": ..., "fields": [...]}` (read from the vault's tombstones, no key
+    needed). Each line re-hashes with: sha256 of the compact, key-sorted JSON of the line
+    without its `hash` and `erased` fields.
     """
     import orjson
 
+    from lfr.cli._common import err_console
     from lfr.store.hashchain import format_time
+    from lfr.vault import BiometricVault
 
     limit = format_time(_parse_time(until, "--until")) if until else None
     log = _open_log(data_dir)
+    erased = BiometricVault.tombstones(_data_dir(data_dir))
+    marked = 0
     out = output.open("wb") if output is not None else sys.stdout.buffer
     try:
         for _seq, body, h in log.iter_rows(from_seq=from_seq):
@@ -157,6 +163,10 @@ def export(
             if limit is not None and rec["recorded_at"] > limit:
                 continue
             rec["hash"] = h
+            sealed = rec["payload"].get("sealed")
+            if sealed and sealed.get("key_ref") in erased:
+                rec["erased"] = {"at": erased[sealed["key_ref"]], "fields": sealed["fields"]}
+                marked += 1
             out.write(orjson.dumps(rec, option=orjson.OPT_SORT_KEYS) + b"\n")
     except BrokenPipeError:
         pass
@@ -166,6 +176,8 @@ def export(
             out.close()
         else:
             out.flush()
+    if marked:
+        err_console.print(f"{marked} event(s) with personal fields erased by retention")
 
 
 @app.command("proof")

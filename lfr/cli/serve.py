@@ -146,6 +146,7 @@ async def _serve(opt: _Options) -> None:
     from lfr.api.watchlists import StoreWatchlistService
     from lfr.cli._common import err_console
     from lfr.projections import Views
+    from lfr.sealing import Sealer
     from lfr.store.sqlite import open_store
     from lfr.transport.broker import EmbeddedBrokerConfig
     from lfr.transport.mqtt import MqttConfig
@@ -236,7 +237,7 @@ async def _serve(opt: _Options) -> None:
     # read-only: the log, its views, the vault and the alert services, no actors
     store = await open_store(opt.data_dir)
     vault = await BiometricVault.open(opt.data_dir)
-    views = await Views.open(opt.data_dir)
+    views = await Views.open(opt.data_dir, Sealer(vault))
     try:
         async with anyio.create_task_group() as services:
             await services.start(views.run, store)

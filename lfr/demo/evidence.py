@@ -121,7 +121,7 @@ class Evidence:
             for a in d.alerts:
                 verdict = "unknown"
                 if manifest is not None:
-                    identity = label_to_identity.get(a.subject_label, "")
+                    identity = label_to_identity.get(a.subject_label or "", "")
                     present = self._present(manifest, identity, a.camera, a.frame_at)
                     verdict = "true" if present else "false"
                 ack_at = a.acknowledged_at

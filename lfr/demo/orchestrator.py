@@ -39,6 +39,7 @@ from lfr.demo.site import Observations, demo_site_config, open_demo_site
 from lfr.errors import ConfigError
 from lfr.projections import Views
 from lfr.scenes import load_gallery
+from lfr.sealing import Sealer
 from lfr.telemetry import Telemetry, TelemetryConfig, setup_telemetry
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -196,7 +197,7 @@ async def _run(
                 )
         ui.phase("evidence")
         # the site's views, resumed from where it left them and caught up with its teardown
-        views = await Views.open(data_dir)
+        views = await Views.open(data_dir, Sealer(vault))
         try:
             return await write_evidence(
                 DemoRun(data_dir, opts.seconds, opts.threshold, opts.analyse_fps, started),

@@ -111,7 +111,7 @@ async def write_evidence(
         for s in sections
     ]
     alerted = {
-        label_to_identity.get(a.subject_label, "")
+        label_to_identity.get(a.subject_label or "", "")
         for s in sections
         for a in s.alerts
         if a.ground_truth == "true"

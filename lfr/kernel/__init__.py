@@ -17,7 +17,7 @@ from lfr.kernel.errors import (
 )
 from lfr.kernel.mailbox import LatestSlot, Letter, Mailbox, Reply
 from lfr.kernel.registry import Registry
-from lfr.kernel.sourced import EventSourcedActor
+from lfr.kernel.sourced import EventSourcedActor, Sealing
 from lfr.kernel.supervisor import Child, RestartInfo, RestartPolicy, Supervisor, leaf_error
 from lfr.kernel.tracing import span_for_envelope
 
@@ -33,6 +33,7 @@ __all__ = [
     "Crash",
     "EscalationError",
     "EventSourcedActor",
+    "Sealing",
     "InjectedCrash",
     "KernelError",
     "LatestSlot",

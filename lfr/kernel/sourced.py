@@ -5,6 +5,10 @@ changes state only by `emit`, which appends to the store with the stream version
 on (optimistic concurrency: a second writer makes the append fail, the actor crash and its
 restart re-read the truth) and then folds the stored events. Each appended event carries the
 current trace context, its clock's time and the command's correlation id.
+
+Given a `Sealing` (the site's `lfr.sealing.Sealer`), the actor appends personal fields sealed
+and opens them again when it reads the log back (`read_events`), so its state holds them in
+memory only; it folds what it emitted as it was, before sealing.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import anyio
 
@@ -23,19 +27,35 @@ from lfr.telemetry import current_traceparent
 from schemas.envelope import Envelope, NewEvent
 from schemas.registry import Event
 
-__all__ = ["EventSourcedActor"]
+__all__ = ["EventSourcedActor", "Sealing"]
 
 S = TypeVar("S")
+
+
+class Sealing(Protocol):
+    """Seals the personal fields of events before they are appended, and opens them after
+    they are read (fields whose key was shredded stay null)."""
+
+    async def seal(self, events: Sequence[Event], at: datetime) -> list[Event]: ...
+
+    async def open(self, events: Sequence[Event]) -> list[Event]: ...
 
 
 class EventSourcedActor(Actor, Generic[S]):
     """An actor whose state is rebuilt from `stream` at every (re)start."""
 
     def __init__(
-        self, name: str, *, store: EventStore, clock: Clock, stream: str | None = None
+        self,
+        name: str,
+        *,
+        store: EventStore,
+        clock: Clock,
+        stream: str | None = None,
+        sealer: Sealing | None = None,
     ) -> None:
         super().__init__(name, clock=clock)
         self.store = store
+        self.sealer = sealer
         self.stream = stream or name
         self.version = 0
         self.state: S = self.initial_state()
@@ -55,11 +75,19 @@ class EventSourcedActor(Actor, Generic[S]):
         """Fold the whole stream into a fresh state."""
         state = self.initial_state()
         version = 0
-        for env in await self.store.read_stream(self.stream):
-            state = self.apply(state, env.decode(), env.occurred_at)
+        for env, event in await self.read_events(self.stream):
+            state = self.apply(state, event, env.occurred_at)
             version = env.stream_version
         self.state = state
         self.version = version
+
+    async def read_events(self, stream: str) -> list[tuple[Envelope, Event]]:
+        """`stream`'s envelopes with their events decoded and, given a sealer, opened."""
+        envelopes = await self.store.read_stream(stream)
+        events = [env.decode() for env in envelopes]
+        if self.sealer is not None:
+            events = await self.sealer.open(events)
+        return list(zip(envelopes, events, strict=True))
 
     async def emit(
         self,
@@ -88,6 +116,7 @@ class EventSourcedActor(Actor, Generic[S]):
     ) -> list[Envelope]:
         now = self.clock.now()
         traceparent = current_traceparent()
+        stored = events if self.sealer is None else await self.sealer.seal(events, now)
         batch = [
             NewEvent(
                 event=event,
@@ -96,7 +125,7 @@ class EventSourcedActor(Actor, Generic[S]):
                 causation_id=causation_id,
                 traceparent=traceparent,
             )
-            for event in events
+            for event in stored
         ]
         envelopes = await self.store.append(self.stream, batch, expected_version=self.version)
         state = self.state

@@ -41,6 +41,7 @@ _COLUMNS = (
     "frame_at",
     "crop_ref",
     "reference_ref",
+    "sealed",
     "state",
     "raised_at",
     "dispatched_at",
@@ -62,6 +63,7 @@ _COLUMNS = (
 _JSON_COLUMNS = (
     "crop_ref",
     "reference_ref",
+    "sealed",
     "dispatched_to",
     "acknowledgements",
     "adjudications",
@@ -143,6 +145,7 @@ class AlertProjection:
                 "frame_at",
                 "crop_ref",
                 "reference_ref",
+                "sealed",
             ):
                 a[k] = p.get(k)
             a.update(

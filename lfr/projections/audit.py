@@ -110,12 +110,16 @@ def _summary(t: str, p: dict[str, Any]) -> str:
         case "CameraStreamLost":
             return f"camera {p['camera']} lost: {p['reason']}"
         case "FaceMatched":
+            # never who: the timeline outlives the alert's retention (the log seals it)
             return (
-                f"match {p['match_id']} on {p['camera']}: entry {p['entry_id']} "
+                f"match {p['match_id']} on {p['camera']}: "
                 f"similarity {p['similarity']:.3f} (threshold {p['threshold']})"
             )
         case "AlertRaised":
-            return f"alert {p['alert_id']} raised for {p['subject_label']} on {p['camera']}"
+            return (
+                f"alert {p['alert_id']} raised on {p['camera']} "
+                f"({p['category'].replace('_', ' ')}, similarity {p['similarity']:.3f})"
+            )
         case "AlertDispatched":
             return f"alert {p['alert_id']} sent to {', '.join(p['patrol_ids'])}"
         case "AlertEscalated":

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import anyio
 import orjson
@@ -51,13 +51,13 @@ from schemas.views import (
     ZoneRecord,
 )
 
-__all__ = ["VIEWS_FILE", "VIEWS_LAYOUT", "ViewDb", "Views"]
+__all__ = ["VIEWS_FILE", "VIEWS_LAYOUT", "AlertOpener", "ViewDb", "Views"]
 
 log = logging.getLogger(__name__)
 
 VIEWS_FILE = "views.sqlite"
 #: Bumped whenever a projection's tables or fold change: a file of another layout is rebuilt.
-VIEWS_LAYOUT = 2
+VIEWS_LAYOUT = 3
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
@@ -315,22 +315,33 @@ class ViewDb:
         )
 
 
+class AlertOpener(Protocol):
+    """Opens the sealed personal fields of alerts as they are served (`lfr.sealing.Sealer`)."""
+
+    async def open_alerts(self, alerts: Sequence[AlertRecord]) -> list[AlertRecord]: ...
+
+
 class Views:
     """The async facade over a `ViewDb`: catch up, follow live, query, and tell listeners
-    what each applied batch held (`changes`)."""
+    what each applied batch held (`changes`).
 
-    def __init__(self, db: ViewDb) -> None:
+    The views hold alerts' personal fields sealed, as the log does; given an `opener` (the
+    site's sealer, whose keys are in the vault) `alert` and `alerts` serve them opened, or
+    with `erased_at` once retention shredded their key. Without one they stay sealed."""
+
+    def __init__(self, db: ViewDb, opener: AlertOpener | None = None) -> None:
         self.db = db
+        self.opener = opener
         self._limiter = anyio.CapacityLimiter(1)
         self._advanced = anyio.Event()
         self._listeners: set[MemoryObjectSendStream[Sequence[Record]]] = set()
 
     @classmethod
-    async def open(cls, data_dir: Path) -> Views:
+    async def open(cls, data_dir: Path, opener: AlertOpener | None = None) -> Views:
         """The site's views in `<data_dir>/views.sqlite` (created; delete it to rebuild)."""
         path = Path(data_dir) / VIEWS_FILE
         db = await anyio.to_thread.run_sync(lambda: ViewDb(path, source=str(path)))
-        return cls(db)
+        return cls(db, opener)
 
     @classmethod
     def in_memory(cls) -> Views:
@@ -418,8 +429,14 @@ class Views:
     async def state_hash(self) -> str:
         return await self._run(self.db.state_hash)
 
+    async def _opened(self, alerts: list[AlertRecord]) -> list[AlertRecord]:
+        if self.opener is None or not any(a.sealed is not None for a in alerts):
+            return alerts
+        return await self.opener.open_alerts(alerts)
+
     async def alert(self, alert_id: str) -> AlertRecord | None:
-        return await self._run(self.db.alert, alert_id)
+        found = await self._run(self.db.alert, alert_id)
+        return None if found is None else (await self._opened([found]))[0]
 
     async def alerts(
         self,
@@ -444,7 +461,7 @@ class Views:
                 offset=offset,
             )
 
-        return await self._run(q)
+        return await self._opened(await self._run(q))
 
     async def deployment(self, deployment_id: str) -> DeploymentAudit | None:
         return await self._run(self.db.deployment, deployment_id)

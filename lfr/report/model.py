@@ -37,7 +37,10 @@ class AlertRow(_Model):
     alert_id: str
     raised_at: datetime
     camera: str
-    subject_label: str = Field(description="the watchlist entry's label (a match, not a passer-by)")
+    subject_label: str | None = Field(
+        description="the watchlist entry's label (a match, not a passer-by); null once "
+        "retention erased it"
+    )
     category: str
     similarity: float
     threshold: float

@@ -69,19 +69,25 @@ async function loadImage(img, url) {
   } catch (e) { img.alt = `${img.alt}: ${e.message}`; }
 }
 
+// who the alert is about; once retention erased it, when that happened
+function subject(a) {
+  if (a.subject_label) return a.subject_label;
+  return a.erased_at ? `(erased ${new Date(a.erased_at).toLocaleDateString()})` : "(erased)";
+}
+
 function render(a, fresh = true) {
   let li = state.cards.get(a.alert_id);
   if (!li) {
     li = $("#card").content.firstElementChild.cloneNode(true);
     li.dataset.alertId = a.alert_id;
-    li.setAttribute("aria-label", `Alert: ${a.subject_label}`);
+    li.setAttribute("aria-label", `Alert: ${subject(a)}`);
     $("#alerts").prepend(li);
     state.cards.set(a.alert_id, li);
     wire(li, a.alert_id);
     if (fresh) { li.classList.add("fresh"); li.focus(); }
   }
   $("#empty").hidden = true;
-  $(".label", li).textContent = a.subject_label;
+  $(".label", li).textContent = subject(a);
   $(".status", li).textContent = a.status;
   $(".similarity", li).textContent = a.similarity.toFixed(3);
   $(".threshold", li).textContent = a.threshold.toFixed(2);
