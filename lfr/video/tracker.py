@@ -4,10 +4,12 @@ Faces are linked across frames by box overlap (IoU) and, where both have one, by
 similarity. An undecided track keeps being sampled at a bounded rate for as long as it lives
 (often while its evidence is near the threshold, seldom once it is clearly nobody on the
 list), and keeps its best evidence per candidate entry: the highest similarities seen for
-that entry and the crop of the best one. It decides as soon as the evidence is sure (one
-sample well above the threshold, or several at or above it); a track that closes decides on
-everything it saw (its best sample clears the threshold and others agree on the entry). A track
-that ends without a match becomes a count in `DiscardTally.tracks_closed`, and its evidence
+that entry and the crop of the best one (a sample's crop is evidence only for the entry it
+voted for, or for the entry its track's template matched with it; a crop that voted for the
+entry itself is preferred, and any crop to none), so a match's crop is its own entry's. It
+decides as soon as the evidence is sure (one sample well above the threshold, or several at
+or above it); a track that closes decides on everything it saw (its best sample clears the
+threshold and others agree on the entry). A track that ends without a match becomes a count in `DiscardTally.tracks_closed`, and its evidence
 is wiped: nothing of a non-matching track outlives the track.
 
 Tracks age by the stream's own clock: on every decided frame, and through `age()` on frames
@@ -64,19 +66,37 @@ class _Evidence:
     label: str
     sims: list[float] = field(default_factory=list)  # descending, at most `kept`
     mean_sim: float = -1.0  # the track's template (mean of its samples) against this entry
-    crop: Image | None = None  # the crop of the best similarity
+    # the best view of this entry: the crop of its best similarity (see `offer`)
+    crop: Image | None = None
     size_px: int = 0
     quality: float = 0.0
     frame_at: datetime | None = None
+    view_rank: tuple[bool, bool, float] = (False, False, -2.0)
 
     @property
     def best(self) -> float:
         return max(self.sims[0] if self.sims else -1.0, self.mean_sim)
 
+    def offer(self, face: FaceResult, frame: Frame, sim: float, *, voted: bool) -> None:
+        """Keep `face` as this entry's view if it ranks above the one kept: a crop before
+        none, a face that voted for this entry itself (its own best candidate) before one
+        that only its track's template matched, then the higher similarity."""
+        rank = (face.crop is not None, voted, sim)
+        if rank <= self.view_rank:
+            return
+        if self.crop is not None:
+            self.crop.fill(0)
+        self.crop = face.crop.copy() if face.crop is not None else None
+        self.size_px = face.size_px
+        self.quality = face.quality
+        self.frame_at = frame.captured_at
+        self.view_rank = rank
+
     def wipe(self) -> None:
         if self.crop is not None:
             self.crop.fill(0)
         self.crop = None
+        self.view_rank = (False, False, -2.0)
         self.sims.clear()
         self.mean_sim = -1.0
 
@@ -322,32 +342,18 @@ class TrackingDecider:
                 track.total = np.zeros_like(face.embedding, dtype=np.float32)
             track.total += face.embedding
         best = face.best
-        evidence = self._evidence(track, best, face, frame, best.similarity)
+        evidence = _evidence(track, best)
+        evidence.offer(face, frame, best.similarity, voted=True)
         evidence.sims.append(best.similarity)
         evidence.sims.sort(reverse=True)
         del evidence.sims[self.config.kept :]
         mean = face.track_best
         if mean is not None and planned == track.track_id:
             # the template searched was this track's (planned on the same link)
-            evidence = self._evidence(track, mean, face, frame, mean.similarity)
+            evidence = _evidence(track, mean)
+            voted = mean.entry_id == best.entry_id
+            evidence.offer(face, frame, mean.similarity, voted=voted)
             evidence.mean_sim = mean.similarity
-
-    def _evidence(
-        self, track: _Track, candidate: Candidate, face: FaceResult, frame: Frame, sim: float
-    ) -> _Evidence:
-        """The track's evidence for `candidate`'s entry, its best view updated if `sim` is
-        the best similarity seen for that entry so far."""
-        evidence = track.evidence.get(candidate.entry_id)
-        if evidence is None:
-            evidence = track.evidence[candidate.entry_id] = _Evidence(candidate.label)
-        if sim > evidence.best:
-            if evidence.crop is not None:
-                evidence.crop.fill(0)
-            evidence.crop = face.crop.copy() if face.crop is not None else None
-            evidence.size_px = face.size_px
-            evidence.quality = face.quality
-            evidence.frame_at = frame.captured_at
-        return evidence
 
     def _ready(self, track: _Track, threshold: float, *, closing: bool) -> MatchDecision | None:
         """The track's decision if its evidence for one entry is sure (or, closing, enough).
@@ -404,6 +410,14 @@ class TrackingDecider:
                 out.discarded.tracks_closed += 1
         track.held = 0
         track.wipe()
+
+
+def _evidence(track: _Track, candidate: Candidate) -> _Evidence:
+    """The track's evidence for `candidate`'s entry (new and empty the first time)."""
+    evidence = track.evidence.get(candidate.entry_id)
+    if evidence is None:
+        evidence = track.evidence[candidate.entry_id] = _Evidence(candidate.label)
+    return evidence
 
 
 def stream_ns(frame: Frame) -> int:
