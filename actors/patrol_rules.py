@@ -1,8 +1,9 @@
 """The patrol's rules as pure functions: `evolve(state, event)` and `decide_*(...)`.
 
 A patrol is on duty in at most one zone; it may acknowledge and adjudicate only alerts that
-were dispatched to it; an engagement is recorded only after **two different officers**
-confirmed the match (EU AI Act art. 14(5)), and the event names both.
+were dispatched to it, and only through an officer checked in on it (`not_on_patrol`
+otherwise: a name on a token is not enough); an engagement is recorded only after **two
+different officers** confirmed the match (EU AI Act art. 14(5)), and the event names both.
 """
 
 from __future__ import annotations
@@ -150,10 +151,24 @@ def _alert(state: PatrolState, alert_id: str) -> PatrolAlert:
     return alert
 
 
+def _on_patrol(state: PatrolState, officer: str, act: str) -> None:
+    """:raises CommandRejected: `officer` is not checked in on this patrol now."""
+    if officer not in state.officers:
+        raise _reject(
+            state,
+            "not_on_patrol",
+            f"{officer} is not checked in on patrol {state.patrol_id}, so cannot {act} its "
+            "alerts: check in on the patrol first",
+        )
+
+
 def decide_acknowledge(state: PatrolState, cmd: Acknowledge) -> list[Event]:
+    """:raises CommandRejected: the alert is not this patrol's, or the officer is not
+    checked in on it."""
     alert = _alert(state, cmd.alert_id)
     if not cmd.officer.strip():
         raise _reject(state, "missing_field", "say which officer acknowledges")
+    _on_patrol(state, cmd.officer, "acknowledge")
     if alert.acknowledged_by is not None:
         return []
     return [
@@ -162,9 +177,12 @@ def decide_acknowledge(state: PatrolState, cmd: Acknowledge) -> list[Event]:
 
 
 def decide_adjudicate(state: PatrolState, cmd: Adjudicate) -> list[Event]:
+    """:raises CommandRejected: the alert is not this patrol's or is closed, the officer is
+    not checked in on the patrol, or changes their own verdict."""
     alert = _alert(state, cmd.alert_id)
     if not cmd.officer.strip():
         raise _reject(state, "missing_field", "say which officer adjudicates")
+    _on_patrol(state, cmd.officer, "adjudicate")
     if alert.engaged:
         raise _reject(state, "already_engaged", f"alert {cmd.alert_id} is already closed")
     if cmd.officer in alert.verdicts:

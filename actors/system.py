@@ -349,7 +349,8 @@ class Site:
         return result
 
     async def acknowledge(self, patrol_id: str, alert_id: str, officer: str) -> PatrolState:
-        """:raises CommandRejected: unknown_alert, missing_field."""
+        """:raises CommandRejected: unknown_alert, missing_field, not_on_patrol (`officer`
+        is not checked in on the patrol)."""
         result: PatrolState = await self._ask(
             patrol_stream(patrol_id), Acknowledge(alert_id, officer)
         )
@@ -363,7 +364,8 @@ class Site:
         verdict: Literal["confirmed", "false_alert"],
         note: str | None = None,
     ) -> PatrolState:
-        """:raises CommandRejected: unknown_alert, already_adjudicated, already_engaged."""
+        """:raises CommandRejected: unknown_alert, already_adjudicated, already_engaged,
+        not_on_patrol (`officer` is not checked in on the patrol)."""
         result: PatrolState = await self._ask(
             patrol_stream(patrol_id), Adjudicate(alert_id, officer, verdict, note)
         )

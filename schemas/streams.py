@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 __all__ = [
+    "IMAGE_VIEWS_STREAM",
     "SUPERVISION_STREAM",
     "StreamKind",
     "camera_stream",
@@ -26,6 +27,10 @@ _KINDS: tuple[str, ...] = get_args(StreamKind)
 
 #: where restarts of supervised actors are recorded (`ActorRestarted`)
 SUPERVISION_STREAM = "site:supervision"
+
+#: where the API records each biometric image of an alert it shows someone (`ImageViewed`);
+#: a stream of its own, so the zone's stream (the zone actor's, version-checked) is untouched
+IMAGE_VIEWS_STREAM = "site:image-views"
 
 
 def zone_stream(zone: str) -> str:

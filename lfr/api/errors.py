@@ -12,6 +12,9 @@ subclass a layer adds later inherits its family's answer. What is left is the de
     500  our own fault (a corrupt log, a crashed actor, a wrong config, any `LfrError` not
          listed here): the body still names the error, and it is logged
 
+A refused command answers by its `code` where `CODE_STATUS` names it (an officer not
+checked in on the patrol is forbidden, 403), else by its class.
+
 Routes raise lfr's errors and never re-map them; `HTTPException` is for what only HTTP knows.
 """
 
@@ -60,7 +63,7 @@ from lfr.watchlist.errors import (
 )
 from schemas.errors import ContractError
 
-__all__ = ["ERROR_STATUS", "handle_lfr_error", "status_for"]
+__all__ = ["CODE_STATUS", "ERROR_STATUS", "handle_lfr_error", "status_for"]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +108,16 @@ ERROR_STATUS: dict[type[BaseException], tuple[int, int | None]] = {
 }
 
 
+#: A refused command's stable `code` -> HTTP status, before the class table.
+CODE_STATUS: dict[str, int] = {
+    # acknowledging or adjudicating as an officer not checked in on the alert's patrol
+    "not_on_patrol": 403,
+}
+
+
 def _entry(exc: BaseException) -> tuple[int, int | None]:
+    if isinstance(exc, CommandRejected) and exc.code in CODE_STATUS:
+        return CODE_STATUS[exc.code], None
     for cls in type(exc).__mro__:
         entry = ERROR_STATUS.get(cls)
         if entry is not None:

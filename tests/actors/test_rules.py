@@ -156,7 +156,8 @@ def test_engagement_needs_two_different_confirming_officers(verdicts) -> None:
         threshold=0.6,
         frame_at=T0,
     )
-    state = pr.assign(pr.PatrolState("p-1"), alert, 0)
+    on_duty = pr.PatrolState("p-1", zone="z", officers=("A", "B", "C"))
+    state = pr.assign(on_duty, alert, 0)
     confirmed: set[str] = set()
     for officer, verdict in verdicts:
         try:

@@ -19,6 +19,9 @@ from lfr.api.context import ApiContext, ctx_of
 from lfr.api.models import ERROR_RESPONSES, AdjudicateRequest, AlertView, EngagementRequest
 from lfr.transport.mqtt import subscribe
 from lfr.transport.topics import encode
+from schemas.envelope import NewEvent
+from schemas.events import ImageViewed
+from schemas.streams import IMAGE_VIEWS_STREAM
 from schemas.views import AlertRecord
 
 __all__ = [
@@ -230,6 +233,12 @@ async def image(
     if ref.retain_until is not None and ref.retain_until <= datetime.now(UTC):
         raise HTTPException(status.HTTP_410_GONE, detail=f"the {kind} is past its retention")
     data = await ctx.vault.get(ref)  # shredded: 410, unknown: 404 (lfr.api.errors)
+    # Each image served is recorded (`ImageViewed` on its own stream: who, as what, which
+    # image), before it is shown: an image whose viewing cannot be logged is not served.
+    viewed = ImageViewed(
+        alert_id=alert_id, viewer=who.name, role=who.role.value, kind=kind, blob_id=ref.blob_id
+    )
+    await ctx.store.append(IMAGE_VIEWS_STREAM, [NewEvent(event=viewed)])
     media = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
     return Response(
         data, media_type=media, headers={"Cache-Control": "private, no-store, max-age=0"}
