@@ -215,7 +215,12 @@ async def open_site(
         await services.start(views.run, store)
         if config.retention.enabled:
             await services.start(
-                retention_schedule, store, vault, config.retention.interval_s, clock
+                retention_schedule,
+                store,
+                vault,
+                config.retention.interval_s,
+                clock,
+                data_dir / WATCHLIST_DIR,
             )
         alerts: AlertServices | None = None
         alerts_config = _alerts_config(config, overrides)

@@ -315,7 +315,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
 
     async def _purge(self, dep: Deployment, reason: str) -> None:
         try:
-            refs = await self.catalog.purge(dep.watchlist_version)
+            erased = await self.catalog.purge(dep.watchlist_version)
         except Exception:
             log.exception("%s: could not purge watchlist of %s", self.name, dep.deployment_id)
             return
@@ -324,7 +324,8 @@ class ZoneActor(EventSourcedActor[ZoneState]):
                 BiometricPurged(
                     scope="deployment_watchlist",
                     reason=reason,
-                    refs_purged=refs,
+                    refs_purged=erased.refs,  # templates + photos
+                    images_purged=erased.photos,
                     deployment_id=dep.deployment_id,
                     watchlist_version=dep.watchlist_version,
                 )

@@ -23,6 +23,7 @@ from schemas.events import BiometricRef, WatchlistCategory
 if TYPE_CHECKING:
     from lfr.vault import BiometricVault
     from lfr.watchlist import Publication, WatchlistStore
+    from lfr.watchlist.store import Erased
 
 __all__ = [
     "EntryInfo",
@@ -63,8 +64,9 @@ class WatchlistCatalog(Protocol):
         """The armed, in-memory gallery of `version` (cameras call this when armed)."""
         ...
 
-    async def purge(self, version: str) -> int:
-        """Delete the version's biometric data; return how many references were erased."""
+    async def purge(self, version: str) -> Erased:
+        """Delete the version's biometric data; return what left the disk for good (entries,
+        templates, photos; `Erased.refs` the references erased)."""
         ...
 
 
@@ -124,15 +126,17 @@ class WatchlistStoreCatalog:
         self._galleries[version] = loaded
         return loaded
 
-    async def purge(self, version: str) -> int:
+    async def purge(self, version: str) -> Erased:
         """Erase the version's templates and unshared photos (and a bespoke version's live
-        entries); return the templates and photos that left the disk for good, 0 once
-        already purged (`WatchlistStore.purge_version` counts them)."""
+        entries); return the entries, templates and photos that left the disk for good,
+        nothing once already purged (`WatchlistStore.purge_version` counts them)."""
+        from lfr.watchlist.store import Erased
+
         self._galleries.pop(version, None)
         shred = self._shred if self._vault is not None else None
-        erased = 0
+        erased = Erased()
         for store in self._stores:
-            erased += (await anyio.to_thread.run_sync(store.purge_version, version, shred)).refs
+            erased += await anyio.to_thread.run_sync(store.purge_version, version, shred)
         return erased
 
     def _shred(self, blob_id: str) -> bool:

@@ -1,8 +1,10 @@
 """`lfr retention`: shred biometric blobs past their retention, and hold evidence.
 
-`run` does what a running site does every hour (`lfr.retention.run_retention`): every blob in
-the vault whose `retain_until` has passed is shredded unless an `EvidenceHold` keeps it, and
-one `BiometricPurged` names what went. `hold` records such a hold. Only vault ids and counts
+`run` does what a running site does every hour (`lfr.retention.run_retention`): every watchlist
+copy whose deployment is over (or whose `valid_until` passed) and every live watchlist entry
+past its expiry are erased, then every blob in the vault whose `retain_until` has passed is
+shredded unless an `EvidenceHold` keeps it; each erasure appends a `BiometricPurged` counting
+what went. `hold` records such a hold. Only vault ids and counts
 are printed, never an image.
 """
 
@@ -49,9 +51,10 @@ def _time(value: str | None, option: str) -> datetime:
 
 
 def _with_site(
-    data_dir: Path | None, use: Callable[[EventStore, BiometricVault], Awaitable[T]]
+    data_dir: Path | None, use: Callable[[EventStore, BiometricVault, Path], Awaitable[T]]
 ) -> T:
-    """Run `use` with the site's log and vault; a domain error ends the command with it."""
+    """Run `use` with the site's log, vault and data directory; a domain error ends the
+    command with it."""
     import anyio
 
     from lfr.cli._common import fail
@@ -69,7 +72,7 @@ def _with_site(
         try:
             vault = await BiometricVault.open(root)
             try:
-                return await use(store, vault)
+                return await use(store, vault, root)
             finally:
                 await vault.aclose()
         finally:
@@ -93,15 +96,21 @@ def run(
         typer.Option("--now", help="ISO 8601 time to judge expiry at (default: now)"),
     ] = None,
 ) -> None:
-    """Shred every biometric blob whose retention has passed (unless held as evidence) and
-    log one BiometricPurged naming them."""
+    """Erase every watchlist copy whose deployment is over and every expired watchlist
+    entry, then shred every biometric blob whose retention has passed (unless held as
+    evidence); each erasure is logged as a BiometricPurged counting what went."""
+    from actors.site import WATCHLIST_DIR
     from lfr.cli._common import err_console, print_json
     from lfr.retention import RetentionResult, run_retention
+    from lfr.watchlist.service import WatchlistService
 
     at = _time(now, "--now")
 
-    async def use(store: EventStore, vault: BiometricVault) -> RetentionResult:
-        return await run_retention(store, vault, at, dry_run=dry_run, by="lfr retention run")
+    async def use(store: EventStore, vault: BiometricVault, root: Path) -> RetentionResult:
+        watchlists = WatchlistService(root / WATCHLIST_DIR, log=store, vault=vault)
+        return await run_retention(
+            store, vault, at, dry_run=dry_run, by="lfr retention run", watchlists=watchlists
+        )
 
     result = _with_site(data_dir, use)
     summary = result.summary()
@@ -115,8 +124,23 @@ def run(
         f"({summary['crops']} crops, {summary['images']} watchlist photos); "
         f"{len(result.plan.held)} kept under evidence hold"
     )
-    if result.event_seq is not None:
-        err_console.print(f"[dim]logged BiometricPurged at seq {result.event_seq}[/]")
+    wl = result.watchlists
+    erased = wl.erased
+    verb = "would purge" if dry_run else "purged"
+    expired = sum(len(e.entries) for e in wl.expiries)
+    err_console.print(
+        f"watchlists: {verb} {len(wl.purges)} published cop(ies), "
+        f"{'would expire' if dry_run else 'expired'} {expired} entr(ies)"
+        + (
+            ""
+            if dry_run
+            else f"; erased {erased.entries} entries, {erased.templates} templates, "
+            f"{erased.photos} photos"
+        )
+    )
+    seqs = [s for s in (result.event_seq, *(s.event_seq for s in wl.steps)) if s is not None]
+    if seqs:
+        err_console.print(f"[dim]logged BiometricPurged at seq {', '.join(map(str, seqs))}[/]")
 
 
 @app.command("hold")
@@ -142,7 +166,7 @@ def hold(
         alert_id=alert_id,
     )
 
-    async def use(store: EventStore, vault: BiometricVault) -> int:
+    async def use(store: EventStore, vault: BiometricVault, _root: Path) -> int:
         if not await vault.exists(blob_id):
             fail(f"blob {blob_id!r} is not readable in this vault (unknown or shredded)")
         return await hold_evidence(store, event)

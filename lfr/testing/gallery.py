@@ -10,6 +10,7 @@ import numpy as np
 
 from lfr.catalog import EntryInfo, PublishedWatchlist
 from lfr.vision.types import Candidate, Vector
+from lfr.watchlist.store import Erased
 from schemas.events import WatchlistCategory
 
 __all__ = ["InMemoryGallery", "InMemoryWatchlists", "identity_vector"]
@@ -99,7 +100,9 @@ class InMemoryWatchlists:
         self.loads += 1
         return gallery
 
-    async def purge(self, version: str) -> int:
+    async def purge(self, version: str) -> Erased:
+        """One template per entry (no photos kept here); nothing once purged."""
         gallery = self._galleries.pop(version, None)
         self.purged.append(version)
-        return 0 if gallery is None else len(gallery)
+        n = 0 if gallery is None else len(gallery)
+        return Erased(entries=n, templates=n)

@@ -40,7 +40,7 @@ from lfr.watchlist._pending import DirectoryLock, Intent, Intents, PhotoVault, S
 from lfr.watchlist.enrol import Enrolment, Photo, enrol_photos, identity_photos, slug
 from lfr.watchlist.entry import CATEGORIES, EntryMetadata, WatchlistEntry
 from lfr.watchlist.errors import WatchlistError
-from lfr.watchlist.store import Publication, WatchlistStore
+from lfr.watchlist.store import Erased, Publication, WatchlistStore
 from schemas.envelope import NewEvent, new_event_id
 from schemas.events import (
     BiometricRef,
@@ -50,11 +50,21 @@ from schemas.events import (
     WatchlistPublished,
 )
 
-__all__ = ["Added", "WatchlistService"]
+__all__ = ["Added", "Erasure", "WatchlistService"]
 
 T = TypeVar("T")
 
 EXPIRY = "lfr (expiry)"
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What an expiry or a purge took off the disk for good (`Erased`), the vault ids of
+    the photos it shredded, and the entries it expired (none for a purge)."""
+
+    erased: Erased
+    photos: tuple[str, ...] = ()
+    entries: tuple[EntryMetadata, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,13 +278,55 @@ class WatchlistService:
         """Delete every live entry past its expiry at `now`, each logged first as a
         `WatchlistEntryRemoved` with reason "expired"; the templates leave the disk and each
         photo is shredded unless a published version still holds it (then it goes with that
-        version's purge). Returns the entries expired."""
+        version's purge). Returns the entries expired (`erase_expired` also counts what
+        left the disk)."""
+        return list((await self.erase_expired(watchlist, now, removed_by=removed_by)).entries)
+
+    async def erase_expired(
+        self, watchlist: str, now: datetime, *, removed_by: str = EXPIRY
+    ) -> Erasure:
+        """`expire`, returning the entries expired and what left the disk for good: the
+        templates of those no published version still holds, and the photos shredded."""
         async with self._changing(watchlist) as wl:
             listing = await self._run(wl.listing)
             expired = [e for e in listing if e.expired(now)]
+            if not expired:
+                return Erasure(Erased())
+            held = await self._run(wl.held_by_versions)
+            gone = [e.entry_id for e in expired if e.entry_id not in held]
+            templates = await self._run(lambda: wl.template_count(gone))
+            shredded: list[str] = []
             for entry in expired:
+                ref = entry.image_ref
+                had = ref is not None and await self.vault.exists(ref)
                 await self._remove(wl, entry, removed_by=removed_by, reason="expired")
-        return expired
+                if ref is not None and had and not await self.vault.exists(ref):
+                    shredded.append(ref)
+        erased = Erased(entries=len(gone), templates=templates, photos=len(shredded))
+        return Erasure(erased, tuple(shredded), tuple(expired))
+
+    async def watchlists(self) -> list[str]:
+        """The watchlists kept under this service's directory."""
+        return await self._run(lambda: WatchlistStore.names(self.root))
+
+    async def purge_version(
+        self, watchlist: str, version: str, *, reason: str = "deployment ended"
+    ) -> Erasure:
+        """Delete a published version for good (`WatchlistStore.purge_version` states the
+        rule), shredding its unshared photos; a version already purged erases nothing."""
+        shredded: list[str] = []
+
+        def shred(ref: str) -> bool:  # from the purge's worker thread
+            if not anyio.from_thread.run(self.vault.exists, ref):
+                return False
+            if anyio.from_thread.run(self.vault.shred, ref, reason):
+                shredded.append(ref)
+                return True
+            return False
+
+        async with self._changing(watchlist) as wl:
+            erased = await self._run(lambda: wl.purge_version(version, shred))
+        return Erasure(erased, tuple(shredded))
 
     async def _remove(
         self, wl: WatchlistStore, entry: EntryMetadata, *, removed_by: str, reason: str

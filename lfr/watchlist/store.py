@@ -26,7 +26,7 @@ import dataclasses
 import re
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,6 +91,13 @@ class Erased:
     def refs(self) -> int:
         """Biometric references erased: one per template, one per photo."""
         return self.templates + self.photos
+
+    def __add__(self, other: Erased) -> Erased:
+        return Erased(
+            self.entries + other.entries,
+            self.templates + other.templates,
+            self.photos + other.photos,
+        )
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -284,6 +291,37 @@ class WatchlistStore:
                 table.delete(f"entry_id IN ({ids})")
                 self._rewrite(table)
         return expired
+
+    def held_by_versions(self) -> frozenset[str]:
+        """Ids of the entries some published version holds a frozen copy of (deleting such
+        an entry from the live list leaves its templates on the disk until that purge)."""
+        with self._lock:
+            rows = self._table("published").search().select(["entry_id"]).limit(None).to_arrow()
+        return frozenset(rows.column("entry_id").to_pylist())
+
+    def template_count(self, entry_ids: Collection[str]) -> int:
+        """Templates (the mean and each per-photo one) the live entries `entry_ids` hold:
+        counted from the stored list lengths, no template decoded."""
+        import pyarrow.compute as pc
+
+        ids = sorted(i for i in entry_ids if _ID.match(i))
+        if not ids:
+            return 0
+        where = "entry_id IN ({})".format(", ".join(f"'{i}'" for i in ids))
+        with self._lock:
+            rows = _arrow.where(self._table("entries"), where)
+        lengths = pc.list_value_length(rows.column("templates")).to_pylist()
+        return sum(1 + (n or 0) for n in lengths)
+
+    @staticmethod
+    def names(path: Path) -> list[str]:
+        """The watchlists kept in the LanceDB directory `path` (none when it does not exist)."""
+        if not path.is_dir():
+            return []
+        suffixes = ("_entries.lance", "_publications.lance")
+        tables = [p.name for p in path.iterdir() if p.name.endswith(suffixes)]
+        found = {t.removesuffix(".lance").rsplit("_", 1)[0] for t in tables}
+        return sorted(n for n in found if _ID.match(n))
 
     def photo_held(self, image_ref: str) -> bool:
         """Whether the live list or a published version still holds the photo `image_ref`:

@@ -142,7 +142,7 @@ async def test_purging_the_last_version_holding_a_removed_entry_shreds_its_photo
     catalog = WatchlistStoreCatalog(WatchlistStore(tmp_path / "watchlists", "town"), vault=vault)
     erased = await catalog.purge(version)
 
-    assert erased == 3  # two templates, the removed entry's photo
+    assert erased.refs == 3 and erased.photos == 1  # two templates, the removed photo
     assert not await vault.exists(refs[removed])
     with pytest.raises(BlobShreddedError):
         await vault.get(refs[removed])

@@ -17,6 +17,7 @@ from lfr.store.sqlite import SqliteEventStore
 from lfr.vault import BiometricVault, BlobShreddedError
 from lfr.watchlist import WatchlistEntry, WatchlistService
 from lfr.watchlist.enrol import template
+from lfr.watchlist.store import Erased
 from schemas.events import WatchlistEntryRemoved
 
 NOW = datetime.now(UTC)
@@ -94,7 +95,7 @@ async def test_a_bespoke_purge_leaves_nothing_of_its_entries_on_disk(site):
     assert await _on_disk(root, 0)  # the scan sees a template where there is one
 
     catalog = WatchlistStoreCatalog(await service.store("zone-a"), vault=vault)
-    assert await catalog.purge(pub.version) == 3 * (1 + 3) + 3  # templates and photos
+    assert (await catalog.purge(pub.version)) == Erased(entries=3, templates=3 * (1 + 3), photos=3)
 
     for i in range(3):
         assert await _on_disk(root, i) == []
@@ -104,7 +105,7 @@ async def test_a_bespoke_purge_leaves_nothing_of_its_entries_on_disk(site):
     assert [e.entry_id for e in await service.entries("zone-a")] == ["e-3"]
     again = await service.publish("zone-a", published_by="Insp 1", bespoke=True)
     assert again.version != pub.version and again.entries == 1
-    assert await catalog.purge(pub.version) == 0
+    assert (await catalog.purge(pub.version)) == Erased()
 
 
 async def test_expiry_deletes_the_templates_and_shreds_the_photo(site):
@@ -140,7 +141,8 @@ async def test_an_expired_entry_a_version_holds_goes_with_that_versions_purge(si
     # the running deployment's frozen copy still holds e-0, so its photo waits for the purge
     assert await _decryptable(vault, refs["e-0"])
     catalog = WatchlistStoreCatalog(await service.store("town"), vault=vault)
-    assert await catalog.purge(pub.version) == (1 + 3) + 1  # e-0 only: the live list keeps e-1
+    # e-0 only (its mean, three per-photo templates, its photo): the live list keeps e-1
+    assert (await catalog.purge(pub.version)) == Erased(1, 1 + 3, 1)
     assert await _on_disk(root, 0) == []
     assert not await _decryptable(vault, refs["e-0"])
     assert await _decryptable(vault, refs["e-1"])

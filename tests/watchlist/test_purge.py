@@ -276,10 +276,11 @@ async def test_the_zone_records_how_many_references_its_purge_erased(tmp_path: P
     assert isinstance(purge, BiometricPurged)
     assert (purge.deployment_id, purge.watchlist_version) == (dep.deployment_id, version)
     assert purge.refs_purged == 3 + 1  # three templates and e-0's photo
+    assert purge.images_purged == 1  # of which the photo: the zone states the split
     assert store.listing() == []  # the bespoke list went with its deployment
     assert not await vault.exists(ref)
     assert await catalog.published(version) is None  # it can arm nothing again
-    assert await catalog.purge(version) == 0
+    assert (await catalog.purge(version)) == Erased()
     await vault.aclose()
 
 
