@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from fastapi import Depends, HTTPException, Request, status
 
+from lfr.api.users import TokenRevokedError, UserStore
 from lfr.errors import ConfigError, LfrError
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "authenticate",
     "load_or_create_api_key",
     "require",
+    "require_zone",
     "roles",
 ]
 
@@ -129,7 +132,9 @@ class TokenIssuer:
         patrol_id: str | None = None,
         zone: str | None = None,
         ttl_s: int = DEFAULT_TTL_S,
+        jti: str | None = None,
     ) -> str:
+        """A signed token; `jti` names it for revocation (`UserStore.record_token`)."""
         role = Role(role)
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -140,6 +145,7 @@ class TokenIssuer:
             "iat": now,
             "nbf": now - 1,
             "exp": now + ttl_s,
+            "jti": jti or uuid.uuid4().hex,
         }
         if patrol_id is not None:
             claims["patrol"] = patrol_id
@@ -149,10 +155,20 @@ class TokenIssuer:
 
 
 class TokenVerifier:
-    """Checks a bearer token and turns it into a `Principal`."""
+    """Checks a bearer token and turns it into a `Principal`.
 
-    def __init__(self, config: AuthConfig, public_key: Ed25519PublicKey | None = None) -> None:
+    Given the site's `users` (the embedded issuer), a token must also name a user still on
+    the site, with the role it claims, and an unrevoked `jti` this site issued."""
+
+    def __init__(
+        self,
+        config: AuthConfig,
+        public_key: Ed25519PublicKey | None = None,
+        *,
+        users: UserStore | None = None,
+    ) -> None:
         self.config = config
+        self.users = users
         self._public_key = public_key
         self._jwks: Any = None
         if config.oidc_issuer is not None:
@@ -195,6 +211,11 @@ class TokenVerifier:
             role = Role(str(role_claim))
         except ValueError as exc:
             raise AuthError(f"token carries no known lfr role (got {role_claim!r})") from exc
+        if self.users is not None and self._jwks is None:
+            try:
+                self.users.check(claims.get("jti"), str(claims["sub"]), role.value)
+            except TokenRevokedError as exc:
+                raise AuthError(f"token no longer valid: {exc}") from exc
         patrol = claims.get("patrol")
         zone = claims.get("zone")
         return Principal(
@@ -242,6 +263,19 @@ def require(*roles: Role) -> Callable[..., Principal]:
 
     dependency.__name__ = "require_" + "_".join(sorted(r.value for r in allowed))
     return dependency
+
+
+def require_zone(principal: Principal, zone: str) -> None:
+    """A token that names a zone acts only in that zone (403 otherwise); one naming none
+    (a force-wide supervisor) acts in any.
+
+    :raises HTTPException: 403 naming the token's zone.
+    """
+    if principal.zone is not None and principal.zone != zone:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"your token is for zone {principal.zone!r}, not {zone!r}",
+        )
 
 
 def roles(names: Iterable[str]) -> tuple[Role, ...]:

@@ -143,6 +143,7 @@ async def _serve(opt: _Options) -> None:
     from lfr.api.app import create_app
     from lfr.api.auth import AuthConfig, TokenVerifier, load_or_create_api_key
     from lfr.api.server import serve_http
+    from lfr.api.users import UserStore
     from lfr.api.watchlists import StoreWatchlistService
     from lfr.cli._common import err_console
     from lfr.projections import Views
@@ -165,7 +166,8 @@ async def _serve(opt: _Options) -> None:
         oidc_audience=opt.oidc_audience,
     )
     key = await anyio.to_thread.run_sync(load_or_create_api_key, opt.data_dir)
-    verifier = TokenVerifier(auth, key.public_key())
+    users = await anyio.to_thread.run_sync(UserStore.for_data_dir, opt.data_dir)
+    verifier = TokenVerifier(auth, key.public_key(), users=users)  # removal bites at once
     mqtt = (
         MqttConfig(
             host=opt.mqtt_host,

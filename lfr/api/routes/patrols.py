@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
-from lfr.api.auth import Principal, Role, require
+from lfr.api.auth import Principal, Role, require, require_zone
 from lfr.api.context import ctx_of
 from lfr.api.models import ERROR_RESPONSES, CheckInRequest, CheckOutRequest
 
@@ -35,6 +35,7 @@ async def check_in(
     request: Request, patrol_id: PatrolId, body: CheckInRequest, who: OfficerOrSupervisor
 ) -> None:
     _own_patrol(who, patrol_id)
+    require_zone(who, body.zone)
     site = ctx_of(request).require_site()
     await site.check_in(
         patrol_id, zone=body.zone, officers=tuple(body.officers), callsign=body.callsign

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, status
 
-from lfr.api.auth import Principal, Role, require
+from lfr.api.auth import Principal, Role, require, require_zone
 from lfr.api.context import ctx_of
 from lfr.api.models import (
     ERROR_RESPONSES,
@@ -56,6 +56,7 @@ async def list_zones(request: Request, _: Reader) -> list[ZoneView]:
 async def authorise(
     request: Request, zone: ZoneId, body: AuthoriseRequest, who: Supervisor
 ) -> DeploymentCreated:
+    require_zone(who, zone)
     site = ctx_of(request).require_site()
     result = await site.authorise_deployment(
         zone,
@@ -84,5 +85,6 @@ async def cancel(
     body: CancelRequest,
     who: Supervisor,
 ) -> None:
+    require_zone(who, zone)
     site = ctx_of(request).require_site()
     await site.cancel_deployment(zone, deployment_id, cancelled_by=who.name, note=body.note)
