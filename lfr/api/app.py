@@ -18,6 +18,7 @@ from pathlib import Path
 import aiomqtt
 import anyio
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
@@ -26,10 +27,12 @@ from lfr.api.audit_log import AuditLog
 from lfr.api.auth import Role, TokenVerifier, require
 from lfr.api.context import ApiContext, BlobReader
 from lfr.api.errors import handle_lfr_error, status_for
+from lfr.api.limits import BodyLimit
 from lfr.api.models import ERROR_RESPONSES
 from lfr.api.ports import SiteCommands, WatchlistService
 from lfr.api.push import PushService, VapidKey
 from lfr.api.routes import alerts, audit, patrols, system, watchlists, zones
+from lfr.api.validation import invalid_input
 from lfr.errors import ANY_LFR_ERROR
 from lfr.projections import Views
 from lfr.store.base import EventStore
@@ -112,6 +115,8 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.verifier = verifier
+    app.add_middleware(BodyLimit)  # before anything reads a body, authentication included
+    app.add_exception_handler(RequestValidationError, invalid_input)
 
     for error_root in ANY_LFR_ERROR:
         app.add_exception_handler(error_root, handle_lfr_error)

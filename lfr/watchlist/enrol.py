@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lfr.vision.errors import EnrolmentError
-from lfr.vision.image import IMAGE_SUFFIXES, read_image
+from lfr.vision.image import IMAGE_SUFFIXES, ImageTooLargeError, read_image
 from lfr.vision.pipeline import FacePipeline
 from lfr.vision.types import Box
 from lfr.watchlist.armed import ArmedWatchlist
@@ -54,7 +54,10 @@ def embed_photo(pipeline: FacePipeline, path: Path, box: Box | None = None) -> V
 
     :raises EnrolmentError: unreadable, no face, two comparable faces, or a face too small.
     """
-    image = read_image(path)
+    try:
+        image = read_image(path)
+    except ImageTooLargeError as exc:
+        raise EnrolmentError(path, str(exc)) from exc
     if image is None:
         raise EnrolmentError(path, "not a readable image (JPEG, PNG, BMP or WebP expected)")
     analysis, choice = pipeline.analyse_subject(image, box)
