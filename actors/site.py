@@ -244,6 +244,7 @@ async def open_site(
             sink=sink,
             vault=vault if config.vision.crop_vault else None,
             ask_timeout_s=overrides.ask_timeout_s,
+            model_pack=SiteParts.model_pack_of(config),
         )
         site = await stack.enter_async_context(
             running_site(config, parts, vault=vault, alerts=alerts, views=views)

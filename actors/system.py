@@ -47,7 +47,7 @@ from actors.messages import (
 from actors.patrol import PatrolActor
 from actors.patrol_rules import PatrolState
 from actors.zone import ZoneActor, ZoneSettings, ZoneStatus
-from actors.zone_rules import Deployment
+from actors.zone_rules import Deployment, ModelPack
 from lfr.alerts import AlertSink, InMemoryAlertSink
 from lfr.catalog import WatchlistCatalog
 from lfr.clock import Clock, SystemClock
@@ -100,10 +100,22 @@ class SiteParts:
     sink: AlertSink = field(default_factory=InMemoryAlertSink)
     vault: CropVault | None = None
     ask_timeout_s: float = 10.0
+    #: the face model pack the cameras run, recorded with every `DeploymentAuthorised`
+    model_pack: ModelPack | None = None
 
     def __post_init__(self) -> None:
         if (self.recognition is None) == (self.recogniser is None):
             raise TypeError("SiteParts: give either recognition or a shared recogniser")
+
+    @staticmethod
+    def model_pack_of(config: SiteConfig) -> ModelPack | None:
+        """The face model pack `config`'s recogniser runs: the verified default pack the
+        pipeline loads (`lfr.vision.pack.DEFAULT_PACK`), None for the scripted recogniser."""
+        if config.vision.recogniser == "scripted":
+            return None
+        from lfr.vision.pack import DEFAULT_PACK
+
+        return ModelPack(DEFAULT_PACK.npm_spec, dict(DEFAULT_PACK.files))
 
     def recognition_of(self, camera: CameraConfig) -> CameraRecognition:
         """What `camera` analyses with (built afresh for each incarnation of its actor)."""
@@ -212,6 +224,7 @@ class Site:
                     sink=parts.sink,
                     settings=zone_settings,
                     other_zones=tuple(n for n in sorted(zones) if n != z.name),
+                    model_pack=parts.model_pack,
                 ),
                 mailbox_size=1024,
             )

@@ -39,7 +39,7 @@ from actors.messages import (
     PatrolDuty,
     Tick,
 )
-from actors.zone_rules import Deployment, ZoneState
+from actors.zone_rules import Deployment, ModelPack, ZoneState
 from lfr.alerts import AlertNotice, AlertSink
 from lfr.catalog import EntryInfo, WatchlistCatalog
 from lfr.clock import Clock
@@ -102,8 +102,10 @@ class ZoneActor(EventSourcedActor[ZoneState]):
         sink: AlertSink,
         settings: ZoneSettings | None = None,
         other_zones: tuple[str, ...] = (),
+        model_pack: ModelPack | None = None,
     ) -> None:
         self.zone = zone
+        self.model_pack = model_pack  # recorded with each authorisation
         self.other_zones = other_zones
         self.cameras = cameras
         self.patrols = patrols
@@ -196,7 +198,9 @@ class ZoneActor(EventSourcedActor[ZoneState]):
             case AuthoriseDeployment():
                 published = await self.catalog.published(message.watchlist_version)
                 others = [await self._other_zone(z) for z in self.other_zones]
-                events = rules.decide_authorise(self.state, message, now, published, others)
+                events = rules.decide_authorise(
+                    self.state, message, now, published, others, self.model_pack
+                )
                 await self.emit(events)
                 dep = self.state.deployments[message.deployment_id]
                 if events:

@@ -51,6 +51,7 @@ __all__ = [
     "MAX_WATCHLIST_AGE",
     "AlertState",
     "Deployment",
+    "ModelPack",
     "ZoneState",
     "active_deployment",
     "decide_authorise",
@@ -69,6 +70,15 @@ __all__ = [
 MAX_WATCHLIST_AGE = timedelta(hours=24)
 MAX_ESCALATION_LEVEL = 2
 ArmReason = Literal["patrol_on_duty", "window_opened", "deployment_authorised", "restart"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPack:
+    """The face models a deployment analyses with: the pack's name (its npm spec) and the
+    sha256 of each model file, by file name (`lfr.vision.pack.PackSpec` says both)."""
+
+    name: str
+    hashes: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,9 +279,12 @@ def decide_authorise(
     now: datetime,
     published: PublishedWatchlist | None,
     others: Iterable[ZoneState] = (),
+    model_pack: ModelPack | None = None,
 ) -> list[Event]:
     """Authorise `cmd` in this zone; `others` are the site's other zones (their deployments
-    are what matters), so a version another zone holds is refused.
+    are what matters), so a version another zone holds is refused. `model_pack` is the face
+    model pack the site's cameras run (name and sha256 per file), recorded with the
+    authorisation (None: no pack, as with the scripted recogniser of tests).
 
     :raises CommandRejected: the deployment breaks a rule (the message says which).
     """
@@ -365,6 +378,8 @@ def decide_authorise(
             legal_basis=cmd.legal_basis,
             reason=cmd.reason,
             authorised_by=cmd.authorised_by,
+            model_pack=model_pack.name if model_pack is not None else None,
+            model_hashes=dict(model_pack.hashes) if model_pack is not None else {},
         )
     ]
 

@@ -4,12 +4,14 @@ A deployment arms with a published watchlist version; the zone checks when it wa
 (at most 24 hours before the window opens), shows officers an entry's label and category,
 gives cameras the in-memory `Gallery` to search, and deletes the list when the deployment
 ends. `WatchlistCatalog` is that seam: `WatchlistStoreCatalog` implements it over the LanceDB
-store of record (labels read without loading any template); `lfr.testing` ships one in
-memory.
+store of record (labels read without loading any template) and the biometric vault (the
+entry's reference photo, which officers compare with the live capture); `lfr.testing` ships
+one in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +25,10 @@ from schemas.events import BiometricRef, WatchlistCategory
 if TYPE_CHECKING:
     from lfr.vault import BiometricVault
     from lfr.watchlist import Publication, WatchlistStore
+    from lfr.watchlist.entry import EntryMetadata
     from lfr.watchlist.store import Erased
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "EntryInfo",
@@ -44,7 +49,8 @@ class PublishedWatchlist:
 
 @dataclass(frozen=True, slots=True)
 class EntryInfo:
-    """What officers see of a watchlist entry in an alert (never an embedding)."""
+    """What officers see of a watchlist entry in an alert (never an embedding): its label,
+    category and the vault reference of its reference photo, when the vault holds one."""
 
     entry_id: str
     label: str
@@ -112,8 +118,35 @@ class WatchlistStoreCatalog:
         entries = await anyio.to_thread.run_sync(store.version_listing, version)
         for e in entries:
             if e.entry_id == entry_id:
-                return EntryInfo(e.entry_id, e.label, cast(WatchlistCategory, e.category))
+                category = cast(WatchlistCategory, e.category)
+                return EntryInfo(e.entry_id, e.label, category, await self._reference(e))
         return None
+
+    async def _reference(self, entry: EntryMetadata) -> BiometricRef | None:
+        """The vault reference of the entry's reference photo (the first photo enrolled: the
+        store keeps one per entry), with the sha256 of its plaintext as the vault checks it
+        and its retention (the entry's expiry, as the photo was kept). None when there is no
+        photo, no vault, or the vault cannot give it now: an alert never waits on a photo."""
+        from lfr.vault import VaultError
+
+        if entry.image_ref is None or self._vault is None:
+            return None
+        try:
+            photo = await self._vault.get(entry.image_ref)
+        except VaultError as exc:
+            log.warning(
+                "reference photo of watchlist entry %s cannot be read (%s); the alert goes "
+                "without it",
+                entry.entry_id,
+                exc,
+            )
+            return None
+        return BiometricRef(
+            blob_id=entry.image_ref,
+            kind="watchlist_image",
+            sha256=hashlib.sha256(photo).hexdigest(),
+            retain_until=entry.expires_at,
+        )
 
     async def load_gallery(self, version: str) -> Gallery:
         cached = self._galleries.get(version)
@@ -147,7 +180,5 @@ class WatchlistStoreCatalog:
         try:
             return anyio.from_thread.run(self._vault.shred, blob_id, "deployment ended")
         except BlobNotFoundError:
-            logging.getLogger(__name__).warning(
-                "watchlist photo %s is not in this vault; nothing to shred", blob_id
-            )
+            log.warning("watchlist photo %s is not in this vault; nothing to shred", blob_id)
             return False
