@@ -25,7 +25,7 @@ from actors.messages import (
 )
 from actors.patrol_rules import PatrolState
 from lfr.clock import Clock
-from lfr.kernel import ActorRef, EventSourcedActor, Registry
+from lfr.kernel import ActorRef, EventSourcedActor, Registry, Sealing
 from lfr.store.base import EventStore
 from schemas.events import AlertDispatched, AlertRaised
 from schemas.registry import Event
@@ -44,12 +44,13 @@ class PatrolActor(EventSourcedActor[PatrolState]):
         registry: Registry,
         zones: frozenset[str],
         zone_ask_timeout_s: float = 10.0,
+        sealer: Sealing | None = None,
     ) -> None:
         self.patrol_id = patrol_id
         self.registry = registry
         self.zones = zones
         self.zone_ask_timeout_s = zone_ask_timeout_s
-        super().__init__(patrol_stream(patrol_id), store=store, clock=clock)
+        super().__init__(patrol_stream(patrol_id), store=store, clock=clock, sealer=sealer)
 
     def initial_state(self) -> PatrolState:
         return PatrolState(self.patrol_id)
@@ -63,17 +64,13 @@ class PatrolActor(EventSourcedActor[PatrolState]):
         state = own
         for zone in sorted(own.zones_served):
             raised: dict[str, AlertRaised] = {}
-            for env in await self.store.read_stream(zone_stream(zone)):
-                if env.type == "AlertRaised":
-                    event = env.decode()
-                    assert isinstance(event, AlertRaised)
+            for _, event in await self.read_events(zone_stream(zone)):
+                if isinstance(event, AlertRaised):
                     raised[event.alert_id] = event
-                elif env.type == "AlertDispatched":
-                    dispatched = env.decode()
-                    assert isinstance(dispatched, AlertDispatched)
-                    alert = raised.get(dispatched.alert_id)
-                    if alert is not None and self.patrol_id in dispatched.patrol_ids:
-                        state = rules.assign(state, alert, dispatched.escalation_level)
+                elif isinstance(event, AlertDispatched):
+                    alert = raised.get(event.alert_id)
+                    if alert is not None and self.patrol_id in event.patrol_ids:
+                        state = rules.assign(state, alert, event.escalation_level)
         # Re-fold own events so acknowledgements and verdicts land on the queued alerts.
         for env in await self.store.read_stream(self.stream):
             state = rules.evolve(state, env.decode())

@@ -42,8 +42,8 @@ __all__ = [
 class PatrolAlert:
     alert_id: str
     zone: str
-    entry_id: str
-    subject_label: str
+    entry_id: str | None  # None (both) once retention erased the alert's personal fields
+    subject_label: str | None
     escalation_level: int = 0
     acknowledged_by: str | None = None
     verdicts: Mapping[str, str] = field(default_factory=dict)  # officer -> verdict

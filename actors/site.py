@@ -36,6 +36,7 @@ from lfr.config import settings
 from lfr.errors import ConfigError
 from lfr.projections import Views
 from lfr.retention import retention_schedule
+from lfr.sealing import Sealer
 from lfr.site import CameraConfig, SiteConfig
 from lfr.store.base import EventStore
 from lfr.transport.services import (
@@ -205,10 +206,13 @@ async def open_site(
             config_recognition, config
         )
         sources = overrides.sources or (lambda cam: open_source(cam, clock))
+        sealer = Sealer(vault)  # alerts' personal fields: sealed in the log, keys in the vault
         views = overrides.views
         if views is None:
             views = await _open_views(store, data_dir)
             stack.push_async_callback(views.aclose)
+        if views.opener is None:
+            views.opener = sealer
 
         services = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(services.cancel_scope.cancel)  # runs before the group is left
@@ -244,6 +248,7 @@ async def open_site(
             sink=sink,
             vault=vault if config.vision.crop_vault else None,
             ask_timeout_s=overrides.ask_timeout_s,
+            sealer=sealer,
             model_pack=SiteParts.model_pack_of(config),
         )
         site = await stack.enter_async_context(

@@ -58,6 +58,7 @@ from lfr.kernel import (
     Registry,
     RestartInfo,
     RestartPolicy,
+    Sealing,
     Supervisor,
 )
 from lfr.projections import Views
@@ -100,6 +101,8 @@ class SiteParts:
     sink: AlertSink = field(default_factory=InMemoryAlertSink)
     vault: CropVault | None = None
     ask_timeout_s: float = 10.0
+    #: seals the personal fields of what actors append (`lfr.sealing.Sealer`); None: clear
+    sealer: Sealing | None = None
     #: the face model pack the cameras run, recorded with every `DeploymentAuthorised`
     model_pack: ModelPack | None = None
 
@@ -196,6 +199,7 @@ class Site:
                     registry=self.registry,
                     zones=zones,
                     zone_ask_timeout_s=parts.ask_timeout_s,
+                    sealer=parts.sealer,
                 ),
             )
         self.root.add(patrols)
@@ -224,6 +228,7 @@ class Site:
                     sink=parts.sink,
                     settings=zone_settings,
                     other_zones=tuple(n for n in sorted(zones) if n != z.name),
+                    sealer=parts.sealer,
                     model_pack=parts.model_pack,
                 ),
                 mailbox_size=1024,
@@ -448,6 +453,7 @@ def _camera_factory(
             limiter=limiter,
             vault=parts.vault,
             settings=CameraSettings(analyse_fps=cam.analyse_fps),
+            sealer=parts.sealer,
         )
 
     return build

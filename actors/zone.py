@@ -43,7 +43,7 @@ from actors.zone_rules import Deployment, ModelPack, ZoneState
 from lfr.alerts import AlertNotice, AlertSink
 from lfr.catalog import EntryInfo, WatchlistCatalog
 from lfr.clock import Clock
-from lfr.kernel import CommandRejected, EventSourcedActor, KernelError, Registry
+from lfr.kernel import CommandRejected, EventSourcedActor, KernelError, Registry, Sealing
 from lfr.store.base import EventStore
 from lfr.telemetry import current_traceparent, metrics
 from schemas.events import (
@@ -102,6 +102,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
         sink: AlertSink,
         settings: ZoneSettings | None = None,
         other_zones: tuple[str, ...] = (),
+        sealer: Sealing | None = None,
         model_pack: ModelPack | None = None,
     ) -> None:
         self.zone = zone
@@ -117,7 +118,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
         self._latencies: deque[float] = deque(maxlen=10_000)
         self._raised: dict[str, AlertRaised] = {}
         self.heard_from: dict[str, datetime] = {}
-        super().__init__(zone_stream(zone), store=store, clock=clock)
+        super().__init__(zone_stream(zone), store=store, clock=clock, sealer=sealer)
 
     def initial_state(self) -> ZoneState:
         return ZoneState(self.zone, self.cameras)
@@ -330,6 +331,8 @@ class ZoneActor(EventSourcedActor[ZoneState]):
                     reason=reason,
                     refs_purged=erased.refs,  # templates + photos
                     images_purged=erased.photos,
+                    templates_purged=erased.templates,
+                    entries_purged=erased.entries,
                     deployment_id=dep.deployment_id,
                     watchlist_version=dep.watchlist_version,
                 )
@@ -340,6 +343,9 @@ class ZoneActor(EventSourcedActor[ZoneState]):
 
     async def _on_match(self, message: MatchReported, now: datetime) -> None:
         match = message.match
+        if match.entry_id is None:
+            log.error("%s: match %s reached the zone sealed; no alert", self.name, match.match_id)
+            return
         entry = await self.catalog.entry(match.watchlist_version, match.entry_id)
         if entry is None:
             log.warning(

@@ -98,7 +98,7 @@ class Deployment:
 @dataclass(frozen=True, slots=True)
 class AlertState:
     alert_id: str
-    entry_id: str
+    entry_id: str | None  # None once retention erased the alert's personal fields
     match_id: str
     deployment_id: str
     raised_at: datetime
@@ -188,7 +188,11 @@ def evolve(state: ZoneState, event: Event, at: datetime) -> ZoneState:
             return rep(
                 state,
                 alerts=_put(state.alerts, alert.alert_id, alert),
-                last_alert_at=_put(state.last_alert_at, event.entry_id, at),
+                last_alert_at=(
+                    state.last_alert_at
+                    if event.entry_id is None
+                    else _put(state.last_alert_at, event.entry_id, at)
+                ),
                 alerted_matches=state.alerted_matches | {event.match_id},
             )
         case AlertDispatched():
@@ -459,8 +463,8 @@ def decide_match(
 ) -> list[Event]:
     """An `AlertRaised`, or nothing when the subject already has an alert in the cooldown
     or has been in view continuously (a short disappearance does not re-alert)."""
-    if match.match_id in state.alerted_matches:
-        return []
+    if match.match_id in state.alerted_matches or match.entry_id is None:
+        return []  # (a match without its entry is sealed: cameras report them open)
     last = state.last_alert_at.get(match.entry_id)
     if last is not None and (now - last < cooldown or seen_recently):
         return []

@@ -154,6 +154,7 @@ class RetentionResult:
             "shredded": len(self.shredded),
             "crops": sum(1 for i in self.shredded if kinds.get(i) == "alert_crop"),
             "images": sum(1 for i in self.shredded if kinds.get(i) == "watchlist_image"),
+            "sealed_field_keys": sum(1 for i in self.shredded if kinds.get(i) == "field_key"),
             "held": list(self.plan.held),
             "refs": list(self.shredded if not self.dry_run else (i for i, _ in self.plan.shred)),
             "event_seq": self.event_seq,
@@ -248,14 +249,16 @@ async def _run_vault_retention(
 
 async def _record(store: EventStore, plan: RetentionPlan, shredded: list[str], by: str) -> int:
     kinds = dict(plan.shred)
+    keys = sum(1 for i in shredded if kinds[i] == "field_key")
     event = BiometricPurged(
         scope="retention",
         reason="retention expired",
-        refs_purged=len(shredded),
+        refs_purged=len(shredded) - keys,
         purged_by=by,
         refs=tuple(shredded),
         crops_purged=sum(1 for i in shredded if kinds[i] == "alert_crop"),
         images_purged=sum(1 for i in shredded if kinds[i] == "watchlist_image"),
+        keys_purged=keys,
         refs_held=plan.held,
         retention_cutoff=plan.cutoff,
     )
@@ -374,6 +377,8 @@ async def run_watchlist_retention(
                         reason=f"retention: {reason}",
                         refs_purged=done.erased.refs,
                         images_purged=done.erased.photos,
+                        templates_purged=done.erased.templates,
+                        entries_purged=done.erased.entries,
                         deployment_id=dep_id,
                         watchlist_version=pub.version,
                         purged_by=by,
@@ -398,6 +403,8 @@ async def run_watchlist_retention(
                 reason=f"retention: {len(gone.entries)} entries of watchlist {name!r} expired",
                 refs_purged=gone.erased.refs,
                 images_purged=gone.erased.photos,
+                templates_purged=gone.erased.templates,
+                entries_purged=gone.erased.entries,
                 purged_by=by,
                 refs=gone.photos,
                 retention_cutoff=now,

@@ -25,6 +25,7 @@ __all__ = [
     "BiometricPurged",
     "BiometricRef",
     "CameraStreamLost",
+    "CameraStreamRecovered",
     "CameraStreamStarted",
     "DeploymentArmed",
     "DeploymentAuthorised",
@@ -223,6 +224,17 @@ class CameraStreamLost(Event):
     zone: str
     reason: str
     retry_in_s: float | None = None
+
+
+class CameraStreamRecovered(Event):
+    """A camera's video returned after a `CameraStreamLost`: one event per outage, however
+    many reconnection attempts it took (`retries`: the failed ones in between, 0 when the
+    first worked; `down_s`: seconds from the loss to the first frame back)."""
+
+    camera: str
+    zone: str
+    retries: int = Field(ge=0)
+    down_s: float = Field(ge=0)
 
 
 class FrameDiscarded(Event):
@@ -430,6 +442,17 @@ class BiometricPurged(Event):
     refs: tuple[str, ...] = Field(default=(), description="vault ids of the shredded blobs")
     crops_purged: int = Field(default=0, ge=0, description="of which match crops")
     images_purged: int = Field(default=0, ge=0, description="of which watchlist photos")
+    templates_purged: int = Field(
+        default=0, ge=0, description="of which watchlist templates (means and per-photo ones)"
+    )
+    entries_purged: int = Field(
+        default=0, ge=0, description="watchlist entries no table holds any longer"
+    )
+    keys_purged: int = Field(
+        default=0,
+        ge=0,
+        description="keys of sealed personal fields shredded (not counted in refs_purged)",
+    )
     refs_held: tuple[str, ...] = Field(
         default=(), description="expired vault ids kept because an EvidenceHold covers them"
     )

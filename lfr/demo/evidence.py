@@ -17,10 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from lfr.kernel import Sealing
 from lfr.projections import Views
 from lfr.report import AlertRow, DeploymentSection, GroundTruth
 from lfr.scenes import SceneManifest
 from lfr.store.base import EventStore
+from schemas.events import FaceMatched
 from schemas.views import AlertRecord, DeploymentAudit
 
 __all__ = [
@@ -257,9 +259,12 @@ class Evidence:
         return n
 
 
-async def read_evidence(views: Views, store: EventStore, zone_of: dict[str, str]) -> Evidence:
+async def read_evidence(
+    views: Views, store: EventStore, zone_of: dict[str, str], sealer: Sealing | None = None
+) -> Evidence:
     """The evidence as `views` (caught up with `store`) hold it, plus each camera's analysis
-    windows and matches' tracks from the log's records."""
+    windows and matches' tracks from the log's records (opened with the site's `sealer`:
+    a match's track is sealed there with who it was)."""
     await views.catch_up(store)
     deps = {
         d.deployment_id: _Dep.of(d, await views.alerts(deployment_id=d.deployment_id, limit=None))
@@ -268,6 +273,7 @@ async def read_evidence(views: Views, store: EventStore, zone_of: dict[str, str]
     started = {c.camera: c.first_started_at for c in await views.cameras() if c.first_started_at}
     analysed: list[tuple[str, datetime, datetime, int]] = []
     track_of: dict[str, tuple[str, str]] = {}
+    matches: list[FaceMatched] = []
     for env in await store.read_all():
         p, t = env.payload, env.type
         if t not in ("FrameDiscarded", "FaceMatched") or p["deployment_id"] not in deps:
@@ -279,7 +285,9 @@ async def read_evidence(views: Views, store: EventStore, zone_of: dict[str, str]
         if t == "FaceMatched":
             fa = datetime.fromisoformat(str(p["frame_at"]))
             analysed.append((camera, fa, fa, 1))
-            track_of[str(p["match_id"])] = (camera, str(p.get("track_id") or ""))
+            match = env.decode()
+            assert isinstance(match, FaceMatched)
+            matches.append(match)
         else:
             w0, w1 = p.get("window_start"), p.get("window_end")
             analysed.append(
@@ -290,6 +298,8 @@ async def read_evidence(views: Views, store: EventStore, zone_of: dict[str, str]
                     frames,
                 )
             )
+    for match in await sealer.open(matches) if sealer is not None else matches:
+        track_of[match.match_id] = (match.camera, match.track_id or "")
     return Evidence(
         deps,
         dict(started),

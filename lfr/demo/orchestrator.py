@@ -197,7 +197,8 @@ async def _run(
                 )
         ui.phase("evidence")
         # the site's views, resumed from where it left them and caught up with its teardown
-        views = await Views.open(data_dir, Sealer(vault))
+        sealer = Sealer(vault)
+        views = await Views.open(data_dir, sealer)
         try:
             return await write_evidence(
                 DemoRun(data_dir, opts.seconds, opts.threshold, opts.analyse_fps, started),
@@ -211,6 +212,7 @@ async def _run(
                 tally=observations.timings(pipeline),
                 tel=tel,
                 site_started=judge.site_started,
+                sealer=sealer,
             )
         finally:
             await views.aclose()

@@ -20,6 +20,7 @@ from lfr.demo.officers import AlertSeen
 from lfr.demo.parts import TimedRecogniser
 from lfr.demo.scenario import CAMERAS, ZONES
 from lfr.demo.site import Observations
+from lfr.kernel import Sealing
 from lfr.projections import Views
 from lfr.report import SimilarityHistogram, TransparencyReport, Verification, write_report
 from lfr.scenes import SceneManifest
@@ -75,6 +76,7 @@ async def write_evidence(
     tally: TimedRecogniser,
     tel: Telemetry,
     site_started: datetime,
+    sealer: Sealing | None = None,
 ) -> dict[str, Any]:
     """Read the site's views (caught up with `store`) against the ground truth, verify the
     chain as `lfr audit verify` does, check telemetry for biometric values, write
@@ -91,7 +93,7 @@ async def write_evidence(
         observations.below,
     )
 
-    ev = await read_evidence(views, store, CAMERAS)
+    ev = await read_evidence(views, store, CAMERAS, sealer)
     last = await store.read_all(from_seq=ev.events) if ev.events else []
     until = last[-1].occurred_at if last else datetime.now(UTC)
     ev.stream_started = clip_origins(ev.stream_started, site_started)

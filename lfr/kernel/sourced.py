@@ -30,15 +30,16 @@ from schemas.registry import Event
 __all__ = ["EventSourcedActor", "Sealing"]
 
 S = TypeVar("S")
+E = TypeVar("E", bound=Event)
 
 
 class Sealing(Protocol):
     """Seals the personal fields of events before they are appended, and opens them after
     they are read (fields whose key was shredded stay null)."""
 
-    async def seal(self, events: Sequence[Event], at: datetime) -> list[Event]: ...
+    async def seal(self, events: Sequence[E], at: datetime) -> list[E]: ...
 
-    async def open(self, events: Sequence[Event]) -> list[Event]: ...
+    async def open(self, events: Sequence[E]) -> list[E]: ...
 
 
 class EventSourcedActor(Actor, Generic[S]):

@@ -61,6 +61,7 @@ def view_of(ctx: ApiContext, a: AlertRecord) -> AlertView:
         camera=a.camera,
         deployment_id=a.deployment_id,
         subject_label=a.subject_label,
+        erased_at=a.erased_at,
         category=a.category,
         similarity=a.similarity,
         threshold=a.threshold,
