@@ -11,7 +11,6 @@ one in memory.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,15 +123,15 @@ class WatchlistStoreCatalog:
 
     async def _reference(self, entry: EntryMetadata) -> BiometricRef | None:
         """The vault reference of the entry's reference photo (the first photo enrolled: the
-        store keeps one per entry), with the sha256 of its plaintext as the vault checks it
-        and its retention (the entry's expiry, as the photo was kept). None when there is no
+        store keeps one per entry) as the vault stored it (the sha256 of its plaintext; read
+        without decrypting the photo), retained as long as the entry. None when there is no
         photo, no vault, or the vault cannot give it now: an alert never waits on a photo."""
         from lfr.vault import VaultError
 
         if entry.image_ref is None or self._vault is None:
             return None
         try:
-            photo = await self._vault.get(entry.image_ref)
+            stored = await self._vault.ref(entry.image_ref)
         except VaultError as exc:
             log.warning(
                 "reference photo of watchlist entry %s cannot be read (%s); the alert goes "
@@ -141,12 +140,7 @@ class WatchlistStoreCatalog:
                 exc,
             )
             return None
-        return BiometricRef(
-            blob_id=entry.image_ref,
-            kind="watchlist_image",
-            sha256=hashlib.sha256(photo).hexdigest(),
-            retain_until=entry.expires_at,
-        )
+        return stored.model_copy(update={"retain_until": entry.expires_at})
 
     async def load_gallery(self, version: str) -> Gallery:
         cached = self._galleries.get(version)

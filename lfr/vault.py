@@ -459,6 +459,30 @@ class BiometricVault:
             raise BlobIntegrityError(blob_id, "plaintext hash differs from the recorded one")
         return data
 
+    @_translated(writing=False)
+    def ref_sync(self, blob_id: str) -> BiometricRef:
+        """The reference of a readable blob as it was stored (kind, plaintext sha256,
+        retention), without decrypting it.
+
+        :raises BlobNotFoundError: never held here. :raises BlobShreddedError: shredded.
+        """
+        row = self._conn.execute(
+            "SELECT kind, key IS NULL, sha256, retain_until, shredded_at, shred_reason "
+            "FROM keys WHERE blob_id=?",
+            (blob_id,),
+        ).fetchone()
+        if row is None:
+            raise BlobNotFoundError(blob_id, self.root)
+        kind, shredded, digest, retain_until, shredded_at, reason = row
+        if shredded:
+            raise BlobShreddedError(blob_id, shredded_at, reason)
+        return BiometricRef(
+            blob_id=blob_id,
+            kind=kind,
+            sha256=digest,
+            retain_until=None if retain_until is None else datetime.fromisoformat(retain_until),
+        )
+
     @_translated(writing=True)
     def shred_sync(self, ref: BiometricRef | str, reason: str = "purged") -> bool:
         """Delete the key and overwrite the file. False if already shredded.
@@ -548,6 +572,9 @@ class BiometricVault:
 
     async def get(self, ref: BiometricRef | str) -> bytes:
         return await anyio.to_thread.run_sync(self.get_sync, ref, limiter=self._limiter)
+
+    async def ref(self, blob_id: str) -> BiometricRef:
+        return await anyio.to_thread.run_sync(self.ref_sync, blob_id, limiter=self._limiter)
 
     async def shred(self, ref: BiometricRef | str, reason: str = "purged") -> bool:
         return await anyio.to_thread.run_sync(self.shred_sync, ref, reason, limiter=self._limiter)
