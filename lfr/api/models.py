@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lfr.api.ports import EngagementOutcome, Verdict
+from lfr.api.push import EndpointPolicy, check_keys
 from schemas.events import WatchlistCategory
 
 __all__ = [
@@ -213,11 +214,37 @@ class InclusionProof(BaseModel):
     checkpoint: SignedCheckpoint
 
 
+_B64URL = r"^[A-Za-z0-9_-]+={0,2}$"
+
+
 class PushKeys(_Body):
-    p256dh: str = Field(min_length=1, max_length=200)
-    auth: str = Field(min_length=1, max_length=100)
+    p256dh: str = Field(
+        pattern=_B64URL,
+        min_length=87,
+        max_length=88,
+        description="the browser's uncompressed P-256 public key (65 bytes), base64url",
+    )
+    auth: str = Field(
+        pattern=_B64URL, min_length=22, max_length=24, description="16 bytes, base64url"
+    )
+
+    @model_validator(mode="after")
+    def _keys_usable(self) -> PushKeys:
+        check_keys(self.p256dh, self.auth)
+        return self
 
 
 class PushSubscription(_Body):
-    endpoint: str = Field(pattern=r"^https?://", max_length=2000)
+    """What `PushSubscription.toJSON()` gives in the browser."""
+
+    endpoint: str = Field(
+        max_length=2000, description="https only; its host must resolve to public addresses only"
+    )
+    expirationTime: float | None = None  # noqa: N815 (the browser's name)
     keys: PushKeys
+
+    @field_validator("endpoint")
+    @classmethod
+    def _https(cls, endpoint: str) -> str:
+        EndpointPolicy.parse(endpoint)  # the form; the addresses are checked when stored
+        return endpoint

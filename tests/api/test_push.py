@@ -1,5 +1,6 @@
 """Web Push: RFC 8291 encryption a browser can open, VAPID (RFC 8292), urgency and topics."""
 
+import ipaddress
 import json
 import os
 
@@ -14,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lfr.api.push import (
+    EndpointPolicy,
     PushService,
     VapidKey,
     b64url,
@@ -22,6 +24,11 @@ from lfr.api.push import (
     encrypt,
     push_topic,
 )
+
+
+async def public_resolver(host: str, port: int):
+    """push.test resolves to a public address (the traffic goes to an in-process app)."""
+    return [ipaddress.ip_address("93.184.215.14")]
 
 
 def browser_keys():
@@ -64,12 +71,13 @@ async def test_notify_sends_vapid_signed_high_urgency_push(tmp_path):
     vapid = await anyio.to_thread.run_sync(VapidKey.load_or_create, tmp_path)
     again = await anyio.to_thread.run_sync(VapidKey.load_or_create, tmp_path)
     assert again.public_key == vapid.public_key
+    policy = EndpointPolicy(resolve=public_resolver)
     push = await anyio.to_thread.run_sync(
-        lambda: PushService(vapid, path=tmp_path / "subs.json", client=client)
+        lambda: PushService(vapid, path=tmp_path / "subs.json", client=client, policy=policy)
     )
     ua, keys, auth = browser_keys()
-    push.subscribe("PC A", {"endpoint": "https://push.test/phone", "keys": keys})
-    push.subscribe("PC A", {"endpoint": "https://push.test/gone", "keys": keys})
+    await push.subscribe("PC A", {"endpoint": "https://push.test/phone", "keys": keys})
+    await push.subscribe("PC A", {"endpoint": "https://push.test/gone", "keys": keys})
     sent = await push.notify(
         ["PC A", "PC B"], {"alert_id": "a-1", "title": "LFR alert"}, subject="north-end/Case 1"
     )

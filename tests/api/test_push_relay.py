@@ -15,13 +15,14 @@ from starlette.routing import Route
 
 from lfr.api.app import create_app
 from lfr.api.auth import AuthConfig, TokenVerifier, load_or_create_api_key
-from lfr.api.push import PushService, VapidKey, b64url, decrypt, push_topic
+from lfr.api.push import EndpointPolicy, PushService, VapidKey, b64url, decrypt, push_topic
 from lfr.store.memory import InMemoryEventStore
 from lfr.transport.broker import EmbeddedBroker, EmbeddedBrokerConfig
 from lfr.transport.mqtt import MqttConfig, MqttPublisher
 from schemas.envelope import NewEvent
 from schemas.events import PatrolCheckedIn
 from schemas.messages import AlertMessage
+from tests.api.test_push import public_resolver
 
 
 async def test_alert_on_mqtt_becomes_a_web_push(tmp_path):
@@ -41,8 +42,9 @@ async def test_alert_on_mqtt_becomes_a_web_push(tmp_path):
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     vapid = await anyio.to_thread.run_sync(VapidKey.load_or_create, tmp_path)
-    push = await anyio.to_thread.run_sync(lambda: PushService(vapid, client=client))
-    push.subscribe(
+    policy = EndpointPolicy(resolve=public_resolver)
+    push = await anyio.to_thread.run_sync(lambda: PushService(vapid, client=client, policy=policy))
+    await push.subscribe(
         "PC A",
         {
             "endpoint": "https://push.test/phone",

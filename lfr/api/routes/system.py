@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 
 from lfr.api.auth import Principal, Role, authenticate, require
 from lfr.api.context import ctx_of
 from lfr.api.models import ERROR_RESPONSES, Me, PushSubscription
+from lfr.api.push import PushSubscriptionError
 
 __all__ = [
     "health",
@@ -58,7 +58,20 @@ async def vapid_key(request: Request, _: Anyone) -> dict[str, str]:
     return {"public_key": ctx_of(request).push.vapid.public_key}
 
 
-@router.post("/push/subscriptions", status_code=204, summary="Register this device for Web Push")
+@router.post(
+    "/push/subscriptions",
+    status_code=204,
+    summary="Register this device for Web Push",
+    description=(
+        "The endpoint must be https and its host must resolve only to public addresses; "
+        "p256dh must be an uncompressed P-256 point and auth 16 bytes (base64url). "
+        "Anything else is refused with 422 and nothing is stored."
+    ),
+)
 async def push_subscribe(request: Request, body: PushSubscription, who: Officer) -> None:
     push = ctx_of(request).push
-    await anyio.to_thread.run_sync(push.subscribe, who.name, body.model_dump())
+    subscription = body.model_dump(include={"endpoint", "keys"})
+    try:
+        await push.subscribe(who.name, subscription)
+    except PushSubscriptionError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
