@@ -50,6 +50,18 @@ def vault_kek() -> Iterator[bytes]:
         yield kek
 
 
+@pytest.fixture(scope="session", autouse=True)
+def checkpoint_key() -> Iterator[bytes]:
+    """A fresh checkpoint signing key for the event logs, outside any data dir (in the
+    environment, as `LFR_CHECKPOINT_KEY`), as `vault_kek` gives the vault its KEK. A test
+    wanting another key sets its own with `monkeypatch`."""
+    seed = os.urandom(32)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LFR_CHECKPOINT_KEY", base64.b64encode(seed).decode())
+        mp.delenv("LFR_CHECKPOINT_KEY_FILE", raising=False)
+        yield seed
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

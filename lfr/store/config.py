@@ -13,8 +13,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from lfr.store.base import EventStore
+from lfr.store.policy import LogConfig
 
 __all__ = [
+    "LogConfig",
     "NatsStoreConfig",
     "SqliteStoreConfig",
     "StoreConfig",
@@ -24,7 +26,8 @@ __all__ = [
 
 
 class SqliteStoreConfig(BaseModel):
-    """The embedded default: `<data_dir>/events.sqlite`, signing key beside it."""
+    """The embedded default: `<data_dir>/events.sqlite` (its signing key is not beside it:
+    see `LogConfig`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

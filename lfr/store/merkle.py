@@ -3,22 +3,28 @@
 Leaves are the event hashes in `seq` order: `leaf = sha256(0x00 || hash)`,
 `node = sha256(0x01 || left || right)`. A signed checkpoint covers the root; an inclusion
 proof of one event then needs only log2(n) hashes, the checkpoint and the log's public key.
+A consistency proof (RFC 9162 section 2.1.4) shows that the tree of m events is a prefix of the
+tree of n: what a witness checks before it countersigns a newer checkpoint.
 Pure functions and one small class, no I/O: `lfr.store.hashchain` re-exports them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 
 __all__ = [
+    "EMPTY_ROOT",
     "MerkleFrontier",
+    "consistency_proof",
+    "consistency_proof_from",
     "inclusion_path",
     "leaf_hash",
     "merkle_root",
     "node_hash",
+    "verify_consistency",
     "verify_inclusion",
 ]
 
@@ -33,7 +39,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-_EMPTY_ROOT = hashlib.sha256(b"").digest()
+EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
 class MerkleFrontier:
@@ -88,7 +94,7 @@ class MerkleFrontier:
 
     def root(self) -> bytes:
         if not self.nodes:
-            return _EMPTY_ROOT
+            return EMPTY_ROOT
         acc = self.nodes[-1][1]
         for _, h in reversed(self.nodes[:-1]):
             acc = node_hash(h, acc)
@@ -165,3 +171,109 @@ def verify_inclusion(
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root
+
+
+# --- consistency proofs (RFC 9162 section 2.1.4) ------------------------------------------------
+
+
+def _subproof(
+    m: int, lo: int, hi: int, complete: bool, mth: Callable[[int, int], bytes], out: list[bytes]
+) -> None:
+    """SUBPROOF(m, D[lo:hi], complete), its nodes appended to `out` (m counted from `lo`)."""
+    n = hi - lo
+    if m == n:
+        if not complete:
+            out.append(mth(lo, hi))
+        return
+    k = _split(n)
+    if m <= k:
+        _subproof(m, lo, lo + k, complete, mth, out)
+        out.append(mth(lo + k, hi))
+    else:
+        _subproof(m - k, lo + k, hi, False, mth, out)
+        out.append(mth(lo, lo + k))
+
+
+def _check_sizes(m: int, n: int) -> None:
+    if not 0 <= m <= n:
+        raise ValueError(f"no consistency proof from a tree of {m} to one of {n} leaves")
+
+
+def consistency_proof(leaves: Sequence[bytes], m: int) -> list[bytes]:
+    """RFC 9162 PROOF(m, D[n]) over already leaf-hashed values: the tree of the first `m`
+    leaves is a prefix of the tree of all of them (empty when m is 0 or n)."""
+    _check_sizes(m, len(leaves))
+    out: list[bytes] = []
+    if 0 < m:
+        _subproof(m, 0, len(leaves), True, lambda a, b: merkle_root(leaves[a:b]), out)
+    return out
+
+
+def consistency_proof_from(old: MerkleFrontier, new_leaves: Sequence[bytes]) -> list[bytes]:
+    """`consistency_proof` from the tree of `old.size` leaves to it extended by `new_leaves`
+    (already leaf-hashed), without the old leaves: every node of the proof inside the old tree
+    is one of its frontier's perfect subtrees or a run of them (the proof climbs the old
+    tree's right edge), and the rest lie in the new leaves. Costs O(len(new_leaves))."""
+    m = old.size
+    n = m + len(new_leaves)
+    starts: dict[int, int] = {}  # a frontier block's first leaf -> its index in old.nodes
+    pos = 0
+    for i, (height, _) in enumerate(old.nodes):
+        starts[pos] = i
+        pos += 1 << height
+
+    def mth(a: int, b: int) -> bytes:
+        if a >= m:
+            return merkle_root(new_leaves[a - m : b - m])
+        if b > m or a not in starts:
+            raise AssertionError(f"range [{a}, {b}) is not on the old tree's right edge")
+        run = old.nodes[starts[a] :]
+        end = a + sum(1 << height for height, _ in run)
+        if end == b:  # the run of blocks from a to the end of the old tree
+            return MerkleFrontier(b - a, run).root()
+        if (1 << run[0][0]) == b - a:  # one block
+            return run[0][1]
+        raise AssertionError(f"range [{a}, {b}) is not on the old tree's right edge")
+
+    _check_sizes(m, n)
+    out: list[bytes] = []
+    if 0 < m:
+        _subproof(m, 0, n, True, mth, out)
+    return out
+
+
+def verify_consistency(
+    m: int, n: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
+    """RFC 9162 section 2.1.4.2: does `proof` show the tree of `m` leaves with `old_root` is a
+    prefix of the tree of `n` leaves with `new_root`? (Every tree extends the empty one.)"""
+    if m < 0 or m > n:
+        return False
+    if m == n:
+        return not proof and old_root == new_root
+    if m == 0:
+        return not proof and old_root == EMPTY_ROOT
+    if not proof:
+        return False
+    nodes = list(proof)
+    if m & (m - 1) == 0:  # m is a power of two: the old root is itself a node of the proof
+        nodes.insert(0, old_root)
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = nodes[0]
+    for c in nodes[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == old_root and sr == new_root and sn == 0

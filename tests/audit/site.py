@@ -5,13 +5,23 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from lfr.store.checkpoint import load_or_create_signing_key
-from lfr.store.sqlite import KEY_FILE, LOG_FILE, SqliteLog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from lfr.store.checkpoint import load_signing_key
+from lfr.store.sqlite import LOG_FILE, SqliteLog
 from lfr.testing.logs import synthetic_log
 
 
-def build_site(data_dir: Path, n: int = 2500, *, checkpoint_every: int = 500) -> Path:
-    key = load_or_create_signing_key(data_dir / KEY_FILE)
+def build_site(
+    data_dir: Path,
+    n: int = 2500,
+    *,
+    checkpoint_every: int = 500,
+    key: Ed25519PrivateKey | None = None,
+) -> Path:
+    """A log of `n` synthetic events signed by `key` (default: the session's, from the
+    environment), every `checkpoint_every` and at the end."""
+    key = key or load_signing_key(data_dir)
     log = SqliteLog(data_dir / LOG_FILE, signing_key=key, checkpoint_every=checkpoint_every)
     for stream, events in synthetic_log(n, batch=200, match_every=60):
         log.append(stream, events)

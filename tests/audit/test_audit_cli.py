@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from lfr.cli import app
@@ -149,7 +150,7 @@ def test_truncated_log_is_caught_by_its_checkpoint(site: Path) -> None:
 
 def test_pinned_foreign_key_fails_signatures(site: Path, tmp_path_factory) -> None:
     other = tmp_path_factory.mktemp("other")
-    build_site(other, n=50)
+    build_site(other, n=50, key=Ed25519PrivateKey.generate())
     key = other / "pub.pem"
     assert lfr("audit", "public-key", "-d", str(other), "-o", str(key)).exit_code == 0
     res = lfr("audit", "verify", "--data-dir", str(site), "--public-key", str(key))

@@ -14,6 +14,12 @@ from typer.testing import CliRunner
 from lfr.cli import app
 from lfr.projections import ProjectionError, ViewDb
 from lfr.store import CorruptLogError, StoreError, open_store
+from lfr.store.checkpoint import (
+    KEY_ENV,
+    KEY_FILE_ENV,
+    CheckpointKeyError,
+    create_signing_key_file,
+)
 from lfr.store.sqlite import LOG_FILE, SqliteLog
 from lfr.store.verify import verify_log
 from schemas import EVENT_TYPES, NewEvent
@@ -73,19 +79,40 @@ def test_missing_log_says_where_it_looked(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "no event log here" in stderr(res)
 
 
-async def test_store_refuses_a_key_that_did_not_sign_the_log(tmp_path: Path) -> None:
+async def test_store_refuses_a_key_that_did_not_sign_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await anyio.to_thread.run_sync(lambda: build_site(tmp_path, n=30))
-    (tmp_path / "checkpoint_ed25519.pem").unlink()
-    with pytest.raises(StoreError, match="is missing; restore it"):
+    config = tmp_path.parent / f"{tmp_path.name}-config"
+    other = await anyio.to_thread.run_sync(create_signing_key_file, config / "other.pem")
+    monkeypatch.delenv(KEY_ENV)
+    monkeypatch.setenv(KEY_FILE_ENV, str(config / "missing.pem"))
+    with pytest.raises(CheckpointKeyError, match="cannot read the checkpoint signing key"):
         await open_store(tmp_path)
-    assert not (tmp_path / "checkpoint_ed25519.pem").exists()
-    other = tmp_path / "elsewhere"
-    other.mkdir()
-    await anyio.to_thread.run_sync(lambda: build_site(other, n=5))
-    (tmp_path / "checkpoint_ed25519.pem").write_bytes(
-        (other / "checkpoint_ed25519.pem").read_bytes()
-    )
+    assert not (config / "missing.pem").exists()
+    monkeypatch.setenv(KEY_FILE_ENV, str(other))
     with pytest.raises(StoreError, match="did not sign"):
+        await open_store(tmp_path)
+
+
+async def test_store_refuses_no_key_and_a_key_inside_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEY_ENV)
+    with pytest.raises(CheckpointKeyError, match=f"no checkpoint signing key.*{KEY_FILE_ENV}"):
+        await open_store(tmp_path)
+    inside = await anyio.to_thread.run_sync(
+        create_signing_key_file, tmp_path / "keys" / "checkpoint_ed25519.pem"
+    )
+    monkeypatch.setenv(KEY_FILE_ENV, str(inside))
+    with pytest.raises(CheckpointKeyError, match="inside the data directory"):
+        await open_store(tmp_path)
+    assert not (tmp_path / LOG_FILE).exists()
+    # an older lfr's key left in the data directory: the error says to move it
+    legacy = tmp_path / "checkpoint_ed25519.pem"
+    await anyio.to_thread.run_sync(lambda: legacy.write_bytes(inside.read_bytes()))
+    monkeypatch.delenv(KEY_FILE_ENV)
+    with pytest.raises(CheckpointKeyError, match="left by an older lfr: move it outside"):
         await open_store(tmp_path)
 
 

@@ -14,10 +14,18 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lfr.store import checkpoint as ckpt
+from lfr.store.base import StoreError
 from lfr.store.hashchain import MerkleFrontier, format_time
+from lfr.store.merkle import consistency_proof_from, leaf_hash
 from lfr.store.sqlite._schema import WAL_FALLBACK_PAGES, WAL_SIZE_LIMIT
 
-__all__ = ["configure_writer", "load_frontier", "read_checkpoints", "write_checkpoint"]
+__all__ = [
+    "configure_writer",
+    "consistency_proof",
+    "load_frontier",
+    "read_checkpoints",
+    "write_checkpoint",
+]
 
 
 def configure_writer(conn: sqlite3.Connection) -> None:
@@ -35,7 +43,7 @@ def write_checkpoint(
     frontier: MerkleFrontier,
     size: int,
     last_hash: str,
-) -> None:
+) -> ckpt.Checkpoint:
     """Sign the tree of `size` events (`frontier`) and insert it, in the caller's transaction."""
     public = key.public_key()
     cp = ckpt.Checkpoint(
@@ -58,6 +66,7 @@ def write_checkpoint(
             frontier.to_json(),
         ),
     )
+    return cp
 
 
 def load_frontier(conn: sqlite3.Connection, size: int) -> MerkleFrontier:
@@ -82,3 +91,27 @@ def read_checkpoints(conn: sqlite3.Connection, log_id: str) -> list[ckpt.Checkpo
         "ORDER BY tree_size"
     ).fetchall()
     return [ckpt.Checkpoint(log_id, int(t), r, lh, sa, k, s) for t, r, lh, sa, k, s in rows]
+
+
+def consistency_proof(conn: sqlite3.Connection, old_size: int, new_size: int) -> list[bytes]:
+    """The RFC 9162 consistency proof from the log's tree of `old_size` events to its tree of
+    `new_size`: the old tree's frontier (from the checkpoint rows) and the hashes after it.
+
+    :raises StoreError: the log holds fewer than `new_size` events.
+    """
+    if not 0 <= old_size <= new_size:
+        raise StoreError(f"no consistency proof from tree size {old_size} to {new_size}")
+    old = load_frontier(conn, old_size)
+    leaves = [
+        leaf_hash(h)
+        for (h,) in conn.execute(
+            "SELECT hash FROM events WHERE seq > ? AND seq <= ? ORDER BY seq",
+            (old_size, new_size),
+        )
+    ]
+    if old.size != old_size or old_size + len(leaves) != new_size:
+        raise StoreError(
+            f"the log holds {old.size if old.size != old_size else old_size + len(leaves)} "
+            f"events, fewer than the tree size {new_size} asked for"
+        )
+    return consistency_proof_from(old, leaves)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
+import time
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from lfr.store.hashchain import (
 )
 from lfr.store.sqlite._checkpoints import (
     configure_writer,
+    consistency_proof,
     load_frontier,
     read_checkpoints,
     write_checkpoint,
@@ -82,6 +85,12 @@ class SqliteLog:
         self._frontier: MerkleFrontier | None = None
         self._inserter: Inserter | None = None
         self._wal: WalCheckpointer | None = None
+        # appends and signing may come from two threads (the store's writer, its signer)
+        self._write_lock = threading.Lock()
+        #: when (time.monotonic) the oldest event not yet in a signed checkpoint was committed
+        self.unsigned_since: float | None = None
+        #: called (on the writing thread) when a checkpoint was signed or events became unsigned
+        self.on_change: Callable[[], None] | None = None
 
     def _meta(self, key: str) -> str:
         return read_meta(self._conn, self.path, key)
@@ -248,6 +257,19 @@ class SqliteLog:
     def checkpoints(self) -> list[ckpt.Checkpoint]:
         return read_checkpoints(self._conn, self.log_id)
 
+    @translated
+    def newest_checkpoint(self) -> ckpt.Checkpoint | None:
+        row = self._conn.execute(
+            "SELECT tree_size, root, last_hash, signed_at, key_id, signature FROM checkpoints "
+            "ORDER BY tree_size DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else ckpt.Checkpoint(self.log_id, *row)
+
+    @translated
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 9162 consistency proof between the log's trees of these sizes (see `merkle`)."""
+        return consistency_proof(self._conn, old_size, new_size)
+
     # --- writing ------------------------------------------------------------------------------
 
     def _tail(self) -> tuple[int, str]:
@@ -320,6 +342,12 @@ class SqliteLog:
             raise StoreError(f"{self.path}: opened read-only")
         if not events:
             return []
+        with self._write_lock:
+            return self._append(stream, events, expected_version)
+
+    def _append(
+        self, stream: str, events: Sequence[NewEvent], expected_version: int | None
+    ) -> list[Envelope]:
         batch = list(events)
         ids = uuid_texts([e.event_id for e in batch])
         if len(set(ids)) != len(batch):  # the same event twice in a batch
@@ -380,11 +408,17 @@ class SqliteLog:
             seq, _, prev = tail
             first_seq = envelopes[0].seq
             every = self.checkpoint_every
-            if self._key is not None and (first_seq - 1) // every != seq // every:
+            signed = self._key is not None and (first_seq - 1) // every != seq // every
+            if signed:
+                assert self._key is not None
                 write_checkpoint(c, self._key, self.log_id, frontier, seq, prev)
             c.execute("COMMIT")
         self._committed()
         self._frontier = frontier
+        if self._key is not None and (signed or self.unsigned_since is None):
+            self.unsigned_since = None if signed else time.monotonic()
+            if self.on_change is not None:
+                self.on_change()
         return envelopes
 
     def _get_inserter(self) -> Inserter:
@@ -394,15 +428,22 @@ class SqliteLog:
             weakref.finalize(self, inserter.stop)  # a log never closed: the thread ends
         return inserter
 
-    def checkpoint_now(self) -> None:
-        """Sign a checkpoint of the current tree unless the newest one already covers it."""
+    def checkpoint_now(self) -> bool:
+        """Sign a checkpoint of the current tree unless the newest one already covers it;
+        True when one was signed."""
         if self._key is None or self.read_only:
-            return
+            return False
         c = self._conn
-        with SqliteErrors(c, self.path, writing=True):
+        signed = False
+        with self._write_lock, SqliteErrors(c, self.path, writing=True):
             c.execute("BEGIN IMMEDIATE")
             seq, last = self._tail()
             row = c.execute("SELECT max(tree_size) FROM checkpoints").fetchone()
             if seq > 0 and int(row[0] or 0) < seq:
                 write_checkpoint(c, self._key, self.log_id, self._load_frontier(seq), seq, last)
+                signed = True
             c.execute("COMMIT")
+            self.unsigned_since = None
+        if signed and self.on_change is not None:
+            self.on_change()
+        return signed

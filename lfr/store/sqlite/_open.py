@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lfr.store import checkpoint as ckpt
 from lfr.store.base import CorruptLogError, StoreError, StoreWriteError
-from lfr.store.hashchain import format_time
+from lfr.store.hashchain import GENESIS_HASH, MerkleFrontier, format_time
+from lfr.store.sqlite._checkpoints import write_checkpoint
 from lfr.store.sqlite._errors import SqliteErrors, store_error
 from lfr.store.sqlite._schema import FORMAT, FORMAT_VERSION, LOG_FILE, SCHEMA, sql_str
 
@@ -64,7 +65,8 @@ def check_or_create(
     conn: sqlite3.Connection, path: Path, *, read_only: bool, key: Ed25519PrivateKey | None
 ) -> None:
     """Check the file is an lfr log this lfr reads; in an empty file (not `read_only`) create
-    one, recording `key`'s public half.
+    one, recording `key`'s public half and signing its empty tree (so a log that names a key
+    always holds a checkpoint: one without any had its checkpoints deleted).
 
     :raises CorruptLogError: another database, another format, or a newer version.
     """
@@ -106,4 +108,7 @@ def _create(conn: sqlite3.Connection, key: Ed25519PrivateKey | None) -> None:
     )
     conn.execute("PRAGMA page_size=8192")  # fewer splits per batch, small single commits
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + rows + "COMMIT;")
+    conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + rows)
+    if key is not None:
+        write_checkpoint(conn, key, meta["log_id"], MerkleFrontier(), 0, GENESIS_HASH)
+    conn.execute("COMMIT")

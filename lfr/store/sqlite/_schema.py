@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = [
     "DEFAULT_CHECKPOINT_EVERY",
+    "DEFAULT_CHECKPOINT_INTERVAL_S",
     "FORMAT",
     "FORMAT_VERSION",
     "KEY_FILE",
@@ -16,10 +17,11 @@ __all__ = [
 ]
 
 LOG_FILE = "events.sqlite"
-KEY_FILE = "checkpoint_ed25519.pem"
+KEY_FILE = "checkpoint_ed25519.pem"  # the key's usual name, never in the data directory
 FORMAT = "lfr-event-log"
 FORMAT_VERSION = 1
 DEFAULT_CHECKPOINT_EVERY = 1000
+DEFAULT_CHECKPOINT_INTERVAL_S = 10.0  # the oldest unsigned event waits at most this long
 WAL_FALLBACK_PAGES = 16384  # 128 MiB of 8 KiB pages: SQLite checkpoints on commit past it
 WAL_SIZE_LIMIT = 64 << 20  # bytes the WAL file is cut back to when it restarts
 

@@ -13,11 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lfr.store import checkpoint as ckpt
 from lfr.store.base import StoreClosedError, StoreError, follow_log
+from lfr.store.policy import LogConfig
 from lfr.store.sqlite._log import SqliteLog
-from lfr.store.sqlite._schema import DEFAULT_CHECKPOINT_EVERY, KEY_FILE, LOG_FILE
+from lfr.store.sqlite._schema import (
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_CHECKPOINT_INTERVAL_S,
+    LOG_FILE,
+)
+from lfr.store.sqlite._signer import CheckpointSigner
+from lfr.store.witness import Witness, witnesses_of
 from schemas.envelope import Envelope, NewEvent
 
 __all__ = ["SqliteEventStore", "open_store"]
@@ -34,6 +42,7 @@ class SqliteEventStore:
         self._appended = anyio.Event()
         self._closed = False
         self._poll_s = poll_s
+        self._signer: CheckpointSigner | None = None
         self.path = writer.path
 
     @classmethod
@@ -41,41 +50,51 @@ class SqliteEventStore:
         cls,
         path: Path,
         *,
-        key_path: Path | None = None,
+        signing_key: Ed25519PrivateKey | Path | None = None,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S,
+        witnesses: Sequence[Witness] = (),
         poll_s: float = 0.5,
     ) -> SqliteEventStore:
-        """Open (creating if absent) the log at `path`; its signing key defaults to
-        `<path's folder>/checkpoint_ed25519.pem`, created at first run."""
-        path = Path(path)
-        key_file = key_path if key_path is not None else path.parent / KEY_FILE
+        """Open (creating if absent) the log at `path`.
 
-        def _open() -> tuple[SqliteLog, SqliteLog]:
+        Its checkpoint key is `signing_key` (a key, or a PEM file outside the log's folder),
+        else the environment's (`LFR_CHECKPOINT_KEY`, `LFR_CHECKPOINT_KEY_FILE`). Checkpoints
+        are signed every `checkpoint_every` events, once the oldest unsigned event is
+        `checkpoint_interval_s` old, and on close; each is published to `witnesses`.
+
+        :raises CheckpointKeyError: no key, or a key file inside the log's folder.
+        :raises StoreError: the key did not sign this log.
+        """
+        path = Path(path)
+
+        def _open() -> tuple[SqliteLog, SqliteLog, CheckpointSigner]:
             existed = path.exists() and path.stat().st_size > 0
             recorded = ""
             if existed:  # refuse a foreign or damaged file before creating anything
                 probe = SqliteLog(path, read_only=True)
                 recorded = probe.public_key_pem()
                 probe.close()
-                if recorded and not key_file.exists():
-                    raise StoreError(
-                        f"{key_file}: the key that signs {path} is missing; restore it from "
-                        "backup (a new key could not continue its signed checkpoints)"
-                    )
-            key = ckpt.load_or_create_signing_key(key_file, create=True)
-            writer = SqliteLog(path, signing_key=key, checkpoint_every=checkpoint_every)
+            key = (
+                signing_key
+                if isinstance(signing_key, Ed25519PrivateKey)
+                else ckpt.load_signing_key(path.parent, path=signing_key)
+            )
             mine = ckpt.public_key_pem(key.public_key())
             if existed and recorded and recorded != mine:
-                writer.close()
                 raise StoreError(
-                    f"{key_file}: this key did not sign {path} (the log records another public "
-                    "key); restore the site's original key file"
+                    f"{path}: the checkpoint key given did not sign this log (the log records "
+                    "another public key); give the site's original key"
                 )
+            writer = SqliteLog(path, signing_key=key, checkpoint_every=checkpoint_every)
             reader = SqliteLog(path)
-            return writer, reader
+            signer = CheckpointSigner(writer, interval_s=checkpoint_interval_s, witnesses=witnesses)
+            return writer, reader, signer
 
-        writer, reader = await anyio.to_thread.run_sync(_open)
-        return cls(writer, reader, poll_s=poll_s)
+        writer, reader, signer = await anyio.to_thread.run_sync(_open)
+        store = cls(writer, reader, poll_s=poll_s)
+        store._signer = signer
+        return store
 
     def _check_open(self) -> None:
         if self._closed:
@@ -139,8 +158,16 @@ class SqliteEventStore:
         return await self._read(self._reader.stream_version, stream)  # type: ignore[no-any-return]
 
     async def checkpoint(self) -> None:
-        """Sign a checkpoint now (also done every `checkpoint_every` events and on close)."""
+        """Sign a checkpoint now and publish it to the witnesses (also done every
+        `checkpoint_every` events, on the timer and on close)."""
         await self._write(self._writer.checkpoint_now)
+        if self._signer is not None:
+            await anyio.to_thread.run_sync(self._signer.publish)
+
+    @property
+    def signer(self) -> CheckpointSigner | None:
+        """The thread that signs on the timer and publishes to the witnesses."""
+        return self._signer
 
     def public_key_pem(self) -> str:
         return self._writer.public_key_pem()
@@ -150,6 +177,8 @@ class SqliteEventStore:
             return
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(self._writer.checkpoint_now, limiter=self._wlock)
+            if self._signer is not None:  # publishes the tail's checkpoint to the witnesses
+                await anyio.to_thread.run_sync(self._signer.close)
             self._closed = True
             self._appended.set()
             async with self._wlock, self._rlock:
@@ -168,8 +197,23 @@ class SqliteEventStore:
 
 
 async def open_store(
-    data_dir: Path, *, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    data_dir: Path, *, checkpoint_every: int | None = None, log: LogConfig | None = None
 ) -> SqliteEventStore:
-    """The site's embedded log: `<data_dir>/events.sqlite`, key beside it."""
+    """The site's embedded log: `<data_dir>/events.sqlite`, its checkpoints as `log` says
+    (signing key, how often, witnesses; default: the key from the environment, no witness).
+
+    :raises CheckpointKeyError: no signing key, or one inside `data_dir`.
+    :raises WitnessError: a witness file inside `data_dir`.
+    """
     data_dir = Path(data_dir)
-    return await SqliteEventStore.open(data_dir / LOG_FILE, checkpoint_every=checkpoint_every)
+    log = log or LogConfig()
+    witnesses = await anyio.to_thread.run_sync(
+        lambda: witnesses_of(log.witness_targets(), key_path=log.witness_key, data_dir=data_dir)
+    )
+    return await SqliteEventStore.open(
+        data_dir / LOG_FILE,
+        signing_key=log.signing_key,
+        checkpoint_every=checkpoint_every or log.checkpoint_every,
+        checkpoint_interval_s=log.checkpoint_interval_s,
+        witnesses=witnesses,
+    )
