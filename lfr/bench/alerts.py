@@ -11,6 +11,7 @@ again to the last of `--alerts` alerts queued during an outage arriving at the d
 
 from __future__ import annotations
 
+import secrets
 import socket
 import statistics
 import time
@@ -131,8 +132,14 @@ async def _embedded(n: int) -> dict[str, Any]:
     from lfr.transport.mqtt import MqttConfig, MqttPublisher, subscribe
 
     out: dict[str, Any] = {}
+    # the broker refuses anonymous clients: one bench user that may read and write the site
+    password = secrets.token_urlsafe(18)
+    grants = {"read": ("lfr/bench/#",), "write": ("lfr/bench/#",)}
     async with EmbeddedBroker(EmbeddedBrokerConfig(tcp_port=0, ws_port=None)) as broker:
-        cfg = MqttConfig(port=broker.tcp_port, site="bench", protocol="3.1.1", username="b")
+        broker.users.add("b", password, **grants)
+        cfg = MqttConfig(
+            port=broker.tcp_port, site="bench", protocol="3.1.1", username="b", password=password
+        )
         out.update(await _measure(cfg, n))
         port = broker.tcp_port
     # outage: publish while the broker is down, then start it on the same port; the device
@@ -142,11 +149,13 @@ async def _embedded(n: int) -> dict[str, Any]:
         site="bench",
         protocol="3.1.1",
         username="b",
+        password=password,
         reconnect_min_s=0.25,
         reconnect_max_s=0.25,
     )
     pub = MqttPublisher(cfg)
     revived = EmbeddedBroker(EmbeddedBrokerConfig(tcp_port=port, ws_port=None))
+    revived.users.add("b", password, **grants)
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(pub.run)

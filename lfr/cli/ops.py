@@ -27,7 +27,10 @@ def mosquitto(
         int | None, typer.Option(help="also write mosquitto.conf with this MQTT port")
     ] = None,
     ws_port: Annotated[int | None, typer.Option(help="and a WebSocket listener")] = None,
-    bind: Annotated[str, typer.Option(help="listener address")] = "0.0.0.0",
+    bind: Annotated[
+        str | None,
+        typer.Option(help="listener address (default: all with TLS, else 127.0.0.1 only)"),
+    ] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="server certificate (PEM)")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="server key (PEM)")] = None,
     tls_ca: Annotated[Path | None, typer.Option(help="CA bundle (PEM)")] = None,
@@ -63,6 +66,8 @@ def mosquitto(
     except InvalidTopicError as exc:
         fail(str(exc))
     files = write_files(out, users, port=port, ws_port=ws_port, tls=tls, bind=bind)  # type: ignore[arg-type]
+    for warning in files.warnings:
+        err_console.print(f"warning: {warning}", markup=False)
     err_console.print(
         f"wrote {files.passwd}, {files.acl}"
         + (f", {files.conf}" if files.conf else "")

@@ -1,7 +1,9 @@
 """`lfr serve`: the HTTP API, the officer app and the alert transport of one site.
 
 Without a broker configured (`--mqtt-host`, or `[mqtt]` in the site config) it starts the
-embedded amqtt broker (TCP + WebSocket, loopback).
+embedded amqtt broker (TCP + WebSocket, loopback), which requires a password of every client:
+lfr's own service users' are kept in `<data_dir>/mqtt/service.json` (0600); officers' devices
+log in as the users `lfr ops mosquitto --site site.toml --out <data_dir>/mqtt` writes.
 
 With `--config site.toml` it also runs the site's actors, opened by `actors.site.open_site`
 as `lfr run` and `lfr demo` open theirs, and the API writes through them: a supervisor
@@ -183,7 +185,11 @@ async def _serve(opt: _Options) -> None:
     alerts_config = AlertServicesConfig(
         site=opt.site,
         mqtt=mqtt,
-        embedded=EmbeddedBrokerConfig(tcp_port=opt.broker_port, ws_port=opt.broker_ws_port),
+        # the embedded broker's service passwords (and officers' device users, written by
+        # `lfr ops mosquitto --out <data_dir>/mqtt`) live in the data directory
+        embedded=EmbeddedBrokerConfig(
+            tcp_port=opt.broker_port, ws_port=opt.broker_ws_port, auth_dir=opt.data_dir / "mqtt"
+        ),
     )
 
     async def serve(

@@ -7,7 +7,6 @@ each zone's watchlist is purged; officers review the alerts in hand before the e
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -40,13 +39,14 @@ async def play_script(
     """Play the scenario for `seconds` on `site` (whose alert services must be running:
     the officers' devices subscribe to its broker)."""
     assert site.alerts is not None, "the demo site runs its alert services"
-    mqtt = site.alerts.client_config
     view = ui.view
     claimed: set[str] = set()
     async with anyio.create_task_group() as devices:
         for patrol in PATROLS:
-            device = replace(
-                mqtt, username=f"device-{patrol.patrol_id}", client_id=f"device-{patrol.patrol_id}"
+            # the broker refuses anonymous devices: each patrol's gets its own login,
+            # reading only its own patrol's topics (as `lfr ops mosquitto` grants)
+            device = site.alerts.device_config(
+                patrol.patrol_id, patrol.zone, client_id=f"device-{patrol.patrol_id}"
             )
             desk = OfficerDesk(
                 site=site,

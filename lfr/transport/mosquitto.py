@@ -10,30 +10,34 @@ topics; `lfr-api` reads them (live stream, Web Push). Passwords are random, stor
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import ipaddress
 import json
+import logging
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from lfr.transport.acl import hash_password
+from lfr.transport.broker import API_USER, PUBLISHER_USER
 from lfr.transport.sink import SUPERVISOR_PATROL
 from lfr.transport.topics import Topics
 
-__all__ = ["MosquittoFiles", "MosquittoUser", "hash_password", "plan_users", "write_files"]
+__all__ = [
+    "MosquittoFiles",
+    "MosquittoUser",
+    "hash_password",
+    "patrol_grants",
+    "plan_users",
+    "write_files",
+]
 
-PUBLISHER = "lfr-publisher"
-API = "lfr-api"
+log = logging.getLogger(__name__)
+
+PUBLISHER = PUBLISHER_USER
+API = API_USER
 SUPERVISOR = "lfr-supervisor"
-
-
-def hash_password(password: str, *, salt: bytes | None = None, iterations: int = 101) -> str:
-    """mosquitto_passwd's `$7$` hash: PBKDF2-HMAC-SHA512, 12-byte salt, 64-byte key."""
-    salt = salt or os.urandom(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, 64)
-    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,17 @@ class MosquittoUser:
     password: str
     read: tuple[str, ...] = ()
     write: tuple[str, ...] = ()
+
+
+def patrol_grants(site: str, patrol: str, zone: str | None = None) -> tuple[str, ...]:
+    """What a patrol's device may read: every zone's state, and its own patrol's alerts and
+    updates, in `zone` (or in any zone when the patrol roams). It may write nothing."""
+    t = Topics(site)
+    # validated like every topic segment; `+` for a patrol that may work in any zone
+    own = t.patrol_filter(zone or "z", patrol).removesuffix("+") + "#"
+    if zone is None:
+        own = own.replace("/zone/z/", "/zone/+/", 1)
+    return (t.all_zone_states(), own)
 
 
 def plan_users(
@@ -63,12 +78,9 @@ def plan_users(
         ),
     ]
     for patrol in patrols:
-        zone = zones.get(patrol)
-        # validated like every topic segment; `+` for a patrol that may work in any zone
-        own = t.patrol_filter(zone or "z", patrol).removesuffix("+") + "#"
-        if zone is None:
-            own = own.replace("/zone/z/", "/zone/+/", 1)
-        users.append(MosquittoUser(patrol, pw(), read=(state, own)))
+        users.append(
+            MosquittoUser(patrol, pw(), read=patrol_grants(site, patrol, zones.get(patrol)))
+        )
     return users
 
 
@@ -78,6 +90,17 @@ class MosquittoFiles:
     acl: Path
     credentials: Path
     conf: Path | None
+    #: what the operator must hear about the generated mosquitto.conf (e.g. no TLS)
+    warnings: tuple[str, ...] = field(default=())
+
+
+def _loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -94,10 +117,14 @@ def write_files(
     port: int | None = None,
     ws_port: int | None = None,
     tls: tuple[Path, Path, Path] | None = None,
-    bind: str = "0.0.0.0",
+    bind: str | None = None,
 ) -> MosquittoFiles:
     """Write `passwd`, `acl`, `credentials.json` (and, with `port`, a `mosquitto.conf` that
-    uses them) into `out`."""
+    uses them) into `out`.
+
+    The listeners use TLS when `tls` is given; without it they bind to loopback by default
+    (passwords and alerts would otherwise cross the network in clear), and asking for
+    another address without TLS is done with a warning in the result."""
     out.mkdir(parents=True, exist_ok=True)
     passwd = out / "passwd"
     acl = out / "acl"
@@ -112,6 +139,21 @@ def write_files(
     _write_private(acl, "\n".join(lines))
     _write_private(creds, json.dumps({u.name: u.password for u in users}, indent=2) + "\n")
     conf: Path | None = None
+    warnings: list[str] = []
+    if bind is None:
+        bind = "0.0.0.0" if tls is not None else "127.0.0.1"
+        if tls is None and port is not None:
+            warnings.append(
+                "no TLS given: the listeners bind to 127.0.0.1 only; give a certificate, key "
+                "and CA (--tls-cert/--tls-key/--tls-ca) to serve officers' devices"
+            )
+    elif tls is None and port is not None and not _loopback(bind):
+        warnings.append(
+            f"no TLS: the listeners on {bind} carry passwords and alerts (with subject "
+            "labels) in clear; give --tls-cert/--tls-key/--tls-ca or bind to 127.0.0.1"
+        )
+    for w in warnings:
+        log.warning("mosquitto.conf: %s", w)
     if port is not None:
         conf = out / "mosquitto.conf"
         text = [
@@ -122,6 +164,7 @@ def write_files(
             f"acl_file {acl.resolve()}",
             "persistence false",
             "max_queued_messages 1000",
+            *(f"# WARNING: {w}" for w in warnings),
             "",
             f"listener {port} {bind}",
         ]
@@ -133,4 +176,4 @@ def write_files(
             if tls is not None:
                 text += [f"certfile {tls[0]}", f"keyfile {tls[1]}", f"cafile {tls[2]}"]
         conf.write_text("\n".join(text) + "\n")
-    return MosquittoFiles(passwd, acl, creds, conf)
+    return MosquittoFiles(passwd, acl, creds, conf, tuple(warnings))

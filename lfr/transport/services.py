@@ -17,9 +17,10 @@ import anyio.abc
 from lfr.projections import Views
 from lfr.site import SiteConfig
 from lfr.store.base import EventStore
-from lfr.transport.broker import EmbeddedBroker, EmbeddedBrokerConfig
+from lfr.transport.broker import API_USER, PUBLISHER_USER, EmbeddedBroker, EmbeddedBrokerConfig
+from lfr.transport.mosquitto import patrol_grants
 from lfr.transport.mqtt import MqttConfig, MqttPublisher
-from lfr.transport.sink import EventRelay, MqttAlertSink
+from lfr.transport.sink import EventRelay, MqttAlertSink, TransportError
 
 __all__ = ["AlertServices", "AlertServicesConfig", "mqtt_config", "run_alert_services"]
 
@@ -46,6 +47,27 @@ class AlertServices:
     broker: EmbeddedBroker | None
     ws_url: str | None
     relay: EventRelay | None = None
+
+    def device_config(
+        self, patrol: str, zone: str | None = None, *, client_id: str | None = None
+    ) -> MqttConfig:
+        """How a patrol's device logs in to the embedded broker: a password issued now for
+        the user `patrol`, granted what `lfr ops mosquitto` grants it (its own patrol's
+        topics, in `zone` or any zone, and the zones' state; no writes).
+
+        :raises TransportError: the broker is external (give devices the users
+            `lfr ops mosquitto` writes instead).
+        """
+        if self.broker is None:
+            raise TransportError(
+                "device credentials are issued by the embedded broker only; for an external "
+                "broker give devices the users `lfr ops mosquitto` writes"
+            )
+        site = self.client_config.site
+        password = self.broker.users.issue(patrol, read=patrol_grants(site, patrol, zone))
+        return self.broker.client_config(
+            patrol, site=site, password=password, client_id=client_id or patrol
+        )
 
 
 def mqtt_config(config: SiteConfig) -> MqttConfig | None:
@@ -82,17 +104,12 @@ async def run_alert_services(
     broker: EmbeddedBroker | None = None
     try:
         if config.mqtt is None:
-            broker = EmbeddedBroker(config.embedded)
+            # the broker requires the service users' passwords (anonymous is refused);
+            # random client ids: nobody can guess one to take over lfr's connections
+            broker = EmbeddedBroker(config.embedded, site=config.site)
             await broker.start()
-            pub_cfg = MqttConfig(
-                host=config.embedded.host,
-                port=broker.tcp_port,
-                site=config.site,
-                protocol="3.1.1",
-                username="lfr-publisher",
-                client_id="lfr-publisher",
-                session_expiry_s=config.embedded.session_expiry_s,
-            )
+            pub_cfg = broker.client_config(PUBLISHER_USER, site=config.site)
+            client_cfg = broker.client_config(API_USER, site=config.site)
             ws_url = (
                 f"ws://{config.embedded.host}:{broker.ws_port}/"
                 if broker.ws_port is not None
@@ -100,10 +117,10 @@ async def run_alert_services(
             )
         else:
             pub_cfg = dataclasses.replace(config.mqtt, site=config.site)
+            client_cfg = dataclasses.replace(
+                pub_cfg, client_id="lfr-api", username=pub_cfg.username or "lfr-api"
+            )
             ws_url = None
-        client_cfg = dataclasses.replace(
-            pub_cfg, client_id="lfr-api", username=pub_cfg.username or "lfr-api"
-        )
         publisher = MqttPublisher(pub_cfg)
         sink = MqttAlertSink(publisher, store=store, confirm_s=config.confirm_s)
         async with anyio.create_task_group() as tg:

@@ -18,7 +18,7 @@ from lfr.api.auth import AuthConfig, TokenVerifier, load_or_create_api_key
 from lfr.api.push import EndpointPolicy, PushService, VapidKey, b64url, decrypt, push_topic
 from lfr.store.memory import InMemoryEventStore
 from lfr.transport.broker import EmbeddedBroker, EmbeddedBrokerConfig
-from lfr.transport.mqtt import MqttConfig, MqttPublisher
+from lfr.transport.mqtt import MqttPublisher
 from schemas.envelope import NewEvent
 from schemas.events import PatrolCheckedIn
 from schemas.messages import AlertMessage
@@ -61,8 +61,11 @@ async def test_alert_on_mqtt_becomes_a_web_push(tmp_path):
         ],
     )
     key = await anyio.to_thread.run_sync(lambda: load_or_create_api_key(tmp_path))
-    async with EmbeddedBroker(EmbeddedBrokerConfig(tcp_port=0, ws_port=None)) as broker:
-        cfg = MqttConfig(port=broker.tcp_port, site="town", protocol="3.1.1", username="t")
+    async with EmbeddedBroker(
+        EmbeddedBrokerConfig(tcp_port=0, ws_port=None), site="town"
+    ) as broker:
+        cfg = broker.client_config("lfr-api")  # the API reads with the service credentials
+        pub_cfg = broker.client_config("lfr-publisher")
         app = await anyio.to_thread.run_sync(
             lambda: create_app(
                 store=store,
@@ -72,7 +75,7 @@ async def test_alert_on_mqtt_becomes_a_web_push(tmp_path):
                 verifier=TokenVerifier(AuthConfig(), key.public_key()),
             )
         )
-        pub = MqttPublisher(cfg)
+        pub = MqttPublisher(pub_cfg)
         async with app.router.lifespan_context(app), anyio.create_task_group() as tg:
             await tg.start(pub.run)
             now = datetime.now(UTC)

@@ -21,13 +21,17 @@ async def mqtt_config(request) -> AsyncIterator[MqttConfig]:
             port=1883, site=site, protocol="5", session_expiry_s=60, username="lfr-test"
         )
         return
-    async with EmbeddedBroker(EmbeddedBrokerConfig(tcp_port=0, ws_port=None)) as broker:
+    async with EmbeddedBroker(EmbeddedBrokerConfig(tcp_port=0, ws_port=None), site=site) as broker:
+        # these tests are about delivery, not access: one user that may read and write the site
+        root = f"lfr/{site}/#"
+        password = broker.users.issue("lfr-test", read=(root,), write=(root,))
         yield MqttConfig(
             port=broker.tcp_port,
             site=site,
             protocol="3.1.1",
             session_expiry_s=60,
             username="lfr-test",
+            password=password,
         )
 
 
