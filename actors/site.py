@@ -144,7 +144,7 @@ async def _open_store(config: SiteConfig, data_dir: Path) -> EventStore:
         return InMemoryEventStore()
     from lfr.store import open_store
 
-    return await open_store(data_dir)
+    return await open_store(data_dir, log=config.log)
 
 
 def _alerts_config(config: SiteConfig, overrides: SiteOverrides) -> AlertServicesConfig | None:

@@ -14,10 +14,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lfr.errors import ConfigError
+from lfr.store.policy import LogConfig
 
 __all__ = [
     "AlertsConfig",
     "CameraConfig",
+    "LogConfig",
     "MqttSiteConfig",
     "PatrolConfig",
     "RetentionConfig",
@@ -113,6 +115,9 @@ class SiteConfig(_Base):
     alerts: AlertsConfig = AlertsConfig()
     supervision: SupervisionConfig = SupervisionConfig()
     store: StoreConfig = StoreConfig()
+    log: LogConfig = Field(
+        default=LogConfig(), description="checkpoint signing key, how often, witnesses"
+    )
     vision: VisionConfig = VisionConfig()
     retention: RetentionConfig = RetentionConfig()
     mqtt: MqttSiteConfig | None = Field(

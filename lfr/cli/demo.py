@@ -76,6 +76,7 @@ def command(
         analyse_fps=analyse_fps,
     )
     _demo_kek()
+    _demo_checkpoint_key()
     tui = not no_tui and sys.stderr.isatty()
     ui = RichUI() if tui else PlainUI()
     try:
@@ -125,4 +126,24 @@ def _demo_kek() -> None:
     err_console.print(
         f"[dim]vault key-encryption key: {path} (outside the data directory; set "
         f"{KEK_FILE_ENV} or {KEK_ENV} to use another)[/]"
+    )
+
+
+def _demo_checkpoint_key() -> None:
+    """Likewise the event log's checkpoint signing key: without one in the environment the
+    demo uses (creating it once) `<config dir>/checkpoint_ed25519.pem`, outside every data
+    directory, and says so."""
+    import os
+
+    from lfr.cli._common import err_console
+    from lfr.config import settings
+    from lfr.store.checkpoint import KEY_ENV, KEY_FILE_ENV, create_signing_key_file
+
+    if os.environ.get(KEY_ENV) or os.environ.get(KEY_FILE_ENV):
+        return
+    path = create_signing_key_file(settings().config_dir / "checkpoint_ed25519.pem")
+    os.environ[KEY_FILE_ENV] = str(path)
+    err_console.print(
+        f"[dim]checkpoint signing key: {path} (outside the data directory; set "
+        f"{KEY_FILE_ENV} or {KEY_ENV} to use another)[/]"
     )

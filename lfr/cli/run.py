@@ -54,9 +54,11 @@ async def run_site(
 
     overrides = composition.SiteOverrides(data_dir=data_dir)
     async with composition.open_site(config, overrides):
-        if on_ready is not None:
-            on_ready(describe(config))
+        # listening before saying ready: a SIGTERM right after still closes the site (and
+        # signs the log's tail)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            if on_ready is not None:
+                on_ready(describe(config))
             with anyio.move_on_after(for_seconds if for_seconds is not None else float("inf")):
                 async for sig in signals:
                     print(f"lfr run: {signal.Signals(sig).name}, stopping", file=sys.stderr)

@@ -13,6 +13,7 @@ the API is read-only (commands answer 409).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -82,6 +83,7 @@ def command(
         or (site_config.store.data_dir if site_config is not None else None)
         or settings().data_dir
     )
+    restore = _sigterm_as_ctrl_c()
     try:
         anyio.run(
             _serve,
@@ -110,6 +112,25 @@ def command(
         err_console.print("stopped")
     except ANY_LFR_ERROR as exc:
         fail(str(exc))
+    finally:
+        restore()
+
+
+def _sigterm_as_ctrl_c() -> Callable[[], None]:
+    """SIGTERM stops the server as Ctrl-C does (uvicorn re-raises the signal it caught once it
+    has stopped: with the default handler the process would die before the event log signs
+    its tail and publishes it to the witnesses). Returns what puts the old handler back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, old)
+
+    return restore
 
 
 class _Options:

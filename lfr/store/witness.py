@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,7 +58,12 @@ __all__ = [
     "checkpoint_of_document",
     "open_witness",
     "read_witness_file",
+    "serve_witness",
+    "witnesses_of",
 ]
+
+_log = logging.getLogger("lfr.store.witness")
+_MAX_BODY = 1 << 20  # a submission: a checkpoint, a key and log2(n) hashes
 
 WITNESS_FORMAT = "lfr.witness.v1"
 WITNESSED_KIND = "lfr.witnessed.v1"
@@ -510,3 +518,65 @@ def open_witness(
 
 def witnesses_of(targets: Sequence[str], **kw: Any) -> list[Witness]:
     return [open_witness(t, **kw) for t in targets]
+
+
+def serve_witness(witness: FileWitness, host: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server (not started: call `serve_forever`) for `HttpWitness` clients; one
+    submission at a time (the file's lock serialises them anyway)."""
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, code: int, doc: Any) -> None:
+            body = orjson.dumps(doc)
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            prefix = "/latest/"
+            if not self.path.startswith(prefix):
+                self._answer(404, {"detail": "GET /latest/<log_id>"})
+                return
+            try:
+                with lock:
+                    cp = witness.latest(self.path[len(prefix) :])
+            except WitnessError as exc:
+                self._answer(503, {"detail": str(exc)})
+                return
+            if cp is None:
+                self._answer(404, {"detail": "this witness never saw that log"})
+            else:
+                self._answer(200, cp.to_dict())
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path != "/checkpoints":
+                self._answer(404, {"detail": "POST /checkpoints"})
+                return
+            try:
+                length = int(self.headers.get("Content-Length", "0"))
+                if not 0 < length <= _MAX_BODY:
+                    raise ValueError(f"a body of 1 to {_MAX_BODY} bytes")
+                doc = orjson.loads(self.rfile.read(length))
+                cp = ckpt.Checkpoint.from_dict(doc["checkpoint"])
+                proof = [str(h) for h in doc["consistency"]]
+                args = (cp, str(doc["log_key"]), int(doc["from_size"]), proof)
+            except (KeyError, TypeError, ValueError) as exc:
+                self._answer(400, {"detail": f"not a checkpoint submission ({exc})"})
+                return
+            try:
+                with lock:
+                    entry = witness.submit(*args)
+            except WitnessRefusedError as exc:
+                self._answer(409, {"detail": str(exc)})
+                return
+            except WitnessError as exc:
+                self._answer(503, {"detail": str(exc)})
+                return
+            self._answer(200, entry.to_dict())
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            _log.info("witness %s: " + format, self.address_string(), *args)
+
+    return ThreadingHTTPServer((host, port), Handler)

@@ -143,6 +143,12 @@ async def test_unknown_type_and_future_version_are_named_by_position(tmp_path: P
         log.close()
         res = await anyio.to_thread.run_sync(
             lambda: runner.invoke(app, ["audit", "replay", "--data-dir", str(tmp_path)])
+        )  # verified first: not replayed
+        assert res.exit_code == 1 and "at seq 1" in stderr(res) and "not replayed" in stderr(res)
+        res = await anyio.to_thread.run_sync(
+            lambda: runner.invoke(
+                app, ["audit", "replay", "--data-dir", str(tmp_path), "--no-verify"]
+            )
         )
         assert res.exit_code == 2 and "at seq 1" in stderr(res)
     finally:
