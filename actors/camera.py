@@ -6,9 +6,13 @@ fresh decider per deployment). The loop reads without pause, so the camera's con
 never backs up; while disarmed it forgets frames at once, counts them, and never calls the
 recogniser. Arming, disarming and a threshold change are `loop.rearm(...)` between two
 frames; what the old decider still held is recorded under the old arming first. The loop's
-outputs become events: `CameraStreamStarted` / `CameraStreamLost` (a lost live stream is
-reopened through `source_factory`), `FaceMatched` per match (its crop stored encrypted in
-the vault, then wiped) and, batched, `FrameDiscarded` (counts only).
+outputs become events: `CameraStreamStarted`, `FaceMatched` per match (its crop stored
+encrypted in the vault, then wiped) and, batched, `FrameDiscarded` (counts only). The camera
+opens one source (`source_factory`, called once) and keeps one backoff for its whole life: a
+lost stream is retried on that source, ever more rarely up to `reconnect_max_s`, and an outage
+is recorded as one `CameraStreamLost` and, when video returns, one `CameraStreamRecovered`
+(the failed retries in between, how long it was down) before the new `CameraStreamStarted`:
+a camera unreachable for a day adds one event, not one per retry.
 
 `Disarm` is answered only once no frame is in flight and pending counts are recorded, so the
 zone can append `DeploymentDisarmed` knowing nothing of this camera comes after it. A camera
@@ -41,7 +45,15 @@ from lfr.kernel import (
 )
 from lfr.store.base import EventStore
 from lfr.telemetry import metrics
-from lfr.video.loop import CameraLoop, FrameDecided, LoopOutput, StreamLost, StreamStarted
+from lfr.video.backoff import Backoff
+from lfr.video.loop import (
+    CameraLoop,
+    FrameDecided,
+    LoopOutput,
+    StreamLost,
+    StreamRecovered,
+    StreamStarted,
+)
 from lfr.video.recognition import CameraRecognition
 from lfr.vision.types import (
     Decisions,
@@ -54,6 +66,7 @@ from lfr.vision.types import (
 from schemas.events import (
     BiometricRef,
     CameraStreamLost,
+    CameraStreamRecovered,
     CameraStreamStarted,
     FaceMatched,
     FrameDiscarded,
@@ -91,7 +104,9 @@ class CameraSettings:
     discard_batch_frames: int = 50
     discard_batch_s: float = 10.0
     crop_retention_days: int = 31
-    reconnect_s: float = 2.0
+    reconnect_s: float = 0.5  # the first wait after a loss, doubling up to reconnect_max_s
+    reconnect_max_s: float = 30.0
+    reconnect_jitter: float = 0.1  # up to 10 % off each wait: cameras down together spread out
 
 
 @dataclass(slots=True)
@@ -149,8 +164,13 @@ class CameraActor(EventSourcedActor[CameraState]):
             threshold=1.0,
             fps=self.settings.analyse_fps,
             limiter=limiter,
-            reconnect_s=self.settings.reconnect_s,
+            backoff=Backoff(
+                self.settings.reconnect_s,
+                max_s=self.settings.reconnect_max_s,
+                jitter=self.settings.reconnect_jitter,
+            ),
             sleep=clock.sleep,
+            monotonic=clock.monotonic,
         )
         super().__init__(camera_stream(camera), store=store, clock=clock, sealer=sealer)
 
@@ -291,7 +311,7 @@ class CameraActor(EventSourcedActor[CameraState]):
                     )
                 ]
             )
-        elif isinstance(item, StreamLost):
+        elif isinstance(item, StreamLost):  # once per outage, not per retry
             self.stream_up = False
             await self.emit(
                 [
@@ -300,6 +320,17 @@ class CameraActor(EventSourcedActor[CameraState]):
                         zone=self.zone,
                         reason=item.reason,
                         retry_in_s=item.retry_in_s,
+                    )
+                ]
+            )
+        elif isinstance(item, StreamRecovered):  # (its StreamStarted follows)
+            await self.emit(
+                [
+                    CameraStreamRecovered(
+                        camera=self.camera,
+                        zone=self.zone,
+                        retries=item.retries,
+                        down_s=round(item.down_s, 3),
                     )
                 ]
             )

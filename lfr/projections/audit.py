@@ -73,7 +73,13 @@ _COUNTS_UPSERT = (
 
 # The zone-level events that go on the time line of every open deployment in their zone.
 _ZONE_EVENTS = frozenset(
-    {"PatrolCheckedIn", "PatrolCheckedOut", "CameraStreamStarted", "CameraStreamLost"}
+    {
+        "PatrolCheckedIn",
+        "PatrolCheckedOut",
+        "CameraStreamStarted",
+        "CameraStreamLost",
+        "CameraStreamRecovered",
+    }
 )
 _ALERT_FOLLOWUPS = frozenset(
     {"AlertDispatched", "AlertEscalated", "AlertAcknowledged", "AlertAdjudicated"}
@@ -109,6 +115,11 @@ def _summary(t: str, p: dict[str, Any]) -> str:
             return f"camera {p['camera']} streaming"
         case "CameraStreamLost":
             return f"camera {p['camera']} lost: {p['reason']}"
+        case "CameraStreamRecovered":
+            return (
+                f"camera {p['camera']} back after {p['down_s']:.0f} s "
+                f"({p['retries']} failed retries)"
+            )
         case "FaceMatched":
             # never who: the timeline outlives the alert's retention (the log seals it)
             return (

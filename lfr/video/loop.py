@@ -16,9 +16,16 @@ decider, and in `run`'s `finally` (the source ended, the owner stopped, crashed 
 
 Disarmed (no gallery), frames are read and forgotten at once: the recogniser is never called
 and nothing is sampled, only counted. Stream health comes out as `StreamStarted` /
-`StreamLost` items (the camera actor's `CameraStreamStarted` / `CameraStreamLost`), analysed
-frames as `FrameDecided` items. Pixels and embeddings never leave this module except in a
-`MatchDecision`'s crop, and every frame's pixels are overwritten once it is done with.
+`StreamLost` / `StreamRecovered` items (the camera actor's `CameraStreamStarted` /
+`CameraStreamLost` / `CameraStreamRecovered`), analysed frames as `FrameDecided` items.
+
+A live source is read for the loop's whole life and retried with one `Backoff` (capped, with
+jitter, reset once video has flowed for `stable_s`): an outage is one `StreamLost` when it
+starts and one `StreamRecovered` (the failed retries in between, how long it was down) when
+video returns, however many reconnection attempts it took.
+
+Pixels and embeddings never leave this module except in a `MatchDecision`'s crop, and every
+frame's pixels are overwritten once it is done with.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import anyio
 import anyio.abc
 
 from lfr.telemetry import get_tracer
+from lfr.video.backoff import Backoff
 from lfr.video.errors import EndOfStream, SourceOpenError, StreamInterrupted, VideoError
 from lfr.video.latest import LatestSlot, RateSampler
 from lfr.video.tracker import stream_ns
@@ -55,6 +63,7 @@ __all__ = [
     "LoopStats",
     "SourceFactory",
     "StreamLost",
+    "StreamRecovered",
     "StreamStarted",
 ]
 
@@ -79,10 +88,29 @@ class StreamStarted:
 
 @dataclass(frozen=True, slots=True)
 class StreamLost:
-    """Video stopped. `retry_in_s` is None when the source will not be retried (it ended)."""
+    """Video stopped. `retry_in_s` is None when the source will not be retried (it ended);
+    else the first wait of the outage (the retries after it are not emitted one by one)."""
 
     reason: str
     retry_in_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecovered:
+    """Video came back after a `StreamLost`: `retries` failed attempts in between (0: the
+    first reconnection worked), `down_s` seconds from the loss to the first frame. Emitted
+    just before that first frame's `StreamStarted`."""
+
+    reason: str  # the loss's
+    retries: int
+    down_s: float
+
+
+@dataclass(slots=True)
+class _Outage:
+    reason: str
+    since: float  # the loop's monotonic clock
+    retries: int = 0
 
 
 @dataclass(slots=True)
@@ -104,7 +132,7 @@ class FrameDecided:
     tag: object = None
 
 
-LoopOutput = StreamStarted | StreamLost | FrameDecided
+LoopOutput = StreamStarted | StreamLost | StreamRecovered | FrameDecided
 Emit = Callable[[LoopOutput], Awaitable[None]]
 
 
@@ -120,7 +148,8 @@ class LoopStats:
     drops: int = 0
     faces_seen: int = 0
     matches: int = 0
-    stream_losses: int = 0
+    stream_losses: int = 0  # outages (each one `StreamLost`, however many retries)
+    reconnect_attempts: int = 0  # failed retries within outages
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
     match_latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
     lag_s: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
@@ -143,11 +172,13 @@ class CameraLoop:
     or decider between two frames. Pass one `limiter` shared by all cameras (as many tokens
     as cores) so analyses never oversubscribe the CPU.
 
-    `source` is a source, or a factory of sources (the camera actor's): with a factory the
-    loop opens the source itself, closes it when done, and after a `StreamInterrupted`
-    closes it, waits `retry_in_s` (else `reconnect_s`) with `sleep` and opens a new one.
-    A source given as such reconnects on its own on the next `recv()` (RTSP's backoff) and
-    stays the caller's to close. `fps=None` analyses every frame the source gives.
+    `source` is a source, or a factory of one (the camera actor's): with a factory the loop
+    opens the source once, when `run` starts, and closes it when done; a source given as
+    such stays the caller's to close. Either way the one source is kept for the loop's life:
+    after a `StreamInterrupted` the loop waits, with `sleep`, the longer of its `backoff`'s
+    next delay and the source's own `retry_in_s`, then calls `recv()` again (the source
+    reconnects). `monotonic` times outages; the backoff is reset once video has flowed for
+    `stable_s`. `fps=None` analyses every frame the source gives.
     """
 
     def __init__(
@@ -161,8 +192,10 @@ class CameraLoop:
         fps: float | None = 10.0,
         limiter: anyio.CapacityLimiter | None = None,
         lossless: bool = False,
-        reconnect_s: float = 2.0,
+        backoff: Backoff | None = None,
+        stable_s: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._open: SourceFactory | None = None
         self.source: FrameSource | None = None
@@ -177,8 +210,12 @@ class CameraLoop:
         self.tag: object = None
         self.fps = fps
         self.lossless = lossless  # offline files: wait for the analyser instead of dropping
-        self.reconnect_s = reconnect_s
+        self.backoff = backoff or Backoff()
+        self.stable_s = stable_s
         self._sleep = sleep
+        self._monotonic = monotonic
+        self._outage: _Outage | None = None
+        self._up_since: float | None = None  # video flowing since; None once the backoff reset
         self.stats = LoopStats()
         self._limiter = limiter or anyio.CapacityLimiter(1)
         self._sampler = RateSampler(fps)
@@ -271,24 +308,16 @@ class CameraLoop:
 
     async def _read(self, emit: Emit) -> None:
         try:
-            while True:
-                if self.source is None:
-                    assert self._open is not None
-                    self.source = self._prepared(self._open(), self.fps)
-                retry = await self._pump(self.source, emit)
-                if retry is None:
-                    return
-                # only with a factory: a fresh connection after the wait
-                source, self.source = self.source, None
-                with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
-                    await source.aclose()
-                await self._sleep(retry)
+            if self.source is None:
+                assert self._open is not None
+                self.source = self._prepared(self._open(), self.fps)  # once, for the loop's life
+            await self._pump(self.source, emit)
         finally:
             self._slot.close()
             self._signal()
 
-    async def _pump(self, source: FrameSource, emit: Emit) -> float | None:
-        """Read `source` until it ends (None) or, with a factory, is lost (the retry wait)."""
+    async def _pump(self, source: FrameSource, emit: Emit) -> None:
+        """Read `source` until it ends; a lost stream is retried on the same source."""
         live = False
         first: tuple[int, float] | None = None
         while True:
@@ -297,27 +326,24 @@ class CameraLoop:
             except StreamInterrupted as exc:
                 live = False
                 first = None
-                self.stats.stream_losses += 1
-                retry = exc.retry_in_s
-                if self._open is not None:
-                    retry = retry if retry is not None else self.reconnect_s
-                await self._flush_lost(emit)
-                await emit(StreamLost(exc.reason, retry))
-                if self._open is not None:
-                    return retry
+                await self._interrupted(exc, emit)
                 continue
             except (EndOfStream, anyio.EndOfStream) as exc:
                 self._final = StreamLost(str(exc) or "end of stream", None)
-                return None
+                return
             except (SourceOpenError, VideoError) as exc:
                 self.stats.stream_losses += 1
                 self._final = StreamLost(str(exc), None)
-                return None
+                return
             self._reading = True
             try:
                 if not live:
                     live = True
-                    await emit(StreamStarted(source.info))
+                    await self._started(source, emit)
+                elif self._up_since is not None:
+                    if self._monotonic() - self._up_since >= self.stable_s:
+                        self.backoff.reset()  # steady again: the next outage starts afresh
+                        self._up_since = None
                 first = self._take_in(frame, first)
                 await self._age(frame, emit)
             finally:
@@ -325,6 +351,29 @@ class CameraLoop:
                 self._signal()
             if self.lossless:
                 await self._slot.wait_empty()
+
+    async def _interrupted(self, exc: StreamInterrupted, emit: Emit) -> None:
+        """Record the loss once per outage (later failures are counted), then wait."""
+        delay = max(self.backoff.step(), exc.retry_in_s or 0.0)  # never 0: no busy retry
+        outage = self._outage
+        if outage is None:
+            self._outage = _Outage(exc.reason, self._monotonic())
+            self.stats.stream_losses += 1
+            await self._flush_lost(emit)
+            await emit(StreamLost(exc.reason, delay))
+        else:
+            outage.retries += 1
+            self.stats.reconnect_attempts += 1
+        await self._sleep(delay)
+
+    async def _started(self, source: FrameSource, emit: Emit) -> None:
+        """Video (again): close the outage, if any, then announce the stream."""
+        now = self._monotonic()
+        outage, self._outage = self._outage, None
+        if outage is not None:
+            await emit(StreamRecovered(outage.reason, outage.retries, max(0.0, now - outage.since)))
+        self._up_since = now
+        await emit(StreamStarted(source.info))
 
     async def _flush_lost(self, emit: Emit) -> None:
         """The stream is gone: forget the frame waiting for analysis, and close and wipe every

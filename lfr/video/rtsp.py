@@ -4,7 +4,9 @@ A hung camera must never block anything else: opening and every read are bounded
 FFmpeg time-outs (the worker thread returns), and all blocking work runs off the event loop.
 When the stream drops, `recv()` raises `StreamInterrupted` with the reason and the retry
 delay (the camera turns that into `CameraStreamLost`); the next `recv()` waits out the
-backoff and reconnects, and the first frame after that is the camera's `CameraStreamStarted`.
+backoff and reconnects. Driven by a `CameraLoop` (the camera actor's, `lfr watch`), one source
+lives as long as the loop: the loop waits out the longer of this delay and its own backoff
+before calling `recv()` again, and records the whole outage as one loss and one recovery.
 """
 
 from __future__ import annotations
@@ -14,28 +16,11 @@ import time
 import anyio
 
 from lfr.video._pyav import PyAVReader, ReaderOptions, redact_url
+from lfr.video.backoff import Backoff
 from lfr.video.errors import EndOfStream, SourceOpenError, StreamInterrupted
 from lfr.vision.types import Frame, SourceInfo
 
 __all__ = ["Backoff", "RtspSource"]
-
-
-class Backoff:
-    """Exponential delays between reconnection attempts, reset by a good frame."""
-
-    def __init__(self, first_s: float = 0.5, factor: float = 2.0, max_s: float = 30.0) -> None:
-        self.first_s = first_s
-        self.factor = factor
-        self.max_s = max_s
-        self.next_s = first_s
-
-    def step(self) -> float:
-        delay = self.next_s
-        self.next_s = min(self.next_s * self.factor, self.max_s)
-        return delay
-
-    def reset(self) -> None:
-        self.next_s = self.first_s
 
 
 class RtspSource:

@@ -1,7 +1,7 @@
 """The camera under load keeps only the newest frame and counts drops; a match's crop goes
 encrypted to the vault and the event holds only its reference; disarmed frames are only
-counted; a lost stream is recorded and reopened; a watchlist that cannot load keeps the
-camera disarmed; disarming records what the decider still held."""
+counted; a lost stream is recorded once, retried, and its recovery recorded; a watchlist that
+cannot load keeps the camera disarmed; disarming records what the decider still held."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ async def test_disarmed_frames_are_counted_never_analysed() -> None:
         assert h.recogniser.calls == 1
 
 
-async def test_lost_stream_is_recorded_and_reopened_through_the_factory() -> None:
+async def test_lost_stream_is_recorded_once_and_its_recovery_after_the_wait() -> None:
     async with harness() as h:
         await h.deploy()
         await h.site.check_in("p-1", "north-end", ("PC A",))
@@ -104,16 +104,20 @@ async def test_lost_stream_is_recorded_and_reopened_through_the_factory() -> Non
         lost = [e for e in await h.store.read_all() if e.type == "CameraStreamLost"]
         assert lost[0].payload["reason"] == "camera rebooted"
         assert lost[0].payload["retry_in_s"] == 3.0
-        await h.clock.advance(3.0)  # the camera waits out the retry, then opens a new source
+        await h.clock.advance(3.0)  # the camera waits out the retry, then reads its source again
         await h.frame("ne-1", "alice")
         await h.settle()
         camera = [t for s, t in await events(h.store) if s == "camera:ne-1"]
         assert camera == [
             "CameraStreamStarted",
             "CameraStreamLost",
+            "CameraStreamRecovered",
             "CameraStreamStarted",
             "FaceMatched",
         ]
+        (back,) = [e for e in await h.store.read_all() if e.type == "CameraStreamRecovered"]
+        assert back.payload["retries"] == 0  # the first attempt after the wait worked
+        assert back.payload["down_s"] == 3.0
         status = await h.site.camera_status("ne-1")
         assert status.stream_up and status.frames_analysed == 2 and status.matches == 1
 

@@ -1,5 +1,6 @@
 """`CameraLoop`: newest frame wins under overload, latency stays bounded, matches come out;
-a factory's lost stream is reopened; disarmed frames are counted, never analysed."""
+a lost stream is retried on the one source the factory opened; disarmed frames are counted,
+never analysed."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ import anyio
 
 from lfr.testing import InMemoryGallery, ScriptedFrameSource
 from lfr.testing import ScriptedRecogniser as LabelRecogniser
+from lfr.video.backoff import Backoff
 from lfr.video.file import FileSource
-from lfr.video.loop import CameraLoop, FrameDecided, LoopOutput, StreamLost, StreamStarted
+from lfr.video.loop import (
+    CameraLoop,
+    FrameDecided,
+    LoopOutput,
+    StreamLost,
+    StreamRecovered,
+    StreamStarted,
+)
 from lfr.video.recognition import PerFrameDecider
 from lfr.video.tracker import TrackingDecider
 from lfr.vision.types import Frame
@@ -156,14 +165,19 @@ class CountingSource(ScriptedFrameSource):
         await super().aclose()
 
 
-async def test_source_factory_reopens_a_lost_stream_and_closes_what_it_opened() -> None:
-    first = CountingSource("scripted://a")
-    first.push("alice")
-    first.interrupt("connection reset")  # no retry given: the loop's reconnect_s
-    second = CountingSource("scripted://b")
-    second.push("alice")
-    second.end()
-    opened = iter([first, second])
+async def test_source_factory_opens_once_and_a_lost_stream_is_retried_on_it() -> None:
+    source = CountingSource("scripted://a")
+    source.push("alice")
+    source.interrupt("connection reset")  # no retry given: the loop's backoff
+    source.interrupt("connection refused")  # the first retry fails too
+    source.push("alice")
+    source.end()
+    opened: list[CountingSource] = []
+
+    def factory() -> CountingSource:
+        opened.append(source)
+        return source
+
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -172,29 +186,33 @@ async def test_source_factory_reopens_a_lost_stream_and_closes_what_it_opened() 
     CountingSource.closed = 0
     rec = LabelRecogniser()
     loop = CameraLoop(
-        lambda: next(opened),
+        factory,
         rec,
         PerFrameDecider(),
         gallery=InMemoryGallery("v1", {"alice": "Alice"}),
         threshold=0.5,
         fps=None,
         lossless=True,  # (each frame analysed: the count below is exact)
-        reconnect_s=1.5,
+        backoff=Backoff(1.5, max_s=10.0, jitter=0),
         sleep=sleep,
     )
     out = await run_loop(loop)
     health = [o for o in out if not isinstance(o, FrameDecided)]
     assert [type(o).__name__ for o in health] == [
         "StreamStarted",
-        "StreamLost",
+        "StreamLost",  # once for the outage, not once per failed attempt
+        "StreamRecovered",
         "StreamStarted",
         "StreamLost",
     ]
     assert isinstance(health[1], StreamLost) and health[1].retry_in_s == 1.5
+    assert isinstance(health[2], StreamRecovered)
+    assert health[2].retries == 1 and health[2].reason == "connection reset"
     assert isinstance(out[-1], StreamLost) and out[-1].retry_in_s is None  # ended for good
-    assert waits == [1.5] and CountingSource.closed == 2
-    assert loop.stats.stream_losses == 1 and rec.calls == 2
-    assert sum(isinstance(o, FrameDecided) for o in out) == 2
+    assert waits == [1.5, 3.0]  # one backoff across the outage
+    assert len(opened) == 1 and CountingSource.closed == 1  # one source for the loop's life
+    assert loop.stats.stream_losses == 1 and loop.stats.reconnect_attempts == 1
+    assert rec.calls == 2 and sum(isinstance(o, FrameDecided) for o in out) == 2
 
 
 async def test_disarmed_frames_are_counted_and_decisions_carry_their_setting() -> None:
