@@ -379,3 +379,22 @@ async def test_a_witness_or_key_inside_the_data_dir_is_refused(tmp_path: Path) -
 
     with pytest.raises(WitnessError, match="inside the data directory"):
         await open_store(tmp_path, log=LogConfig(witness=str(tmp_path / "w" / "x.witness")))
+
+
+def test_keygen_writes_a_key_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "keys" / "site.pem"
+    res = lfr("audit", "keygen", str(path))
+    assert res.exit_code == 0 and "BEGIN PUBLIC KEY" in res.stdout
+    assert path.stat().st_mode & 0o777 == 0o600
+    monkeypatch.delenv(ckpt.KEY_ENV)
+    monkeypatch.setenv(ckpt.KEY_FILE_ENV, str(path))
+    key = ckpt.load_signing_key(tmp_path / "data")
+    assert ckpt.public_key_pem(key.public_key()) == res.stdout
+    again = lfr("audit", "keygen", str(path))
+    assert again.exit_code == 1 and "never overwritten" in again.stderr
+
+
+def test_new_audit_commands_have_help() -> None:
+    for cmd in (["checkpoint"], ["consistency"], ["keygen"], ["witness", "serve"]):
+        res = lfr("audit", *cmd, "--help")
+        assert res.exit_code == 0 and "Usage" in res.stdout
