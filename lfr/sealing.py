@@ -79,19 +79,23 @@ class Sealer:
 
     # --- sealing ----------------------------------------------------------------------------
 
-    def seal_sync(self, event: _E, at: datetime) -> _E:
-        """`event` with its personal fields encrypted (key kept until `at` + retention);
-        events without personal fields, or none set, come back unchanged."""
+    def seal_sync(self, event: _E, at: datetime, *, until: datetime | None = None) -> _E:
+        """`event` with its personal fields encrypted, their key kept until `until` (default
+        `at` + retention); events without personal fields, or none set, come back unchanged."""
         if not isinstance(event, PersonalEvent):
             return event
+        cleared = {
+            f: type(event).model_fields[f].get_default(call_default_factory=True)
+            for f in event.PERSONAL
+        }
         if event.sealed is not None:  # an opened event: store only its sealed form
-            return event.model_copy(update=dict.fromkeys(event.PERSONAL))
-        names = tuple(f for f in event.PERSONAL if getattr(event, f) is not None)
+            return event.model_copy(update=cleared)
+        names = tuple(f for f in event.PERSONAL if getattr(event, f) != cleared[f])
         if not names:
             return event
         plain = orjson.dumps(event.model_dump(mode="json", include=set(names)))
         key = AESGCM.generate_key(bit_length=256)
-        ref = self.vault.put_sync(key, "field_key", at + self.retain)
+        ref = self.vault.put_sync(key, "field_key", until or at + self.retain)
         nonce = os.urandom(12)
         ciphertext = AESGCM(key).encrypt(nonce, plain, _aad(event.type_name(), ref.blob_id, names))
         sealed = Sealed(
@@ -100,7 +104,13 @@ class Sealer:
             nonce=base64.b64encode(nonce).decode(),
             ciphertext=base64.b64encode(ciphertext).decode(),
         )
-        return event.model_copy(update={**dict.fromkeys(names), "sealed": sealed})
+        return event.model_copy(update={**cleared, "sealed": sealed})
+
+    async def seal_until(self, event: _E, until: datetime) -> _E:
+        """One event sealed under a key kept until `until` (a watchlist entry's expiry)."""
+        return await anyio.to_thread.run_sync(
+            lambda: self.seal_sync(event, until, until=until), limiter=self.vault.limiter
+        )
 
     async def seal(self, events: Sequence[_E], at: datetime) -> list[_E]:
         if not any(isinstance(e, PersonalEvent) for e in events):

@@ -381,15 +381,23 @@ class ImageViewed(Event):
 # --- watchlists -------------------------------------------------------------------------------
 
 
-class WatchlistEntryAdded(Event):
-    """A person was put on a watchlist, on what basis and from which image."""
+class WatchlistEntryAdded(PersonalEvent):
+    """A person was put on a watchlist, on what basis and from which image.
+
+    Who (label), where the images came from and the photo's ref are personal: sealed in the
+    log under a key kept until the entry expires."""
+
+    PERSONAL = ("label", "image_source", "image_ref", "photo_sources")
+    REQUIRED_OPEN = ("label", "image_source")
 
     watchlist: str
     entry_id: str
-    label: str = Field(description="name or case reference shown to officers")
+    label: str | None = Field(default=None, description="name or case reference shown to officers")
     category: WatchlistCategory
     legal_basis: str
-    image_source: str = Field(description="where the police lawfully hold the image")
+    image_source: str | None = Field(
+        default=None, description="where the police lawfully hold the image"
+    )
     added_by: str
     expires_at: datetime
     image_ref: BiometricRef | None = None

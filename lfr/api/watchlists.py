@@ -15,8 +15,9 @@ from pathlib import Path
 
 from lfr.api.ports import WatchlistEntryInfo
 from lfr.store.base import EventStore
+from lfr.vault import BiometricVault
 from lfr.vision.pipeline import FacePipeline
-from lfr.watchlist import EntryMetadata, Photo, PhotoVault, WatchlistService
+from lfr.watchlist import EntryMetadata, Photo, WatchlistService
 from schemas.events import WatchlistCategory
 
 __all__ = ["StoreWatchlistService"]
@@ -47,7 +48,7 @@ class StoreWatchlistService:
         root: Path,
         *,
         store: EventStore,
-        vault: PhotoVault,
+        vault: BiometricVault,
         pipeline: FacePipeline | None = None,
         service: WatchlistService | None = None,
     ) -> None:

@@ -50,6 +50,7 @@ class Intent(BaseModel):
     event_id: str  # the change's event: in the log or not decides finish or drop
     entry_id: str | None = None
     image_ref: str | None = None  # the entry's photo in the vault, to shred on undo
+    key_ref: str | None = None  # the key of the add's sealed fields (who), shredded on undo
     undo_id: str | None = None  # event id of the compensating removal of an add
     version: str | None = None
     published_by: str | None = None
@@ -166,8 +167,8 @@ class Settler:
         """Finish or undo one interrupted change (the rules are in the module docstring)."""
         logged = {str(env.event_id) for env in await self.log.read_stream(stream(wl.name))}
         if intent.event_id not in logged:
-            if intent.kind == "add" and intent.image_ref is not None:
-                await self.shred(intent.image_ref, "the entry was never added")
+            if intent.kind == "add":
+                await self._forget_add(intent)
         elif intent.kind == "add":
             assert intent.entry_id is not None
             if await self._run(lambda: wl.find(cast(str, intent.entry_id))) is None:
@@ -197,8 +198,13 @@ class Settler:
             await self.log.append(
                 stream(wl.name), [NewEvent(event=undo, event_id=uuid.UUID(intent.undo_id))]
             )
-        if intent.image_ref is not None:
-            await self.shred(intent.image_ref, "the entry was never added")
+        await self._forget_add(intent)
+
+    async def _forget_add(self, intent: Intent) -> None:
+        """An add that never reached the store: its photo and the key of who it named."""
+        for ref in (intent.image_ref, intent.key_ref):
+            if ref is not None:
+                await self.shred(ref, "the entry was never added")
 
     async def _redo_publish(self, wl: WatchlistStore, intent: Intent) -> None:
         assert intent.published_at is not None and intent.valid_until is not None

@@ -33,10 +33,12 @@ from typing import TypeVar, cast
 
 import anyio
 
+from lfr.sealing import Sealer
 from lfr.store.base import EventStore
+from lfr.vault import BiometricVault
 from lfr.vision.errors import EnrolmentError
 from lfr.vision.pipeline import FacePipeline
-from lfr.watchlist._pending import DirectoryLock, Intent, Intents, PhotoVault, Settler, stream
+from lfr.watchlist._pending import DirectoryLock, Intent, Intents, Settler, stream
 from lfr.watchlist.enrol import Enrolment, Photo, enrol_photos, identity_photos, slug
 from lfr.watchlist.entry import CATEGORIES, EntryMetadata, WatchlistEntry
 from lfr.watchlist.errors import WatchlistError
@@ -88,12 +90,13 @@ class WatchlistService:
         root: Path,
         *,
         log: EventStore,
-        vault: PhotoVault,
+        vault: BiometricVault,
         pipeline: FacePipeline | None = None,
     ) -> None:
         self.root = Path(root)
         self.log = log
         self.vault = vault
+        self._sealer = Sealer(vault)
         self._pipeline = pipeline
         self._stores: dict[str, WatchlistStore] = {}
         self._limiter = anyio.CapacityLimiter(1)
@@ -236,13 +239,16 @@ class WatchlistService:
             if photo is not None:
                 ref = await self.vault.put(photo, "watchlist_image", entry.expires_at)
                 entry = dataclasses.replace(entry, image_ref=ref.blob_id)
-            event = NewEvent(event=_added(watchlist, entry, ref))
+            # who and from which photos: sealed in the log until the entry expires
+            added = await self._sealer.seal_until(_added(watchlist, entry, ref), entry.expires_at)
+            event = NewEvent(event=added)
             intent = Intent(
                 kind="add",
                 watchlist=watchlist,
                 event_id=str(event.event_id),
                 entry_id=entry.entry_id,
                 image_ref=entry.image_ref,
+                key_ref=added.sealed.key_ref if added.sealed is not None else None,
                 undo_id=str(new_event_id()),
             )
             stored = entry

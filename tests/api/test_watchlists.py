@@ -11,8 +11,10 @@ from lfr.api.app import create_app
 from lfr.api.auth import AuthConfig, Role, TokenIssuer, TokenVerifier, load_or_create_api_key
 from lfr.api.watchlists import StoreWatchlistService
 from lfr.config import settings
+from lfr.sealing import Sealer
 from lfr.store.sqlite import SqliteEventStore
 from lfr.vault import BiometricVault
+from schemas.events import WatchlistEntryAdded
 
 pytestmark = pytest.mark.models
 
@@ -87,7 +89,7 @@ async def test_add_list_publish_remove(wl_api):
     assert r.status_code == 404
     r = await client.post("/api/watchlists/town/publish")
     assert r.status_code == 409
-    events = [e.decode() for e in await store.read_all()]
+    events = await Sealer(vault).open([e.decode() for e in await store.read_all()])
     assert [type(e).__name__ for e in events] == [
         "WatchlistEntryAdded",
         "WatchlistPublished",
@@ -132,10 +134,11 @@ async def test_purging_the_last_version_holding_a_removed_entry_shreds_its_photo
         "DELETE", f"/api/watchlists/town/entries/{removed}", json={"reason": "arrested"}
     )
     assert r.status_code == 204
-    refs = {
+    logged = [env.decode() for env in await store.read_all()]
+    refs = {  # the photo refs are sealed in the log: opened with the vault's keys
         e.entry_id: e.image_ref.blob_id
-        for e in (env.decode() for env in await store.read_all())
-        if type(e).__name__ == "WatchlistEntryAdded"
+        for e in await Sealer(vault).open(logged)
+        if isinstance(e, WatchlistEntryAdded) and e.image_ref is not None
     }
     assert await vault.exists(refs[removed])  # the published version still holds it
 
@@ -153,7 +156,7 @@ async def test_removing_an_entry_no_version_holds_shreds_its_photo_at_once(wl_ap
     client, store, vault = wl_api
     r = await client.post("/api/watchlists/town/entries", json=entry_body("Case 9", 0))
     entry_id = r.json()["entry_id"]
-    (added,) = [env.decode() for env in await store.read_all()]
+    (added,) = await Sealer(vault).open([env.decode() for env in await store.read_all()])
     assert await vault.exists(added.image_ref.blob_id)
     r = await client.request(
         "DELETE", f"/api/watchlists/town/entries/{entry_id}", json={"reason": "entered in error"}
@@ -177,7 +180,7 @@ async def test_every_accepted_photo_is_enrolled_and_refused_ones_are_reported(wl
     assert entry["photos"] == 2
     (refused,) = entry["photos_refused"]
     assert refused.startswith("photo 1 of 3: ") and "give that person's box" in refused
-    (added,) = [env.decode() for env in await store.read_all()]
+    (added,) = await Sealer(vault).open([env.decode() for env in await store.read_all()])
     assert added.photos == 2 and added.photo_sources == ("photo 2 of 3", "photo 3 of 3")
     # the reference photo officers see is an accepted one, not the refused group photo
     assert await vault.get(added.image_ref) == base64.b64decode(body["images_base64"][1])

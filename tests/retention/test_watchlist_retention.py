@@ -142,15 +142,17 @@ async def test_an_expired_entry_is_erased_and_counted(site):
     [expiry] = result.watchlists.expiries
     assert expiry.entries == ("e-0",) and expiry.photos == (refs["e-0"],)
     assert (expiry.erased.entries, expiry.erased.templates, expiry.erased.photos) == (1, 4, 1)
-    [event] = await _purges(log)
+    event, keys = await _purges(log)
     assert event.scope == "watchlist_entry"
     assert (event.refs_purged, event.images_purged, event.refs) == (4 + 1, 1, (refs["e-0"],))
+    # and the key of its sealed label in the log: who it was is gone from the log too
+    assert (keys.scope, keys.keys_purged, keys.refs_purged) == ("retention", 1, 0)
     removed = [e.decode() for e in await log.read_stream("watchlist:town")][-1]
     assert isinstance(removed, WatchlistEntryRemoved) and removed.entry_id == "e-0"
     assert await _on_disk(root, 0) == []
     assert not await _decryptable(vault, refs["e-0"])
     assert await _on_disk(root, 1) and await _decryptable(vault, refs["e-1"])
-    assert result.shredded == ()  # the photo went with its entry, not with the vault's sweep
+    assert result.shredded == keys.refs  # the photo went with its entry, not the vault's sweep
 
     seq = await log.last_seq()
     again = await run_retention(log, vault, later, watchlists=service)
@@ -173,7 +175,8 @@ async def test_an_expired_standing_publication_goes_with_its_expired_entry(site)
     [purge] = result.watchlists.purges
     assert purge.version == pub.version and purge.deployment_id is None
     events = await _purges(log)
-    assert [e.scope for e in events] == ["deployment_watchlist", "watchlist_entry"]
+    assert [e.scope for e in events] == ["deployment_watchlist", "watchlist_entry", "retention"]
+    assert events[-1].keys_purged == 1  # e-0's sealed label
     assert sum(e.refs_purged for e in events) == (1 + 3) + 1  # e-0's templates and photo
     assert sum(e.images_purged for e in events) == 1
     assert result.watchlists.erased.refs == (1 + 3) + 1

@@ -126,6 +126,7 @@ def test_add_enrols_every_clear_photo_and_a_box_picks_the_subject(site: Path):
 
 
 def test_the_cli_keeps_the_photo_in_the_vault_and_always_logs(site: Path):
+    from lfr.sealing import Sealer
     from lfr.vault import BiometricVault
 
     photo = settings().faces_dir.resolve() / "John_Simm" / "1.jpg"
@@ -144,9 +145,12 @@ def test_the_cli_keeps_the_photo_in_the_vault_and_always_logs(site: Path):
         finally:
             await store.aclose()
 
-    (added,) = anyio.run(read)
+    (sealed,) = anyio.run(read)
+    assert sealed.label is None and sealed.image_ref is None  # who: sealed in the log
     vault = BiometricVault.for_data_dir(site)
     try:
+        added = Sealer(vault).open_sync(sealed)
+        assert added.label == "J S" and added.image_ref is not None
         assert vault.get_sync(added.image_ref) == photo.read_bytes()
         result, out = _run("remove", "js", "--by", "PC 1", "--reason", "entered in error")
         assert result.exit_code == 0, out

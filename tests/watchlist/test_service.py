@@ -27,6 +27,13 @@ WHO = {
 }
 
 
+async def _logged(log, vault):
+    """The watchlist's events with their sealed fields (who, the photo's ref) opened."""
+    from lfr.sealing import Sealer
+
+    return await Sealer(vault).open([e.decode() for e in await log.read_stream("watchlist:town")])
+
+
 def _photos(person: str, *numbers: int) -> list[Photo]:
     return [Photo.file(settings().faces_dir.resolve() / person / f"{n}.jpg") for n in numbers]
 
@@ -86,7 +93,7 @@ async def test_every_change_is_logged_and_the_photo_is_kept(site, pipeline):
         "WatchlistPublished",
         "WatchlistEntryRemoved",
     ]
-    first, published, _ = [e.decode() for e in await log.read_stream("watchlist:town")]
+    first, published, _ = await _logged(log, vault)
     assert await vault.get(first.image_ref) == photos[0].path.read_bytes()
     assert published.watchlist_version == pub.version and published.valid_until == pub.valid_until
     assert await vault.exists(first.image_ref)  # the published version still holds it
@@ -143,7 +150,7 @@ async def test_a_logged_add_never_stored_is_undone_in_the_open(site, pipeline, c
         )
     monkeypatch.undo()
     assert await _types(log) == ["WatchlistEntryAdded"]
-    (added,) = [e.decode() for e in await log.read_stream("watchlist:town")]
+    (added,) = await _logged(log, vault)
     assert await vault.exists(added.image_ref)
 
     restarted = _service(site, pipeline)
@@ -171,7 +178,7 @@ async def test_a_logged_removal_is_finished_by_the_next_change(site, pipeline, c
     # no explicit recover(): reading the list settles what was left first
     assert await _service(site, pipeline).entries("town") == []
     assert await _types(log) == ["WatchlistEntryAdded", "WatchlistEntryRemoved"]
-    (first, _) = [e.decode() for e in await log.read_stream("watchlist:town")]
+    (first, _) = await _logged(log, vault)
     assert not await vault.exists(first.image_ref)  # never published: shredded at once
 
 
