@@ -9,8 +9,9 @@ voted for, or for the entry its track's template matched with it; a crop that vo
 entry itself is preferred, and any crop to none), so a match's crop is its own entry's. It
 decides as soon as the evidence is sure (one sample well above the threshold, or several at
 or above it); a track that closes decides on everything it saw (its best sample clears the
-threshold and others agree on the entry). A track that ends without a match becomes a count in `DiscardTally.tracks_closed`, and its evidence
-is wiped: nothing of a non-matching track outlives the track.
+threshold and others agree on the entry). A track that ends without a match becomes a count
+in `DiscardTally.tracks_closed`, and its evidence is wiped: nothing of a non-matching track
+outlives the track.
 
 Tracks age by the stream's own clock: on every decided frame, and through `age()` on frames
 that are read but not analysed (the camera loop calls it), so a track closes (its crops and

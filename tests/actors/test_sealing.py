@@ -35,9 +35,7 @@ LABEL = "Alice Sealed-Example"
 SITE = {
     "name": "sealing",
     "zones": [{"name": "north-end"}],
-    "cameras": [
-        {"id": "ne-1", "zone": "north-end", "source": "scripted:alice", "analyse_fps": 10}
-    ],
+    "cameras": [{"id": "ne-1", "zone": "north-end", "source": "scripted:alice", "analyse_fps": 10}],
     "patrols": [{"id": "p-1"}],
     "vision": {"recogniser": "scripted", "decider": "per_frame", "crop_vault": True},
 }
