@@ -6,7 +6,10 @@ on the event loop's thread: such work belongs in `anyio.to_thread.run_sync`.
 """
 
 import base64
+import ctypes
+import mmap
 import os
+import platform
 from collections.abc import Iterator
 
 import pytest
@@ -35,6 +38,35 @@ def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
         for name in ("threading.Lock.acquire", "threading.Lock.acquire_lock"):
             bb.functions[name].can_block_in("lfr/video/whip.py", "end")
         yield bb
+
+
+# x86-64: stmxcsr [rsp-4]; and dword [rsp-4], ~0x8040 (clear FTZ | DAZ); ldmxcsr [rsp-4]; ret
+_IEEE_CODE = bytes.fromhex("0fae5c24fc816424fcbf7fffff0fae5424fcc3")
+_ieee_page: list[object] = []
+
+
+def _ieee_floats() -> None:
+    """Clear flush-to-zero and denormals-are-zero on this thread (x86-64 only)."""
+    if platform.machine().lower() not in {"x86_64", "amd64"}:
+        return
+    if not _ieee_page:
+        page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        page.write(_IEEE_CODE)
+        fn = ctypes.CFUNCTYPE(None)(ctypes.addressof(ctypes.c_char.from_buffer(page)))
+        _ieee_page.extend((page, fn))
+    _ieee_page[1]()  # type: ignore[operator]
+
+
+@pytest.fixture(autouse=True)
+def ieee_floats() -> None:
+    """Each test starts with IEEE floats on the main thread. The face pipeline sets FTZ/DAZ
+    on every thread that runs it (`lfr.vision.runtime`); a test running it on the main
+    thread would leave them set for the tests after it, and hypothesis refuses to generate
+    floats then (schemathesis). The pipeline sets them again where it runs next."""
+    from lfr.vision import runtime
+
+    _ieee_floats()
+    runtime._local.done = False
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -188,6 +188,10 @@ class VerifyResult(BaseModel):
     first_bad_seq: int | None = None
     problem: str | None = None
     notes: list[str] = Field(default_factory=list)
+    anchors_verified: int = Field(
+        default=0, description="checkpoints held outside the log (a witness) that match it"
+    )
+    anchored_size: int = Field(default=0, description="the largest tree size they vouch for")
 
 
 class SignedCheckpoint(BaseModel):

@@ -56,7 +56,9 @@ __all__ = [
     "check_keys",
     "decrypt",
     "encrypt",
+    "is_public_address",
     "push_topic",
+    "system_resolver",
 ]
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_he
 
 
 @app.callback()
-def throwaway_keys() -> None:
+def _throwaway_keys() -> None:
     """Benchmarks write throwaway logs and vaults: without a site's keys in the environment
     they get a checkpoint signing key and a vault KEK made for this process alone."""
     from lfr.store.checkpoint import KEY_ENV, KEY_FILE_ENV

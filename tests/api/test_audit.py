@@ -58,9 +58,12 @@ async def test_http_proof_passes_the_cli_check_and_a_tampered_one_fails(api, tmp
     other = tmp_path / "other.pub.pem"
     other_site = tmp_path / "other-site"
     other_site.mkdir()
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from lfr.store.sqlite import SqliteEventStore
 
-    await (await SqliteEventStore.open(other_site / "events.sqlite")).aclose()
+    foreign = Ed25519PrivateKey.generate()  # another site's key, not this one's
+    await (await SqliteEventStore.open(other_site / "events.sqlite", signing_key=foreign)).aclose()
     assert lfr("audit", "public-key", "-d", str(other_site), "-o", str(other)).exit_code == 0
     proof.write_bytes(r.content)
     res = lfr("audit", "check-proof", str(proof), "--public-key", str(other))

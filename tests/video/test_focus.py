@@ -93,6 +93,7 @@ async def test_generated_street_clip_one_decision_per_person(
     assert recogniser.decider.tracks_started == 3
 
 
+@pytest.mark.blocking_ok("the test body reads its face photo from disk")
 async def test_motion_gated_scan_finds_24_to_40_px_faces_walking_into_a_1080p_frame(
     pipeline: FacePipeline, hamilton: Path
 ) -> None:
