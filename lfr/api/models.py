@@ -13,6 +13,8 @@ from schemas.events import WatchlistCategory
 
 __all__ = [
     "AdjudicateRequest",
+    "EvidenceHeld",
+    "EvidenceHoldRequest",
     "AlertView",
     "AuthoriseRequest",
     "CancelRequest",
@@ -122,6 +124,21 @@ class AdjudicateRequest(_Body):
 class EngagementRequest(_Body):
     outcome: EngagementOutcome
     note: str | None = Field(default=None, max_length=2000)
+
+
+class EvidenceHoldRequest(_Body):
+    """Keep an alert's images and who it was past retention, because they became evidence."""
+
+    reason: str = Field(
+        min_length=1, max_length=500, description="case or crime reference, court order"
+    )
+    until: datetime = Field(description="the hold ends then; retention erases them after")
+
+
+class EvidenceHeld(BaseModel):
+    alert_id: str
+    blob_ids: list[str] = Field(description="the vault ids now held (crop, sealed fields' key)")
+    until: datetime
 
 
 class AlertView(BaseModel):

@@ -16,11 +16,19 @@ from fastapi.responses import StreamingResponse
 
 from lfr.api.auth import Principal, Role, require
 from lfr.api.context import ApiContext, ctx_of
-from lfr.api.models import ERROR_RESPONSES, AdjudicateRequest, AlertView, EngagementRequest
+from lfr.api.models import (
+    ERROR_RESPONSES,
+    AdjudicateRequest,
+    AlertView,
+    EngagementRequest,
+    EvidenceHeld,
+    EvidenceHoldRequest,
+)
+from lfr.retention import hold_evidence
 from lfr.transport.mqtt import subscribe
 from lfr.transport.topics import encode
 from schemas.envelope import NewEvent
-from schemas.events import ImageViewed
+from schemas.events import EvidenceHold, ImageViewed
 from schemas.streams import IMAGE_VIEWS_STREAM
 from schemas.views import AlertRecord
 
@@ -29,6 +37,7 @@ __all__ = [
     "adjudicate",
     "engagement",
     "get_alert",
+    "hold",
     "image",
     "list_alerts",
     "router",
@@ -41,6 +50,7 @@ router = APIRouter(prefix="/api/alerts", tags=["alerts"], responses=ERROR_RESPON
 AlertId = Annotated[str, Path(min_length=1, max_length=64)]
 Viewer = Annotated[Principal, Depends(require(Role.OFFICER, Role.SUPERVISOR))]
 Officer = Annotated[Principal, Depends(require(Role.OFFICER))]
+Supervisor = Annotated[Principal, Depends(require(Role.SUPERVISOR))]
 
 
 def _distinct(names: list[str]) -> list[str]:
@@ -244,3 +254,45 @@ async def image(
     return Response(
         data, media_type=media, headers={"Cache-Control": "private, no-store, max-age=0"}
     )
+
+
+@router.post(
+    "/{alert_id}/evidence-hold",
+    status_code=status.HTTP_201_CREATED,
+    summary="Keep an alert's crop and who it was past retention, as evidence (supervisors)",
+)
+async def hold(
+    request: Request, alert_id: AlertId, body: EvidenceHoldRequest, who: Supervisor
+) -> EvidenceHeld:
+    """Records one `EvidenceHold` per blob (the crop, and the key of the alert's sealed
+    fields), by the supervisor, with its own end; retention keeps them until then."""
+    ctx = ctx_of(request)
+    await ctx.fresh()
+    alert = await ctx.visible_alert(who, alert_id)
+    if body.until <= datetime.now(UTC):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="until must be in the future"
+        )
+    if alert.erased_at is not None:
+        raise HTTPException(
+            status.HTTP_410_GONE, detail=f"alert {alert_id} was erased by retention: too late"
+        )
+    blobs = [ref.blob_id for ref in (alert.crop_ref,) if ref is not None]
+    if alert.sealed is not None:
+        blobs.append(alert.sealed.key_ref)
+    if not blobs:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"alert {alert_id} holds nothing to keep"
+        )
+    for blob_id in blobs:
+        await hold_evidence(
+            ctx.store,
+            EvidenceHold(
+                blob_id=blob_id,
+                held_by=who.name,
+                reason=body.reason,
+                until=body.until,
+                alert_id=alert_id,
+            ),
+        )
+    return EvidenceHeld(alert_id=alert_id, blob_ids=blobs, until=body.until)
