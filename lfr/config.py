@@ -3,7 +3,8 @@
 Everything that touches the file system goes through here, so the project runs wherever its
 data lives: `LFR_SHARED` points at the shared photo and video folders (default `../shared`),
 `LFR_DATA_DIR` at the site's data directory, `LFR_MODEL_DIR` at the model cache,
-`LFR_CONFIG_DIR` at per-user config. The vault's key-encryption key is read by `lfr.vault`
+`LFR_CONFIG_DIR` at per-user config, `LFR_WATCHLIST_MAX_EXPIRY_DAYS` bounds how far ahead a
+watchlist entry may expire (default 31). The vault's key-encryption key is read by `lfr.vault`
 itself (`LFR_VAULT_KEK` / `LFR_VAULT_KEK_FILE`), at each open.
 """
 
@@ -32,6 +33,14 @@ class Settings(BaseSettings):
     config_dir: Path = Field(
         default=Path.home() / ".config" / "lfr",
         description="per-user config, outside every data directory (the demo's vault KEK)",
+    )
+
+    watchlist_max_expiry_days: int = Field(
+        default=31,
+        gt=0,
+        le=3650,
+        description="the furthest ahead a watchlist entry may expire, in days (policy: a "
+        "person is put on a list for a deployment's weeks, not for ever; renew to keep them)",
     )
 
     @property

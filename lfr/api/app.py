@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from lfr.api.audit_log import AuditLog
 from lfr.api.auth import Role, TokenVerifier, require
 from lfr.api.context import ApiContext, BlobReader
-from lfr.api.errors import handle_lfr_error, status_for
+from lfr.api.errors import handle_lfr_error, places, status_for
 from lfr.api.limits import BodyLimit
 from lfr.api.models import ERROR_RESPONSES
 from lfr.api.ports import SiteCommands, WatchlistService
@@ -115,6 +115,9 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.verifier = verifier
+    # what error bodies name by placeholder instead of a path (lfr.api.errors)
+    sqlite_dir = [store.path.parent] if isinstance(store, SqliteEventStore) else []
+    app.state.error_places = places(Path(data_dir), also=sqlite_dir)
     app.add_middleware(BodyLimit)  # before anything reads a body, authentication included
     app.add_exception_handler(RequestValidationError, invalid_input)
 

@@ -15,12 +15,22 @@ subclass a layer adds later inherits its family's answer. What is left is the de
 A refused command answers by its `code` where `CODE_STATUS` names it (an officer not
 checked in on the patrol is forbidden, 403), else by its class.
 
+The body says what to do without saying where things are (`public_detail`): lfr's messages
+name files for the operator (the vault at /srv/lfr/vault/keys.sqlite), and over HTTP the data
+directory reads `<data dir>`, the temp directory `<tmp>`, the home directory `~`, any other
+absolute path `<path>/<its last name>`, and a URL loses its credentials. The log keeps the
+full message for the operator.
+
 Routes raise lfr's errors and never re-map them; `HTTPException` is for what only HTTP knows.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -53,6 +63,7 @@ from lfr.vault import (
     VaultCorruptError,
     VaultWriteError,
 )
+from lfr.video.redact import redact_urls
 from lfr.vision.errors import EnrolmentError, ModelError
 from lfr.watchlist.errors import (
     DuplicateEntryError,
@@ -60,10 +71,18 @@ from lfr.watchlist.errors import (
     EntryNotFoundError,
     VersionNotFoundError,
     WatchlistError,
+    WatchlistNotFoundError,
 )
 from schemas.errors import ContractError
 
-__all__ = ["CODE_STATUS", "ERROR_STATUS", "handle_lfr_error", "status_for"]
+__all__ = [
+    "CODE_STATUS",
+    "ERROR_STATUS",
+    "handle_lfr_error",
+    "places",
+    "public_detail",
+    "status_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +101,7 @@ ERROR_STATUS: dict[type[BaseException], tuple[int, int | None]] = {
     BlobNotFoundError: (404, None),
     EntryNotFoundError: (404, None),
     VersionNotFoundError: (404, None),
+    WatchlistNotFoundError: (404, None),
     BlobShreddedError: (410, None),
     EnrolmentError: (422, None),
     WatchlistError: (422, None),
@@ -125,6 +145,50 @@ def _entry(exc: BaseException) -> tuple[int, int | None]:
     return 500, None
 
 
+# an absolute path not inside a word, a URL or a placeholder: /srv/lfr/vault, /tmp/x.sqlite
+_ABSOLUTE = re.compile(r"(?<![\w.:/~>\]\\-])(?:/[\w.@+%=-]+)+/?")
+_ROUTES = ("/api", "/app")  # the API's own paths, named in messages on purpose
+
+
+def places(data_dir: Path | None, *, also: Iterable[Path] = ()) -> list[tuple[str, str]]:
+    """(directory, placeholder) for `public_detail`, longest first (the data directory is
+    often under the temp or the home directory); `also` names more directories to show as
+    `<data dir>`. Blocking (it resolves links): `create_app` works it out once."""
+    named: dict[str, str] = {}
+    for path, name in (
+        (Path.home(), "~"),
+        (Path(tempfile.gettempdir()), "<tmp>"),
+        (data_dir, "<data dir>"),
+    ):
+        if path is None:
+            continue
+        for form in {str(path), str(path.absolute()), str(path.resolve())}:
+            if form not in ("", "/", "."):
+                named[form.rstrip("/")] = name
+    for path in also:
+        if str(path) not in ("", "/", "."):
+            named[str(path).rstrip("/")] = "<data dir>"
+    return sorted(named.items(), key=lambda item: len(item[0]), reverse=True)
+
+
+def _short(match: re.Match[str]) -> str:
+    path = match.group(0)
+    if any(path == r or path.startswith(r + "/") for r in _ROUTES):
+        return path
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return f"<path>/{name}"
+
+
+def public_detail(message: str, named: Iterable[tuple[str, str]] = ()) -> str:
+    """`message` fit for an HTTP body: no filesystem path (the directories `named` by their
+    placeholders, see `places`; any other absolute path by its last name) and no URL
+    credentials."""
+    text = redact_urls(message)
+    for place, name in named:
+        text = re.sub(re.escape(place) + r"(?=/|\b|$)", name, text)
+    return _ABSOLUTE.sub(_short, text)
+
+
 def status_for(exc: BaseException) -> int:
     """The HTTP status the API answers `exc` with."""
     return _entry(exc)[0]
@@ -148,7 +212,8 @@ async def handle_lfr_error(request: Request, exc: Exception) -> JSONResponse:
             exc,
             exc_info=code == 500,
         )
-    body: dict[str, object] = {"detail": str(exc), "error": type(exc).__name__}
+    detail = public_detail(str(exc), getattr(request.app.state, "error_places", ()))
+    body: dict[str, object] = {"detail": detail, "error": type(exc).__name__}
     error_code = getattr(exc, "code", None)
     if isinstance(error_code, str):
         body["code"] = error_code

@@ -130,7 +130,9 @@ class WatchlistService(Protocol):
         images: Sequence[bytes],
     ) -> WatchlistEntryInfo: ...
 
-    async def list_entries(self, watchlist: str) -> list[WatchlistEntryInfo]: ...
+    async def list_entries(self, watchlist: str) -> list[WatchlistEntryInfo]:
+        """The live entries; an unknown watchlist is an error (404), never created."""
+        ...
 
     async def publish(self, watchlist: str, *, published_by: str) -> str:
         """Freeze the list; returns its version hash."""

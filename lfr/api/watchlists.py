@@ -17,7 +17,7 @@ from lfr.api.ports import WatchlistEntryInfo
 from lfr.store.base import EventStore
 from lfr.vault import BiometricVault
 from lfr.vision.pipeline import FacePipeline
-from lfr.watchlist import EntryMetadata, Photo, WatchlistService
+from lfr.watchlist import EntryMetadata, Photo, WatchlistNotFoundError, WatchlistService
 from schemas.events import WatchlistCategory
 
 __all__ = ["StoreWatchlistService"]
@@ -87,6 +87,9 @@ class StoreWatchlistService:
         return _info(added.entry, tuple(f"{r.path}: {r.reason}" for r in added.refused))
 
     async def list_entries(self, watchlist: str) -> list[WatchlistEntryInfo]:
+        """:raises WatchlistNotFoundError: no such watchlist (404); nothing is created."""
+        if not await self.service.exists(watchlist):
+            raise WatchlistNotFoundError(watchlist)
         return [_info(e) for e in await self.service.entries(watchlist)]
 
     async def publish(self, watchlist: str, *, published_by: str) -> str:

@@ -16,9 +16,25 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, *, code: int = 1) -> NoReturn:
-    """Print an error that says what to do next, then exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    """Print an error that says what to do next, then exit non-zero.
+
+    The message is plain text, never markup: a name holding `[/]` or `[bold]` is printed as
+    typed and cannot restyle the line or break it into a traceback. Any URL in it loses its
+    credentials (`lfr.video.redact`)."""
+    from rich.text import Text
+
+    from lfr.video.redact import redact_urls
+
+    err_console.print(Text.assemble(("error:", "bold red"), " ", redact_urls(message)))
     raise typer.Exit(code)
+
+
+def plain(value: object) -> str:
+    """`value` as text safe inside a Rich markup string: user text (a label, a zone title, a
+    path, a reason) printed as typed, never read as markup."""
+    from rich.markup import escape
+
+    return escape(str(value))
 
 
 def not_yet_built(what: str, issue: int) -> NoReturn:

@@ -115,7 +115,7 @@ def _demo_kek() -> None:
     uses (creating it once) `<config dir>/vault.kek`, outside every data directory, and says so."""
     import os
 
-    from lfr.cli._common import err_console
+    from lfr.cli._common import err_console, plain
     from lfr.config import settings
     from lfr.vault import KEK_ENV, KEK_FILE_ENV, create_kek_file
 
@@ -124,7 +124,7 @@ def _demo_kek() -> None:
     path = create_kek_file(settings().config_dir / "vault.kek")
     os.environ[KEK_FILE_ENV] = str(path)
     err_console.print(
-        f"[dim]vault key-encryption key: {path} (outside the data directory; set "
+        f"[dim]vault key-encryption key: {plain(path)} (outside the data directory; set "
         f"{KEK_FILE_ENV} or {KEK_ENV} to use another)[/]"
     )
 
@@ -135,7 +135,7 @@ def _demo_checkpoint_key() -> None:
     directory, and says so."""
     import os
 
-    from lfr.cli._common import err_console
+    from lfr.cli._common import err_console, plain
     from lfr.config import settings
     from lfr.store.checkpoint import KEY_ENV, KEY_FILE_ENV, create_signing_key_file
 
@@ -144,6 +144,6 @@ def _demo_checkpoint_key() -> None:
     path = create_signing_key_file(settings().config_dir / "checkpoint_ed25519.pem")
     os.environ[KEY_FILE_ENV] = str(path)
     err_console.print(
-        f"[dim]checkpoint signing key: {path} (outside the data directory; set "
+        f"[dim]checkpoint signing key: {plain(path)} (outside the data directory; set "
         f"{KEY_FILE_ENV} or {KEY_ENV} to use another)[/]"
     )

@@ -55,7 +55,7 @@ def video(
 
     Per watchlisted person: found or missed, time to first alert, best similarity. An alert
     for anyone who is not both in the truth file and on the watchlist is a false alert."""
-    from lfr.cli._common import err_console, face_pipeline, fail, print_json
+    from lfr.cli._common import err_console, face_pipeline, fail, plain, print_json
     from lfr.config import settings
     from lfr.evaluation.video import build_gallery, clips_with_truth, read_truth, run_clips
     from lfr.vision.threshold import DEFAULT_THRESHOLD
@@ -95,8 +95,8 @@ def video(
 
     pipeline = face_pipeline()
     err_console.print(
-        f"[dim]eval video:[/] enrolling {watchlist}"
-        + (f" and distractors from {distractors}" if distractors else "")
+        f"[dim]eval video:[/] enrolling {plain(watchlist)}"
+        + (f" and distractors from {plain(distractors)}" if distractors else "")
         + " ..."
     )
 
@@ -141,13 +141,14 @@ def video(
     if any(r.error for r in results):
         for r in results:
             if r.error:
-                err_console.print(f"[bold red]error:[/] {r.clip}: {r.error}")
+                err_console.print(f"[bold red]error:[/] {plain(r.clip)}: {plain(r.error)}")
         raise typer.Exit(1)
 
 
 def _table(results: Any, total: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"lfr eval video at threshold {total['threshold']}")
     for column in ("clip", "person", "result", "first alert", "to alert", "alert sim", "best"):
@@ -156,8 +157,8 @@ def _table(results: Any, total: dict[str, Any]) -> None:
         for person in result.watchlisted:
             row = person.as_dict()
             table.add_row(
-                result.clip,
-                person.person,
+                Text(result.clip),
+                Text(person.person),
                 "[green]found[/]" if person.found else "[red]missed[/]",
                 _s(row["first_alert_s"]),
                 _s(row["time_to_first_alert_s"]),
@@ -166,8 +167,8 @@ def _table(results: Any, total: dict[str, Any]) -> None:
             )
         for wrong in result.wrong:
             table.add_row(
-                result.clip,
-                wrong["label"],
+                Text(result.clip),
+                Text(wrong["label"]),
                 "[bold red]false alert[/]",
                 _s(wrong["stream_time_s"]),
                 "",

@@ -39,7 +39,7 @@ def pull(
     Runs `npm pack faceplugin-face-recognition-js@0.0.1`, checks the tarball and every model
     against pinned hashes, derives the fast models (denormals flushed, symbolic batch),
     checks them against the originals, and renames the result into place atomically."""
-    from lfr.cli._common import err_console, fail
+    from lfr.cli._common import err_console, fail, plain
     from lfr.vision.errors import ModelError
     from lfr.vision.pack import pull_pack
 
@@ -48,7 +48,7 @@ def pull(
             _model_dir(model_dir),
             tarball=tarball,
             force=force,
-            progress=lambda msg: err_console.print(f"[dim]models:[/] {msg}"),
+            progress=lambda msg: err_console.print(f"[dim]models:[/] {plain(msg)}"),
         )
     except ModelError as exc:
         fail(str(exc))
@@ -58,7 +58,7 @@ def pull(
 @app.command("verify")
 def verify(model_dir: ModelDir = None) -> None:
     """Check every cached model file against its pinned sha256; exit 1 naming any bad file."""
-    from lfr.cli._common import err_console, fail
+    from lfr.cli._common import err_console, fail, plain
     from lfr.vision.errors import ModelError
     from lfr.vision.pack import verify_pack
 
@@ -66,7 +66,7 @@ def verify(model_dir: ModelDir = None) -> None:
         files = verify_pack(_model_dir(model_dir))
     except ModelError as exc:
         fail(str(exc))
-    err_console.print(f"[green]ok[/] every file in {files.root} matches its sha256")
+    err_console.print(f"[green]ok[/] every file in {plain(files.root)} matches its sha256")
 
 
 @app.command("path")

@@ -154,7 +154,7 @@ def hold(
 ) -> None:
     """Keep a blob (a match crop that became evidence) past its retention, until --until;
     logged as an EvidenceHold."""
-    from lfr.cli._common import err_console, fail
+    from lfr.cli._common import err_console, fail, plain
     from lfr.retention import hold_evidence
     from schemas.events import EvidenceHold
 
@@ -172,4 +172,6 @@ def hold(
         return await hold_evidence(store, event)
 
     seq = _with_site(data_dir, use)
-    err_console.print(f"held {blob_id} until {event.until.isoformat()} (EvidenceHold, seq {seq})")
+    err_console.print(
+        f"held {plain(blob_id)} until {event.until.isoformat()} (EvidenceHold, seq {seq})"
+    )

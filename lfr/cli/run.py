@@ -91,7 +91,7 @@ def command(
     """
     import anyio
 
-    from lfr.cli._common import err_console, fail
+    from lfr.cli._common import err_console, fail, plain
     from lfr.errors import ANY_LFR_ERROR
     from lfr.kernel import EscalationError
     from lfr.site import load_site_config
@@ -101,8 +101,8 @@ def command(
     except ANY_LFR_ERROR as exc:
         fail(str(exc))
     if check:
-        err_console.print(describe(site_config))
-        err_console.print(f"{config}: OK")
+        err_console.print(describe(site_config), markup=False)  # titles as typed
+        err_console.print(f"{plain(config)}: OK")
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if telemetry != "none":
@@ -114,7 +114,7 @@ def command(
             fail(str(exc))
 
     def ready(text: str) -> None:
-        err_console.print(text)
+        err_console.print(text, markup=False)
         err_console.print("[green]ready[/]: stop with Ctrl-C")
 
     async def main() -> None:

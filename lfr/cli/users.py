@@ -194,7 +194,7 @@ def revoke(
     data_dir: DataDir = None,
 ) -> None:
     """Revoke one token at once (its user keeps their other tokens)."""
-    from lfr.cli._common import err_console, fail
+    from lfr.cli._common import err_console, fail, plain
 
     store = _store(data_dir)
     try:
@@ -202,4 +202,4 @@ def revoke(
             fail(f"no live token {jti!r} on this site (unknown or already revoked)")
     finally:
         store.close()
-    err_console.print(f"token {jti} revoked")
+    err_console.print(f"token {plain(jti)} revoked")

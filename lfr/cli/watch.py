@@ -65,7 +65,7 @@ def command(
     """
     import anyio
 
-    from lfr.cli._common import err_console, fail
+    from lfr.cli._common import err_console, fail, plain
     from lfr.errors import ANY_LFR_ERROR
 
     if not source.startswith(("rtsp://", "rtsps://")) and not Path(source).is_file():
@@ -86,7 +86,7 @@ def command(
     except ANY_LFR_ERROR as exc:
         fail(str(exc))
     if summary.get("error"):
-        err_console.print(f"[bold red]error:[/] {summary['error']}")
+        err_console.print(f"[bold red]error:[/] {plain(summary['error'])}")
         raise typer.Exit(1)
 
 
@@ -130,25 +130,28 @@ async def _watch(
 
     import anyio
 
-    from lfr.cli._common import err_console, fail, print_json
+    from lfr.cli._common import err_console, fail, plain, print_json
     from lfr.video.file import FileSource
     from lfr.video.loop import FrameDecided, LoopOutput, StreamLost, StreamStarted
+    from lfr.video.redact import redact_url
     from lfr.video.rtsp import RtspSource
     from lfr.video.tracker import TrackingDecider
     from lfr.vision.pipeline import FacePipeline
     from lfr.watchlist.enrol import enrol_directory
 
-    err_console.print(f"enrolling photos from {watchlist} ...")
+    err_console.print(f"enrolling photos from {plain(watchlist)} ...")
     refused: list[str] = []
     pipeline = await anyio.to_thread.run_sync(FacePipeline.shared)
     gallery = await anyio.to_thread.run_sync(
         lambda: enrol_directory(pipeline, watchlist, on_refused=lambda e: refused.append(str(e)))
     )
     for reason in refused:
-        err_console.print(f"[yellow]skipped:[/] {reason}")
+        err_console.print(f"[yellow]skipped:[/] {plain(reason)}")
     if len(gallery) == 0:
         fail(f"no identity could be enrolled from {watchlist}: expected <identity>/<image> folders")
-    err_console.print(f"enrolled {len(gallery)} identities; watching {source_arg}")
+    err_console.print(
+        f"enrolled {len(gallery)} identities; watching {plain(redact_url(source_arg))}"
+    )
 
     source: FrameSource
     is_rtsp = source_arg.startswith(("rtsp://", "rtsps://"))
@@ -168,8 +171,8 @@ async def _watch(
             state["started"] = True
             info = item.info
             err_console.print(
-                f"stream started: {info.url} {info.codec} {info.width}x{info.height} "
-                f"{info.fps or 0:.2f} fps",
+                f"stream started: {plain(redact_url(info.url))} {plain(info.codec)} "
+                f"{info.width}x{info.height} {info.fps or 0:.2f} fps",
                 soft_wrap=True,
             )
         elif isinstance(item, StreamLost):
@@ -178,7 +181,8 @@ async def _watch(
             elif item.retry_in_s is not None:
                 state["last_loss"] = item.reason
                 err_console.print(
-                    f"[yellow]stream lost:[/] {item.reason}; retrying in {item.retry_in_s:.1f} s"
+                    f"[yellow]stream lost:[/] {plain(item.reason)}; "
+                    f"retrying in {item.retry_in_s:.1f} s"
                 )
         elif isinstance(item, FrameDecided):
             for match in item.decisions.matches:
@@ -200,7 +204,7 @@ async def _watch(
                     print_json(record)
                 else:
                     err_console.print(
-                        f"[bold green]MATCH[/] {record['identity']} "
+                        f"[bold green]MATCH[/] {plain(record['identity'])} "
                         f"similarity {record['similarity']:.3f} track {record['track_id']} "
                         f"at {record['frame_time']}"
                     )
@@ -226,7 +230,7 @@ async def _watch(
 
     summary: dict[str, Any] = {
         "type": "summary",
-        "source": source.info.url,
+        "source": redact_url(source.info.url),
         "seconds": round(time.monotonic() - started, 2),
         "frames_decoded": getattr(source, "frames_decoded", stats.frames_received),
         "frames_analysed": stats.frames_analysed,
@@ -244,12 +248,12 @@ async def _watch(
     }
     if not state["started"] and not state["error"]:
         last = state.get("last_loss") or "nothing arrived"
-        state["error"] = f"no video from {source.info.url} in {summary['seconds']} s ({last})"
+        state["error"] = f"no video from {summary['source']} in {summary['seconds']} s ({last})"
     if state["error"]:
         summary["error"] = state["error"]
     if as_json:
         print_json(summary)
     else:
         for key, value in summary.items():
-            err_console.print(f"{key}: {value}")
+            err_console.print(f"{key}: {plain(value)}")
     return summary

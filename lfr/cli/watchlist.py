@@ -40,7 +40,29 @@ Category = Annotated[
     ),
 ]
 LegalBasis = Annotated[str, typer.Option("--legal-basis", help="the lawful basis for inclusion")]
-Expires = Annotated[int, typer.Option("--expires-in-days", help="days until the entry expires")]
+Expires = Annotated[
+    int,
+    typer.Option(
+        "--expires-in-days",
+        help="days until the entry expires (at most LFR_WATCHLIST_MAX_EXPIRY_DAYS, default 31)",
+    ),
+]
+
+
+def _expiry(days: int) -> datetime:
+    """When an entry given `--expires-in-days` expires; outside 1..the policy's limit the
+    command ends saying what is allowed."""
+    from lfr.cli._common import fail
+    from lfr.watchlist import max_expiry
+
+    limit = max_expiry()
+    if not 1 <= days <= limit.days:
+        fail(
+            f"--expires-in-days {days} is outside the policy: an entry expires 1 to "
+            f"{limit.days} days from now (LFR_WATCHLIST_MAX_EXPIRY_DAYS); renew it when "
+            "it is still needed"
+        )
+    return datetime.now(UTC) + timedelta(days=days)
 
 
 def _with_service(
@@ -82,10 +104,10 @@ def _with_service(
 
 
 def _logged(watchlist: str) -> None:
-    from lfr.cli._common import err_console
+    from lfr.cli._common import err_console, plain
     from schemas.streams import watchlist_stream
 
-    err_console.print(f"[dim]logged on {watchlist_stream(watchlist)}[/]")
+    err_console.print(f"[dim]logged on {plain(watchlist_stream(watchlist))}[/]")
 
 
 def _check_category(category: str) -> None:
@@ -125,10 +147,11 @@ def add(
     The subject of a photo is the face nearest the centre, weighted by size; a photo where
     that is unclear is refused (crop it, or give --box).
     """
-    from lfr.cli._common import err_console, face_pipeline
+    from lfr.cli._common import err_console, face_pipeline, plain
     from lfr.watchlist import Photo
 
     _check_category(category)
+    expires_at = _expiry(expires_in_days)
     subject_box = _parse_box(box)
     pipeline = face_pipeline()
     added = _with_service(
@@ -142,12 +165,12 @@ def add(
             legal_basis=legal_basis,
             image_source=image_source,
             added_by=by,
-            expires_at=datetime.now(UTC) + timedelta(days=expires_in_days),
+            expires_at=expires_at,
         ),
         pipeline,
     )
     for refusal in added.refused:
-        err_console.print(f"[yellow]refused:[/] {refusal}")
+        err_console.print(f"[yellow]refused:[/] {plain(refusal)}")
     _logged(watchlist)
     err_console.print(f"enrolled from {added.entry.photos} photo(s), {len(added.refused)} refused")
     typer.echo(added.entry.entry_id)
@@ -181,10 +204,11 @@ def import_(
 
     Each entry is logged and stored as it is enrolled, so a failure part way (an id already
     taken) keeps the entries before it, each with its event."""
-    from lfr.cli._common import err_console, face_pipeline
+    from lfr.cli._common import err_console, face_pipeline, plain
     from lfr.vision.errors import EnrolmentError
 
     _check_category(category)
+    expires_at = _expiry(expires_in_days)
     refused: list[EnrolmentError] = []
     pipeline = face_pipeline()
     entries = _with_service(
@@ -195,18 +219,18 @@ def import_(
             category=category,
             legal_basis=legal_basis,
             added_by=by,
-            expires_at=datetime.now(UTC) + timedelta(days=expires_in_days),
+            expires_at=expires_at,
             on_refused=refused.append,
-            progress=lambda msg: err_console.print(f"[dim]import:[/] {msg}"),
+            progress=lambda msg: err_console.print(f"[dim]import:[/] {plain(msg)}"),
         ),
         pipeline,
     )
     if entries:
         _logged(watchlist)
     for refusal in refused:
-        err_console.print(f"[yellow]refused:[/] {refusal}")
+        err_console.print(f"[yellow]refused:[/] {plain(refusal)}")
     err_console.print(
-        f"{len(entries)} entries added to {watchlist!r}, {len(refused)} photos refused"
+        f"{len(entries)} entries added to {plain(repr(watchlist))}, {len(refused)} photos refused"
     )
 
 
@@ -246,12 +270,14 @@ def list_(
     rows = [{k: row[k] for k in shown} for row in rows]
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"watchlist {watchlist!r}" + (" versions" if versions else ""))
+    # user text (labels, names) as Text, never markup: a label "[/]" is shown as typed
+    table = Table(title=Text(f"watchlist {watchlist!r}" + (" versions" if versions else "")))
     for key in shown:
         table.add_column(key)
     for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*(Text(str(v)) for v in row.values()))
     Console().print(table)
 
 
@@ -266,7 +292,7 @@ def remove(
     """Remove an entry from the editable list; publish again to take it off cameras.
 
     Its photo is shredded at once when no published version still holds it."""
-    from lfr.cli._common import err_console
+    from lfr.cli._common import err_console, plain
 
     entry = _with_service(
         store,
@@ -274,7 +300,7 @@ def remove(
     )
     _logged(watchlist)
     err_console.print(
-        f"removed {entry.entry_id} ({entry.label}) by {by}: {reason}; "
+        f"removed {plain(entry.entry_id)} ({plain(entry.label)}) by {plain(by)}: {plain(reason)}; "
         "run `lfr watchlist publish` to take it off the armed version"
     )
 

@@ -21,6 +21,7 @@ from lfr.video.recognition import (
     camera_recognition,
     shared_recognition,
 )
+from lfr.video.redact import redact_url, redact_urls
 from lfr.video.rtsp import Backoff, RtspSource
 from lfr.video.tracker import TrackerConfig, TrackingDecider
 
@@ -45,5 +46,7 @@ __all__ = [
     "TrackingDecider",
     "VideoError",
     "camera_recognition",
+    "redact_url",
+    "redact_urls",
     "shared_recognition",
 ]

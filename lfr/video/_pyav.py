@@ -18,6 +18,7 @@ import cv2
 
 from lfr.video.errors import EndOfStream, SourceOpenError
 from lfr.video.latest import RateSampler
+from lfr.video.redact import redact_url, redact_urls
 from lfr.vision.types import Frame, Image, SourceInfo
 
 __all__ = ["PyAVReader", "ReaderOptions", "redact_url", "to_rgb"]
@@ -30,17 +31,6 @@ def to_rgb(vframe: Any) -> Image:
     if vframe.format.name == "yuv420p" and vframe.width % 2 == 0 and vframe.height % 2 == 0:
         return cast(Image, cv2.cvtColor(vframe.to_ndarray(), cv2.COLOR_YUV2RGB_I420))
     return cast(Image, vframe.to_ndarray(format="rgb24"))
-
-
-def redact_url(url: str) -> str:
-    """The URL with any `user:password@` removed, safe for logs and events."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    netloc, slash, path = rest.partition("/")
-    if "@" in netloc:
-        netloc = netloc.rsplit("@", 1)[1]
-    return f"{scheme}://{netloc}{slash}{path}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +152,7 @@ class PyAVReader:
 
 def _reason(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip() or type(exc).__name__
+    return redact_urls(str(text).strip()) or type(exc).__name__
 
 
 def _hint(options: ReaderOptions) -> str:

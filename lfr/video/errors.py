@@ -8,13 +8,14 @@
         │                       reconnect after `retry_in_s`
         └── EndOfStream         the source ended cleanly (end of file, publisher left for good)
 
-Messages name the source (credentials removed) and say what to do next. They never carry
-pixels.
+Messages name the source (credentials removed here, whoever raises them: `lfr.video.redact`)
+and say what to do next. They never carry pixels.
 """
 
 from __future__ import annotations
 
 from lfr.errors import LfrError
+from lfr.video.redact import redact_url, redact_urls
 
 __all__ = ["EndOfStream", "SourceOpenError", "StreamInterrupted", "VideoError"]
 
@@ -27,8 +28,8 @@ class SourceOpenError(VideoError):
     """The source cannot give video at all; retrying will not help until someone fixes it."""
 
     def __init__(self, url: str, reason: str, hint: str = "") -> None:
-        self.url = url
-        self.reason = reason
+        self.url = url = redact_url(url)
+        self.reason = reason = redact_urls(reason)
         message = f"cannot read video from {url}: {reason}"
         super().__init__(f"{message}. {hint}" if hint else message)
 
@@ -37,8 +38,8 @@ class StreamInterrupted(VideoError):
     """A live stream was lost; the next `recv()` waits `retry_in_s` and reconnects."""
 
     def __init__(self, url: str, reason: str, retry_in_s: float | None) -> None:
-        self.url = url
-        self.reason = reason
+        self.url = url = redact_url(url)
+        self.reason = reason = redact_urls(reason)
         self.retry_in_s = retry_in_s
         retry = f"; retrying in {retry_in_s:.1f} s" if retry_in_s is not None else ""
         super().__init__(f"stream {url} lost: {reason}{retry}")

@@ -4,13 +4,22 @@
 from lfr.watchlist._pending import PhotoVault
 from lfr.watchlist.armed import ArmedWatchlist, LanceGallery
 from lfr.watchlist.enrol import Enrolment, Photo
-from lfr.watchlist.entry import CATEGORIES, EntryMetadata, WatchlistEntry, content_hash
+from lfr.watchlist.entry import (
+    CATEGORIES,
+    EntryMetadata,
+    WatchlistEntry,
+    check_expiry,
+    content_hash,
+    max_expiry,
+)
 from lfr.watchlist.errors import (
     DuplicateEntryError,
     EmptyWatchlistError,
     EntryNotFoundError,
+    ExpiryTooFarError,
     VersionNotFoundError,
     WatchlistError,
+    WatchlistNotFoundError,
 )
 from lfr.watchlist.service import Added, WatchlistService
 from lfr.watchlist.store import Publication, PublishPlan, WatchlistStore
@@ -24,6 +33,7 @@ __all__ = [
     "Enrolment",
     "EntryMetadata",
     "EntryNotFoundError",
+    "ExpiryTooFarError",
     "LanceGallery",
     "Photo",
     "PhotoVault",
@@ -32,7 +42,10 @@ __all__ = [
     "VersionNotFoundError",
     "WatchlistEntry",
     "WatchlistError",
+    "WatchlistNotFoundError",
     "WatchlistService",
     "WatchlistStore",
+    "check_expiry",
     "content_hash",
+    "max_expiry",
 ]

@@ -5,13 +5,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CATEGORIES", "Category", "EntryMetadata", "WatchlistEntry", "content_hash"]
+from lfr.watchlist.errors import ExpiryTooFarError, WatchlistError
+
+__all__ = [
+    "CATEGORIES",
+    "Category",
+    "EntryMetadata",
+    "WatchlistEntry",
+    "check_expiry",
+    "content_hash",
+    "max_expiry",
+]
 
 Category = Literal[
     "wanted_by_police",
@@ -22,6 +32,25 @@ Category = Literal[
     "risk_to_self_or_others",
 ]
 CATEGORIES: tuple[str, ...] = get_args(Category)
+
+
+def max_expiry() -> timedelta:
+    """How far ahead an entry may expire by policy: `LFR_WATCHLIST_MAX_EXPIRY_DAYS` (31)."""
+    from lfr.config import settings
+
+    return timedelta(days=settings().watchlist_max_expiry_days)
+
+
+def check_expiry(expires_at: datetime, limit: timedelta, now: datetime | None = None) -> None:
+    """Refuse an expiry further than `limit` from `now` (the year 9999 included): a person
+    goes on a list for a bounded time and is renewed, never kept for ever by a typo.
+
+    :raises ExpiryTooFarError: beyond the limit. :raises WatchlistError: no time zone.
+    """
+    if expires_at.tzinfo is None:
+        raise WatchlistError("expires_at must carry a time zone")
+    if expires_at - (now or datetime.now(UTC)) > limit:
+        raise ExpiryTooFarError(expires_at, limit)
 
 
 @dataclass(slots=True, repr=False)

@@ -40,7 +40,8 @@ from lfr.vision.errors import EnrolmentError
 from lfr.vision.pipeline import FacePipeline
 from lfr.watchlist._pending import DirectoryLock, Intent, Intents, Settler, stream
 from lfr.watchlist.enrol import Enrolment, Photo, enrol_photos, identity_photos, slug
-from lfr.watchlist.entry import CATEGORIES, EntryMetadata, WatchlistEntry
+from lfr.watchlist.entry import CATEGORIES, EntryMetadata, WatchlistEntry, check_expiry
+from lfr.watchlist.entry import max_expiry as default_max_expiry
 from lfr.watchlist.errors import WatchlistError
 from lfr.watchlist.store import Erased, Publication, WatchlistStore
 from schemas.envelope import NewEvent, new_event_id
@@ -82,7 +83,10 @@ class WatchlistService:
     their reference photos kept in `vault`.
 
     `pipeline` embeds photos; None loads the model pack named by the environment on first
-    use. LanceDB and the models block, so they run in a worker thread, one call at a time.
+    use. `max_expiry` bounds how far ahead an added entry may expire (default
+    `LFR_WATCHLIST_MAX_EXPIRY_DAYS`, 31 days); an add beyond it is refused before anything
+    is enrolled or logged. LanceDB and the models block, so they run in a worker thread,
+    one call at a time.
     """
 
     def __init__(
@@ -92,8 +96,10 @@ class WatchlistService:
         log: EventStore,
         vault: BiometricVault,
         pipeline: FacePipeline | None = None,
+        max_expiry: timedelta | None = None,
     ) -> None:
         self.root = Path(root)
+        self.max_expiry = default_max_expiry() if max_expiry is None else max_expiry
         self.log = log
         self.vault = vault
         self._sealer = Sealer(vault)
@@ -117,8 +123,16 @@ class WatchlistService:
 
     # --- reading: metadata only ---------------------------------------------------------
 
+    async def exists(self, watchlist: str) -> bool:
+        """Whether the watchlist has been written to (reading one never creates it).
+
+        :raises WatchlistError: not a valid watchlist name."""
+        wl = await self.store(watchlist)
+        return await self._run(wl.exists)
+
     async def entries(self, watchlist: str) -> list[EntryMetadata]:
-        """The live list, without templates, sorted by id."""
+        """The live list, without templates, sorted by id (none for a list never written:
+        the read creates nothing)."""
         wl = await self._settled(watchlist)
         return await self._run(wl.listing)
 
@@ -160,7 +174,9 @@ class WatchlistService:
 
         :raises EnrolmentError: no photo could be enrolled, each one's reason given.
         :raises DuplicateEntryError: the id is taken. :raises WatchlistError: a bad field.
+        :raises ExpiryTooFarError: `expires_at` beyond the policy's limit.
         """
+        check_expiry(expires_at, self.max_expiry)
         await self.store(watchlist)  # a bad name fails before the models load
         enrolment = await self.enrol(photos)
         try:
@@ -195,7 +211,9 @@ class WatchlistService:
 
         :raises EnrolmentError: not a folder. :raises DuplicateEntryError: an id is taken
             (the identities before it stay added).
+        :raises ExpiryTooFarError: `expires_at` beyond the policy's limit.
         """
+        check_expiry(expires_at, self.max_expiry)
         await self.store(watchlist)  # a bad name fails before the models load
         folders = await anyio.to_thread.run_sync(identity_photos, directory)
         added = []
@@ -231,7 +249,9 @@ class WatchlistService:
         at that expiry by the vault's retention sweep).
 
         :raises DuplicateEntryError: the id is taken. :raises WatchlistError: a bad field.
+        :raises ExpiryTooFarError: `expires_at` beyond the policy's limit.
         """
+        check_expiry(entry.expires_at, self.max_expiry)
         async with self._changing(watchlist) as wl:
             await self._run(lambda: wl.check_new(entry))
             _added(watchlist, entry, None)  # a bad category fails before the photo is kept

@@ -112,20 +112,56 @@ class PublishPlan:
         return f"PublishPlan(version={self.publication.version!r})"
 
 
+class _Absent:
+    """A table not written yet, read as empty (so a read creates nothing): the few LanceDB
+    calls the readers make, answered from an empty Arrow table of the table's schema."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self._columns: list[str] | None = None
+
+    def count_rows(self, where: str | None = None) -> int:
+        return 0
+
+    def to_arrow(self) -> Any:
+        empty = self.schema.empty_table()
+        return empty if self._columns is None else empty.select(self._columns)
+
+    def search(self) -> _Absent:
+        return _Absent(self.schema)
+
+    def where(self, condition: str) -> _Absent:
+        return self
+
+    def select(self, columns: list[str]) -> _Absent:
+        self._columns = list(columns)
+        return self
+
+    def limit(self, n: int | None) -> _Absent:
+        return self
+
+
 class WatchlistStore:
     """One named watchlist in a LanceDB directory. Blocking: call it from a worker thread."""
 
     def __init__(self, path: Path | None = None, name: str = "default", dim: int = 512) -> None:
-        import lancedb
-
         if not _ID.match(name):
             raise WatchlistError(f"watchlist name {name!r} must match {_ID.pattern}")
         self.path = path or default_store_path()
-        self.path.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.dim = dim
-        self._db = lancedb.connect(str(self.path))
         self._lock = _lock_for(self.path)
+        self._conn: Any = None  # connected on first use: reading creates no directory
+
+    @property
+    def _db(self) -> Any:
+        """The LanceDB connection, the directory made on first write."""
+        if self._conn is None:
+            import lancedb
+
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._conn = lancedb.connect(str(self.path))
+        return self._conn
 
     # --- tables -------------------------------------------------------------------------
 
@@ -133,12 +169,34 @@ class WatchlistStore:
         """Entries as Arrow rows (lfr.bench.vision bulk-inserts them)."""
         return _arrow.rows(self.dim, entries)
 
-    def _table(self, suffix: str) -> Any:
+    def _schema(self, suffix: str) -> Any:
+        import pyarrow as pa
+
+        if suffix == "publications":
+            return pa.schema(
+                [
+                    pa.field(n, pa.string())
+                    for n in ("version", "published_by", "published_at", "valid_until")
+                ]
+                + [pa.field("entries", pa.int64()), pa.field("bespoke", pa.bool_())]
+            )
+        return _arrow.schema(self.dim, version=suffix == "published")
+
+    def _read(self, suffix: str) -> Any:
+        """The table to read: absent (a watchlist never written) reads as empty, and
+        nothing is created for it, neither the table nor the directory."""
+        return self._table(suffix, create=False)
+
+    def _table(self, suffix: str, *, create: bool = True) -> Any:
         name = f"{self.name}_{suffix}"
+        if self._conn is None and not create and not self.path.is_dir():
+            return _Absent(self._schema(suffix))  # (another process may make it later)
         try:
             table = self._db.open_table(name)
         except (ValueError, FileNotFoundError):
-            pass  # first use of this watchlist: create the table below
+            if not create:
+                return _Absent(self._schema(suffix))
+            # first write to this watchlist: create the table below
         else:
             have = set(table.schema.names)
             if suffix != "publications":
@@ -152,19 +210,7 @@ class WatchlistStore:
 
                 table.add_columns([pa.field("bespoke", pa.bool_())])  # None: a standing list
             return table
-        import pyarrow as pa
-
-        if suffix == "publications":
-            schema = pa.schema(
-                [
-                    pa.field(n, pa.string())
-                    for n in ("version", "published_by", "published_at", "valid_until")
-                ]
-                + [pa.field("entries", pa.int64()), pa.field("bespoke", pa.bool_())]
-            )
-        else:
-            schema = _arrow.schema(self.dim, version=suffix == "published")
-        return self._db.create_table(name, schema=schema, exist_ok=True)
+        return self._db.create_table(name, schema=self._schema(suffix), exist_ok=True)
 
     # --- entries ------------------------------------------------------------------------
 
@@ -192,7 +238,7 @@ class WatchlistStore:
         if entry.image_ref is not None and not entry.image_ref.isalnum():
             raise WatchlistError(f"image_ref {entry.image_ref!r} is not a vault blob id")
         with self._lock:
-            if self._table("entries").count_rows(f"entry_id = '{entry.entry_id}'"):
+            if self._read("entries").count_rows(f"entry_id = '{entry.entry_id}'"):
                 raise DuplicateEntryError(entry.entry_id, self.name)
 
     def attach_image(self, entry_id: str, image_ref: str) -> None:
@@ -212,7 +258,7 @@ class WatchlistStore:
     ) -> list[WatchlistEntry]:
         """Every entry with its templates (to publish or check them; listings use `listing`)."""
         with self._lock:
-            found = _arrow.entries(self._table("entries").to_arrow())
+            found = _arrow.entries(self._read("entries").to_arrow())
         if not include_expired:
             now = now or datetime.now(UTC)
             found = [e for e in found if not e.expired(now)]
@@ -222,7 +268,7 @@ class WatchlistStore:
         """One entry with its templates. :raises EntryNotFoundError: no such entry."""
         if _ID.match(entry_id):
             with self._lock:
-                rows = _arrow.where(self._table("entries"), f"entry_id = '{entry_id}'")
+                rows = _arrow.where(self._read("entries"), f"entry_id = '{entry_id}'")
             found = _arrow.entries(rows)
             if found:
                 return found[0]
@@ -232,14 +278,14 @@ class WatchlistStore:
     def listing(self) -> list[EntryMetadata]:
         """The live list's entries without their templates, sorted by id."""
         with self._lock:
-            return _arrow.described(_arrow.scan(self._table("entries")))
+            return _arrow.described(_arrow.scan(self._read("entries")))
 
     def find(self, entry_id: str) -> EntryMetadata | None:
         """The live entry `entry_id` without its templates, or None."""
         if not _ID.match(entry_id):
             return None
         with self._lock:
-            rows = _arrow.scan(self._table("entries"), f"entry_id = '{entry_id}'")
+            rows = _arrow.scan(self._read("entries"), f"entry_id = '{entry_id}'")
         found = _arrow.described(rows)
         return found[0] if found else None
 
@@ -257,7 +303,7 @@ class WatchlistStore:
         """
         with self._lock:
             version = self._version(version)  # a published version: safe to quote
-            rows = _arrow.scan(self._table("published"), f"version = '{version}'")
+            rows = _arrow.scan(self._read("published"), f"version = '{version}'")
         return _arrow.described(rows)
 
     def remove(self, entry_id: str) -> EntryMetadata:
@@ -296,7 +342,7 @@ class WatchlistStore:
         """Ids of the entries some published version holds a frozen copy of (deleting such
         an entry from the live list leaves its templates on the disk until that purge)."""
         with self._lock:
-            rows = self._table("published").search().select(["entry_id"]).limit(None).to_arrow()
+            rows = self._read("published").search().select(["entry_id"]).limit(None).to_arrow()
         return frozenset(rows.column("entry_id").to_pylist())
 
     def template_count(self, entry_ids: Collection[str]) -> int:
@@ -309,9 +355,13 @@ class WatchlistStore:
             return 0
         where = "entry_id IN ({})".format(", ".join(f"'{i}'" for i in ids))
         with self._lock:
-            rows = _arrow.where(self._table("entries"), where)
+            rows = _arrow.where(self._read("entries"), where)
         lengths = pc.list_value_length(rows.column("templates")).to_pylist()
         return sum(1 + (n or 0) for n in lengths)
+
+    def exists(self) -> bool:
+        """Whether this watchlist has been written to (a table of it is on the disk)."""
+        return self.name in self.names(self.path)
 
     @staticmethod
     def names(path: Path) -> list[str]:
@@ -331,8 +381,7 @@ class WatchlistStore:
         where = f"image_ref = '{image_ref}'"
         with self._lock:
             return bool(
-                self._table("entries").count_rows(where)
-                or self._table("published").count_rows(where)
+                self._read("entries").count_rows(where) or self._read("published").count_rows(where)
             )
 
     def _rewrite(self, table: Any) -> None:
@@ -430,7 +479,7 @@ class WatchlistStore:
 
     def publications(self) -> list[Publication]:
         with self._lock:
-            data = self._table("publications").to_arrow().to_pydict()
+            data = self._read("publications").to_arrow().to_pydict()
         out = [
             Publication(
                 self.name,
@@ -464,7 +513,7 @@ class WatchlistStore:
         return sorted(_arrow.entries(rows), key=lambda e: e.entry_id)
 
     def _version_rows(self, version: str) -> Any:
-        return _arrow.where(self._table("published"), f"version = '{version}'")
+        return _arrow.where(self._read("published"), f"version = '{version}'")
 
     def _gallery_table(self, version: str) -> str:
         return f"{self.name}_v_{version.split(':')[-1][:16]}"
@@ -485,7 +534,7 @@ class WatchlistStore:
         if "'" in version:
             return Erased()
         with self._lock:
-            published, live = self._table("published"), self._table("entries")
+            published, live = self._read("published"), self._read("entries")
             pub = next((p for p in self.publications() if p.version == version), None)
             mine = _arrow.entries(self._version_rows(version))
             others = (
@@ -508,6 +557,8 @@ class WatchlistStore:
             gone = [e for e in mine if e.entry_id not in held]
             # photos first: if shredding fails, the rows are still here for the retry
             shredded = sum(1 for ref in sorted(photos) if shred is not None and shred(ref))
+            if pub is None and not mine:
+                return Erased()  # never published here, or purged already: nothing to do
             try:
                 self._db.drop_table(self._gallery_table(version))
             except ValueError:
