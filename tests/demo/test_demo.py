@@ -332,3 +332,82 @@ def test_the_cli_hands_every_option_to_the_demo(monkeypatch, tmp_path):
     (opts,) = seen
     assert (opts.seconds, opts.seed, opts.threshold, opts.analyse_fps) == (42, 3, 0.55, 7)
     assert opts.data_dir == tmp_path / "d"
+
+
+def test_a_month_after_the_demo_retention_leaves_nothing_of_anyone(traced_run, tmp_path):
+    """Issue 14's target: after `lfr demo` and `lfr retention run --now <+32 days>`, no crop
+    or key decrypts, no photo of anyone the demo enrolled is anywhere under the data
+    directory, no watchlist entry is left, the log, views, vault and watchlists name nobody,
+    the log verifies and its export shows every erasure."""
+    import shutil
+    from datetime import UTC, datetime, timedelta
+
+    from typer.testing import CliRunner
+
+    from lfr.cli import app
+    from lfr.config import settings
+    from lfr.sealing import Sealer
+    from lfr.vault import BiometricVault
+    from lfr.watchlist import WatchlistStore
+
+    _, _, _, data_dir, *_ = traced_run
+    site = tmp_path / "site"
+    shutil.copytree(data_dir, site)  # the other tests keep reading the demo's own
+
+    # who the demo alerted on (opened with the vault's keys), and every photo of them
+    log = SqliteLog(site / LOG_FILE, read_only=True)
+    try:
+        records = log.read_records()
+    finally:
+        log.close()
+    vault = BiometricVault.for_data_dir(site)
+    sealer = Sealer(vault)
+    labels = {
+        sealer.open_fields_sync("AlertRaised", r["payload"]["sealed"]).fields["subject_label"]
+        for r in records
+        if r["type"] == "AlertRaised"
+    }
+    blobs = [r[0] for r in vault._conn.execute("SELECT blob_id FROM keys WHERE key IS NOT NULL")]
+    vault.close()
+    identities = {label.replace(" ", "_") for label in labels}
+    photos = [
+        p.read_bytes()
+        for p in settings().shared.rglob("*")
+        if p.is_file() and p.parent.name in identities and p.suffix.lower() in (".jpg", ".png")
+    ]
+    assert labels and photos and blobs  # the demo alerted, enrolled photos and kept crops
+
+    later = (datetime.now(UTC) + timedelta(days=32)).isoformat()
+    runner = CliRunner()
+    out = runner.invoke(
+        app, ["retention", "run", "--now", later, "--json", "--data-dir", str(site)]
+    )
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    assert summary["crops"] > 0 and summary["sealed_field_keys"] > 0
+
+    vault = BiometricVault.for_data_dir(site)
+    try:
+        assert not any(vault.exists_sync(b) for b in blobs), "a crop, photo or key decrypts"
+    finally:
+        vault.close()
+    for name in WatchlistStore.names(site / "watchlist"):
+        assert WatchlistStore(site / "watchlist", name).entries() == []
+    files = [p for p in site.rglob("*") if p.is_file()]
+    for photo in photos:
+        window = photo[len(photo) // 2 : len(photo) // 2 + 64]
+        assert not [p for p in files if window in p.read_bytes()], "a photo's bytes are left"
+    # (the demo's report, html and json, names the alerted subjects: it is the demo's output)
+    stores = [p for p in files if p.stem != "report"]
+    for label in labels:
+        named = [p for p in stores if label.encode() in p.read_bytes()]
+        assert not named, f"{label!r} still named in {named}"
+
+    verified = runner.invoke(app, ["audit", "verify", "--data-dir", str(site)])
+    assert verified.exit_code == 0, verified.output
+    exported = runner.invoke(app, ["audit", "export", "--data-dir", str(site)])
+    records = [json.loads(x) for x in exported.stdout.splitlines() if x.startswith("{")]
+    personal = [
+        r for r in records if r["type"] in ("FaceMatched", "AlertRaised", "WatchlistEntryAdded")
+    ]
+    assert personal and all("erased" in r for r in personal)
