@@ -44,6 +44,7 @@ from lfr.alerts import AlertNotice, AlertSink
 from lfr.catalog import EntryInfo, WatchlistCatalog
 from lfr.clock import Clock
 from lfr.kernel import CommandRejected, EventSourcedActor, KernelError, Registry, Sealing
+from lfr.retention import erasure_event
 from lfr.store.base import EventStore
 from lfr.telemetry import current_traceparent, metrics
 from schemas.events import (
@@ -51,7 +52,6 @@ from schemas.events import (
     AlertDispatched,
     AlertEscalated,
     AlertRaised,
-    BiometricPurged,
     DeploymentArmed,
     DeploymentDisarmed,
     DeploymentEnded,
@@ -326,13 +326,10 @@ class ZoneActor(EventSourcedActor[ZoneState]):
             return
         await self.emit(
             [
-                BiometricPurged(
-                    scope="deployment_watchlist",
-                    reason=reason,
-                    refs_purged=erased.refs,  # templates + photos
-                    images_purged=erased.photos,
-                    templates_purged=erased.templates,
-                    entries_purged=erased.entries,
+                erasure_event(
+                    "deployment_watchlist",
+                    reason,
+                    erased,
                     deployment_id=dep.deployment_id,
                     watchlist_version=dep.watchlist_version,
                 )

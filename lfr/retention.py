@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskStatus
@@ -45,6 +46,7 @@ __all__ = [
     "WatchlistPurge",
     "WatchlistRetention",
     "active_holds",
+    "erasure_event",
     "hold_evidence",
     "plan_retention",
     "retention_schedule",
@@ -372,13 +374,10 @@ async def run_watchlist_retention(
                 due = dataclasses.replace(due, erased=done.erased, photos=done.photos)
                 seq = await _append(
                     store,
-                    BiometricPurged(
-                        scope="deployment_watchlist",
-                        reason=f"retention: {reason}",
-                        refs_purged=done.erased.refs,
-                        images_purged=done.erased.photos,
-                        templates_purged=done.erased.templates,
-                        entries_purged=done.erased.entries,
+                    erasure_event(
+                        "deployment_watchlist",
+                        f"retention: {reason}",
+                        done.erased,
                         deployment_id=dep_id,
                         watchlist_version=pub.version,
                         purged_by=by,
@@ -398,13 +397,10 @@ async def run_watchlist_retention(
             continue
         seq = await _append(
             store,
-            BiometricPurged(
-                scope="watchlist_entry",
-                reason=f"retention: {len(gone.entries)} entries of watchlist {name!r} expired",
-                refs_purged=gone.erased.refs,
-                images_purged=gone.erased.photos,
-                templates_purged=gone.erased.templates,
-                entries_purged=gone.erased.entries,
+            erasure_event(
+                "watchlist_entry",
+                f"retention: {len(gone.entries)} entries of watchlist {name!r} expired",
+                gone.erased,
                 purged_by=by,
                 refs=gone.photos,
                 retention_cutoff=now,
@@ -413,6 +409,25 @@ async def run_watchlist_retention(
         ids = tuple(e.entry_id for e in gone.entries)
         expiries.append(WatchlistExpiry(name, ids, gone.erased, gone.photos, seq))
     return WatchlistRetention(tuple(purges), tuple(expiries))
+
+
+def erasure_event(
+    scope: Literal["deployment_watchlist", "watchlist_entry"],
+    reason: str,
+    erased: Erased,
+    **fields: Any,
+) -> BiometricPurged:
+    """The `BiometricPurged` of a watchlist erasure, its counts taken from `erased` (the
+    zone's purge at a deployment's end and retention's both record it so)."""
+    return BiometricPurged(
+        scope=scope,
+        reason=reason,
+        refs_purged=erased.refs,  # templates + photos
+        images_purged=erased.photos,
+        templates_purged=erased.templates,
+        entries_purged=erased.entries,
+        **fields,
+    )
 
 
 async def _append(store: EventStore, event: BiometricPurged) -> int:
