@@ -75,8 +75,7 @@ def command(
         threshold=threshold,
         analyse_fps=analyse_fps,
     )
-    _demo_kek()
-    _demo_checkpoint_key()
+    _demo_keys()
     tui = not no_tui and sys.stderr.isatty()
     ui = RichUI() if tui else PlainUI()
     try:
@@ -110,40 +109,33 @@ def _lfr_errors(exc: BaseException, kinds: tuple[type[Exception], ...]) -> list[
     return [exc] if isinstance(exc, kinds) else []
 
 
-def _demo_kek() -> None:
-    """The demo runs with no setup: without a vault key-encryption key in the environment it
-    uses (creating it once) `<config dir>/vault.kek`, outside every data directory, and says so."""
+def _demo_keys() -> None:
+    """The demo runs with no setup: without the vault's key-encryption key or the log's
+    checkpoint signing key in the environment it uses (creating each once) a file in
+    `<config dir>`, outside every data directory, and says so."""
     import os
 
     from lfr.cli._common import err_console, plain
     from lfr.config import settings
+    from lfr.store import checkpoint
     from lfr.vault import KEK_ENV, KEK_FILE_ENV, create_kek_file
 
-    if os.environ.get(KEK_ENV) or os.environ.get(KEK_FILE_ENV):
-        return
-    path = create_kek_file(settings().config_dir / "vault.kek")
-    os.environ[KEK_FILE_ENV] = str(path)
-    err_console.print(
-        f"[dim]vault key-encryption key: {plain(path)} (outside the data directory; set "
-        f"{KEK_FILE_ENV} or {KEK_ENV} to use another)[/]"
+    keys = (
+        ("vault key-encryption key", KEK_ENV, KEK_FILE_ENV, "vault.kek", create_kek_file),
+        (
+            "checkpoint signing key",
+            checkpoint.KEY_ENV,
+            checkpoint.KEY_FILE_ENV,
+            "checkpoint_ed25519.pem",
+            checkpoint.create_signing_key_file,
+        ),
     )
-
-
-def _demo_checkpoint_key() -> None:
-    """Likewise the event log's checkpoint signing key: without one in the environment the
-    demo uses (creating it once) `<config dir>/checkpoint_ed25519.pem`, outside every data
-    directory, and says so."""
-    import os
-
-    from lfr.cli._common import err_console, plain
-    from lfr.config import settings
-    from lfr.store.checkpoint import KEY_ENV, KEY_FILE_ENV, create_signing_key_file
-
-    if os.environ.get(KEY_ENV) or os.environ.get(KEY_FILE_ENV):
-        return
-    path = create_signing_key_file(settings().config_dir / "checkpoint_ed25519.pem")
-    os.environ[KEY_FILE_ENV] = str(path)
-    err_console.print(
-        f"[dim]checkpoint signing key: {plain(path)} (outside the data directory; set "
-        f"{KEY_FILE_ENV} or {KEY_ENV} to use another)[/]"
-    )
+    for what, inline, from_file, name, create in keys:
+        if os.environ.get(inline) or os.environ.get(from_file):
+            continue
+        path = create(settings().config_dir / name)
+        os.environ[from_file] = str(path)
+        err_console.print(
+            f"[dim]{what}: {plain(path)} (outside the data directory; set "
+            f"{from_file} or {inline} to use another)[/]"
+        )
