@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from lfr.api.ports import EngagementOutcome, Verdict
 from lfr.api.push import EndpointPolicy, check_keys
@@ -60,6 +67,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "no such resource for this caller"},
     409: {"model": ErrorBody, "description": "a domain rule refused the command"},
     410: {"model": ErrorBody, "description": "biometric data past retention or shredded"},
+    # one body for every 422 (in place of FastAPI's list-only one): lfr's own refusals
+    # (a photo without a face, an expiry past the policy) answer with a string
+    422: {
+        "model": ErrorBody,
+        "description": "invalid input: the fields that do not fit the schema (`detail` a "
+        "list of {loc, msg, type}), or a value a rule refuses (`detail` the reason, `error` "
+        "its class)",
+    },
 }
 
 
@@ -80,8 +95,9 @@ class ZoneView(BaseModel):
 
 
 class AuthoriseRequest(_Body):
-    starts_at: datetime
-    ends_at: datetime
+    # request times carry their offset (AwareDatetime): a naive one is a 422, not a 500
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
     watchlist_version: str = Field(min_length=1, max_length=128)
     threshold: float = Field(gt=0.0, le=1.0, default=0.6)
     legal_basis: str = _Text
@@ -132,7 +148,7 @@ class EvidenceHoldRequest(_Body):
     reason: str = Field(
         min_length=1, max_length=500, description="case or crime reference, court order"
     )
-    until: datetime = Field(description="the hold ends then; retention erases them after")
+    until: AwareDatetime = Field(description="the hold ends then; retention erases them after")
 
 
 class EvidenceHeld(BaseModel):
@@ -177,7 +193,9 @@ class WatchlistEntryRequest(_Body):
     category: WatchlistCategory
     legal_basis: str = _Text
     image_source: str = _Text
-    expires_at: datetime
+    expires_at: AwareDatetime = Field(
+        description="at most LFR_WATCHLIST_MAX_EXPIRY_DAYS (31) days ahead; renew to keep"
+    )
     images_base64: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]+={0,2}$")]] = Field(
         min_length=1, max_length=10, description="JPEG/PNG photos, base64"
     )
@@ -235,18 +253,19 @@ class InclusionProof(BaseModel):
     checkpoint: SignedCheckpoint
 
 
-_B64URL = r"^[A-Za-z0-9_-]+={0,2}$"
-
-
 class PushKeys(_Body):
+    # the lengths in the patterns too: a generator (schemathesis) then writes valid ones
     p256dh: str = Field(
-        pattern=_B64URL,
+        pattern=r"^[A-Za-z0-9_-]{87}=?$",
         min_length=87,
         max_length=88,
         description="the browser's uncompressed P-256 public key (65 bytes), base64url",
     )
     auth: str = Field(
-        pattern=_B64URL, min_length=22, max_length=24, description="16 bytes, base64url"
+        pattern=r"^[A-Za-z0-9_-]{22}(==)?$",
+        min_length=22,
+        max_length=24,
+        description="16 bytes, base64url",
     )
 
     @model_validator(mode="after")

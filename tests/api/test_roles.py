@@ -56,6 +56,12 @@ MATRIX = [
     ("POST", "/api/alerts/{alert_id}/adjudicate", {"verdict": "confirmed"}, (OFF,)),
     ("POST", "/api/alerts/{alert_id}/engagement", {"outcome": "spoken_to"}, (OFF,)),
     ("GET", "/api/alerts/{alert_id}/images/{kind}", None, (OFF, S)),
+    (
+        "POST",
+        "/api/alerts/{alert_id}/evidence-hold",
+        {"reason": "crime ref 12/345", "until": END.isoformat()},
+        (S,),
+    ),
     ("GET", "/api/watchlists/{watchlist}/entries", None, (W, S)),
     ("POST", "/api/watchlists/{watchlist}/entries", ENTRY, (W,)),
     ("POST", "/api/watchlists/{watchlist}/publish", None, (W,)),
