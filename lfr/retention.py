@@ -38,6 +38,7 @@ from schemas.events import BiometricPurged, EvidenceHold
 
 __all__ = [
     "END_GRACE",
+    "EVIDENCE_HOLD_MAX",
     "RETENTION_STREAM",
     "DeploymentLedger",
     "RetentionPlan",
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("lfr.retention")
+
+#: the longest one evidence hold may run (a case's life); a longer one is renewed
+EVIDENCE_HOLD_MAX = timedelta(days=3653)
 
 #: where evidence holds and retention purges are recorded
 RETENTION_STREAM = "site:retention"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -16,6 +16,7 @@ from pydantic import (
 
 from lfr.api.ports import EngagementOutcome, Verdict
 from lfr.api.push import EndpointPolicy, check_keys
+from lfr.retention import EVIDENCE_HOLD_MAX
 from schemas.events import WatchlistCategory
 
 __all__ = [
@@ -148,7 +149,21 @@ class EvidenceHoldRequest(_Body):
     reason: str = Field(
         min_length=1, max_length=500, description="case or crime reference, court order"
     )
-    until: AwareDatetime = Field(description="the hold ends then; retention erases them after")
+    until: AwareDatetime = Field(
+        description="the hold ends then (at most 10 years on: renew it for longer); "
+        "retention erases them after"
+    )
+
+    @field_validator("until")
+    @classmethod
+    def _within_policy(cls, until: datetime) -> datetime:
+        try:
+            until = until.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("until is out of range") from exc
+        if until > datetime.now(UTC) + EVIDENCE_HOLD_MAX:
+            raise ValueError("a hold lasts at most 10 years; renew it before it ends")
+        return until
 
 
 class EvidenceHeld(BaseModel):

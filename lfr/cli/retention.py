@@ -154,15 +154,20 @@ def hold(
 ) -> None:
     """Keep a blob (a match crop that became evidence) past its retention, until --until;
     logged as an EvidenceHold."""
+    from datetime import UTC, datetime
+
     from lfr.cli._common import err_console, fail, plain
-    from lfr.retention import hold_evidence
+    from lfr.retention import EVIDENCE_HOLD_MAX, hold_evidence
     from schemas.events import EvidenceHold
 
+    end = _time(until, "--until")
+    if not datetime.now(UTC) < end <= datetime.now(UTC) + EVIDENCE_HOLD_MAX:
+        fail("--until must be in the future and at most 10 years on (renew a hold for longer)")
     event = EvidenceHold(
         blob_id=blob_id,
         held_by=held_by,
         reason=reason,
-        until=_time(until, "--until"),
+        until=end,
         alert_id=alert_id,
     )
 

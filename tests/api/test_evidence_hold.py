@@ -26,6 +26,10 @@ async def test_a_supervisor_holds_an_alerts_crop_and_retention_keeps_it(api):
     past = {**body, "until": "2020-01-01T00:00:00Z"}
     r = await api.client.post(url, json=past, headers=api.headers(Role.SUPERVISOR, "Insp 5"))
     assert r.status_code == 422
+    for bad in ("9999-12-31T23:59:59-14:00", "2100-01-01T00:00:00Z"):  # past the policy
+        far = {**body, "until": bad}
+        r = await api.client.post(url, json=far, headers=api.headers(Role.SUPERVISOR, "Insp 5"))
+        assert r.status_code == 422, (bad, r.text)
     assert await api.store.read_stream(RETENTION_STREAM) == []
 
     r = await api.client.post(url, json=body, headers=api.headers(Role.SUPERVISOR, "Insp 5"))
