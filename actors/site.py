@@ -137,14 +137,13 @@ def site_data_dir(config: SiteConfig, overrides: SiteOverrides) -> Path:
 
 
 async def _open_store(config: SiteConfig, data_dir: Path) -> EventStore:
+    """The log `[store]` names (SQLite beside the data, a NATS JetStream stream, or memory),
+    signed and witnessed as `[log]` says."""
+    from lfr.store import open_configured_store
+
     if config.store.engine == "memory":
-        from lfr.store.memory import InMemoryEventStore
-
-        log.warning("in-memory event store: nothing is durable; use engine = 'sqlite'")
-        return InMemoryEventStore()
-    from lfr.store import open_store
-
-    return await open_store(data_dir, log=config.log)
+        log.warning("in-memory event store: nothing is durable; use engine = 'sqlite' or 'nats'")
+    return await open_configured_store(config.store, data_dir=data_dir, log=config.log)
 
 
 def _alerts_config(config: SiteConfig, overrides: SiteOverrides) -> AlertServicesConfig | None:

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lfr.errors import ConfigError
+from lfr.store.config import StoreConfig
 from lfr.store.policy import LogConfig
 
 __all__ = [
@@ -72,11 +73,6 @@ class SupervisionConfig(_Base):
     period_s: float = Field(default=60.0, gt=0)
     backoff_s: float = Field(default=0.5, ge=0)
     max_backoff_s: float = Field(default=30.0, ge=0)
-
-
-class StoreConfig(_Base):
-    engine: Literal["sqlite", "memory"] = "sqlite"
-    data_dir: Path | None = Field(default=None, description="default: LFR_DATA_DIR")
 
 
 class VisionConfig(_Base):

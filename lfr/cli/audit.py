@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from lfr.store.sqlite import SqliteLog
+    from lfr.store.config import StoreConfig
+    from lfr.store.source import AuditSource
     from lfr.store.verify import Anchor, VerifyResult
 
 app = typer.Typer(
@@ -85,14 +86,87 @@ def _data_dir(data_dir: Path | None) -> Path:
     return settings().data_dir
 
 
-def _open_log(data_dir: Path | None) -> SqliteLog:
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="where the log is: sqlite (the data directory's events.sqlite) or nats (a "
+        "JetStream stream); default: the --config's [store], else sqlite",
+    ),
+]
+NatsUrl = Annotated[
+    str | None, typer.Option("--nats-url", help="nats: the server (default nats://127.0.0.1:4222)")
+]
+StreamOpt = Annotated[
+    str | None, typer.Option("--stream", help="nats: the log's stream (default LFR_EVENTS)")
+]
+Creds = Annotated[Path | None, typer.Option("--creds", help="nats: a .creds file to log in with")]
+SiteConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="a site TOML: its [store] says where the log is"),
+]
+
+
+def _store_config(
+    engine: str | None,
+    nats_url: str | None,
+    stream: str | None,
+    creds: Path | None,
+    config: Path | None,
+) -> StoreConfig:
+    """The `[store]` to read: the site config's, with the options given on top."""
+    from pydantic import ValidationError
+
+    from lfr.cli._common import fail
+    from lfr.errors import ConfigError
+    from lfr.store.config import StoreConfig
+
+    base = StoreConfig()
+    if config is not None:
+        from lfr.site import load_site_config
+
+        try:
+            base = load_site_config(config).store
+        except ConfigError as exc:
+            fail(str(exc), code=2)
+    changes: dict[str, Any] = {}
+    if engine is not None:
+        changes["engine"] = engine
+    elif nats_url is not None or stream is not None:
+        changes["engine"] = "nats"
+    if nats_url is not None:
+        changes["url"] = nats_url
+    if stream is not None:
+        changes["stream"] = stream
+    if creds is not None:
+        changes["creds"] = creds
+    if not changes:
+        return base
+    try:
+        return StoreConfig.model_validate({**base.model_dump(exclude_unset=True), **changes})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        fail(f"--engine/--nats-url/--stream: {problems}", code=2)
+
+
+def _open_log(
+    data_dir: Path | None,
+    engine: str | None = None,
+    nats_url: str | None = None,
+    stream: str | None = None,
+    creds: Path | None = None,
+    config: Path | None = None,
+) -> AuditSource:
+    """The log, read-only, on whichever engine holds it."""
     from lfr.cli._common import fail
     from lfr.store.base import StoreError
-    from lfr.store.sqlite import LOG_FILE, SqliteLog
+    from lfr.store.source import open_audit_source
 
-    path = _data_dir(data_dir) / LOG_FILE
+    store = _store_config(engine, nats_url, stream, creds, config)
     try:
-        return SqliteLog(path, read_only=True)
+        if store.engine == "sqlite":
+            return open_audit_source(store, _data_dir(data_dir or store.data_dir))
+        return open_audit_source(store, data_dir)
     except StoreError as exc:
         fail(str(exc), code=2)
 
@@ -134,7 +208,7 @@ def _read_json(path: Path, what: str) -> Any:
 
 
 def _anchors(
-    log: SqliteLog, witnesses: list[Path], witness_key: Path | None, trusted: list[Path]
+    log: AuditSource, witnesses: list[Path], witness_key: Path | None, trusted: list[Path]
 ) -> tuple[list[Anchor], str | None]:
     """The checkpoints held outside the log, or what is wrong with a witness (a problem)."""
     from lfr.cli._common import fail
@@ -177,7 +251,7 @@ def _anchors(
 
 
 def _verified(
-    log: SqliteLog,
+    log: AuditSource,
     *,
     public_key: Path | None,
     witnesses: list[Path] | None,
@@ -193,7 +267,7 @@ def _verified(
     key = _load_public_key(public_key) if public_key is not None else None
     anchors, problem = _anchors(log, witnesses or [], witness_key, trusted or [])
     if problem is not None:
-        return VerifyResult(path=str(log.path), first_bad_seq=None, problem=problem)
+        return VerifyResult(path=log.where, first_bad_seq=None, problem=problem)
     total = log.last_seq()
     with Progress(console=err_console, transient=True, disable=total < 200_000) as bar:
         task = bar.add_task("verifying", total=total)
@@ -242,6 +316,11 @@ def _report_broken(result: VerifyResult) -> None:
 @app.command("verify")
 def verify(
     data_dir: DataDir = None,
+    engine: EngineOpt = None,
+    nats_url: NatsUrl = None,
+    stream: StreamOpt = None,
+    creds: Creds = None,
+    config: SiteConfigOpt = None,
     public_key: PublicKey = None,
     witness: Witnesses = None,
     witness_key: WitnessKey = None,
@@ -258,7 +337,7 @@ def verify(
     """
     from lfr.cli._common import print_json
 
-    log = _open_log(data_dir)
+    log = _open_log(data_dir, engine, nats_url, stream, creds, config)
     try:
         result = _verified(
             log,
@@ -284,6 +363,11 @@ def verify(
 @app.command("export")
 def export(
     data_dir: DataDir = None,
+    engine: EngineOpt = None,
+    nats_url: NatsUrl = None,
+    stream: StreamOpt = None,
+    creds: Creds = None,
+    config: SiteConfigOpt = None,
     from_seq: Annotated[int, typer.Option("--from", min=1, help="first seq to export")] = 1,
     until: Annotated[
         str | None,
@@ -307,7 +391,7 @@ def export(
     from lfr.vault import BiometricVault
 
     limit = format_time(_parse_time(until, "--until")) if until else None
-    log = _open_log(data_dir)
+    log = _open_log(data_dir, engine, nats_url, stream, creds, config)
     erased = BiometricVault.tombstones(_data_dir(data_dir))
     marked = 0
     out = output.open("wb") if output is not None else sys.stdout.buffer
@@ -338,6 +422,11 @@ def export(
 def proof(
     event_id: Annotated[str, typer.Argument(help="the event's id (UUID)")],
     data_dir: DataDir = None,
+    engine: EngineOpt = None,
+    nats_url: NatsUrl = None,
+    stream: StreamOpt = None,
+    creds: Creds = None,
+    config: SiteConfigOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here")] = None,
 ) -> None:
     """Write an inclusion proof of one event against a signed checkpoint (JSON)."""
@@ -347,7 +436,7 @@ def proof(
     from lfr.store.base import StoreError
     from lfr.store.proof import make_proof
 
-    log = _open_log(data_dir)
+    log = _open_log(data_dir, engine, nats_url, stream, creds, config)
     try:
         doc = make_proof(log, event_id)
     except StoreError as exc:
@@ -394,6 +483,11 @@ def check_proof(
 @app.command("replay")
 def replay(
     data_dir: DataDir = None,
+    engine: EngineOpt = None,
+    nats_url: NatsUrl = None,
+    stream: StreamOpt = None,
+    creds: Creds = None,
+    config: SiteConfigOpt = None,
     until: Annotated[
         str | None,
         typer.Option(help="the audit view as it stood at this ISO 8601 time (default: now)"),
@@ -418,7 +512,7 @@ def replay(
 
     cutoff = _parse_time(until, "--until") if until else None
     limit = format_time(cutoff) if cutoff else None
-    log = _open_log(data_dir)
+    log = _open_log(data_dir, engine, nats_url, stream, creds, config)
     if no_verify:
         err_console.print(
             "[bold yellow]WARNING: NOT VERIFIED[/] (--no-verify): this replay trusts the log "
@@ -444,17 +538,15 @@ def replay(
             err_console.print("not replayed: the log does not verify (--no-verify to force)")
             raise typer.Exit(1)
         err_console.print(f"verified: {_summary(checked)}", soft_wrap=True, markup=False)
-    views = ViewDb(":memory:", source=str(log.path))
+    views = ViewDb(":memory:", source=log.where)
     try:
-        pos = 0
-        while records := log.read_records(from_seq=pos + 1, limit=20_000, with_hash=False):
+        for records in log.iter_records(chunk=20_000):
             if limit is not None and records[-1]["recorded_at"] > limit:
                 # the log as it stood then: the prefix recorded by `until` (one writer
                 # records in seq order)
-                records = [r for r in records if r["recorded_at"] <= limit]
-                views.apply(records)
+                views.apply([r for r in records if r["recorded_at"] <= limit])
                 break
-            pos = views.apply(records)
+            views.apply(records)
         report = views.report(as_of=cutoff)
     except ProjectionError as exc:
         fail(str(exc), code=2)
@@ -488,12 +580,17 @@ def replay(
 @app.command("public-key")
 def public_key_cmd(
     data_dir: DataDir = None,
+    engine: EngineOpt = None,
+    nats_url: NatsUrl = None,
+    stream: StreamOpt = None,
+    creds: Creds = None,
+    config: SiteConfigOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here")] = None,
 ) -> None:
     """Print the site's checkpoint public key (PEM), for auditors to pin."""
     from lfr.cli._common import fail
 
-    log = _open_log(data_dir)
+    log = _open_log(data_dir, engine, nats_url, stream, creds, config)
     try:
         pem = log.public_key_pem()
     finally:
@@ -510,6 +607,11 @@ def public_key_cmd(
 @app.command("checkpoint")
 def checkpoint_cmd(
     data_dir: DataDir = None,
+    engine: EngineOpt = None,
+    nats_url: NatsUrl = None,
+    stream: StreamOpt = None,
+    creds: Creds = None,
+    config: SiteConfigOpt = None,
     tree_size: Annotated[
         int | None, typer.Option(min=0, help="the checkpoint of this tree size (default: newest)")
     ] = None,
@@ -521,7 +623,7 @@ def checkpoint_cmd(
 
     from lfr.cli._common import fail
 
-    log = _open_log(data_dir)
+    log = _open_log(data_dir, engine, nats_url, stream, creds, config)
     try:
         checkpoints = log.checkpoints()
     finally:
@@ -546,6 +648,11 @@ def consistency(
     old: Annotated[Path, typer.Argument(help="the older checkpoint (JSON, or a witness entry)")],
     new: Annotated[Path, typer.Argument(help="the newer checkpoint")],
     data_dir: DataDir = None,
+    engine: EngineOpt = None,
+    nats_url: NatsUrl = None,
+    stream: StreamOpt = None,
+    creds: Creds = None,
+    config: SiteConfigOpt = None,
     public_key: PublicKey = None,
     proof_file: Annotated[
         Path | None,
@@ -589,7 +696,7 @@ def consistency(
         if sizes != (a.tree_size, b.tree_size):
             fail(f"INCONSISTENT: {proof_file} proves tree sizes {sizes}, not these")
     else:
-        log = _open_log(data_dir)
+        log = _open_log(data_dir, engine, nats_url, stream, creds, config)
         try:
             if key is None and log.public_key_pem():
                 key = ckpt.load_public_key(log.public_key_pem())

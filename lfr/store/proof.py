@@ -21,25 +21,25 @@ from lfr.store.hashchain import (
     record_of_envelope,
     verify_inclusion,
 )
-from lfr.store.sqlite import SqliteLog
+from lfr.store.source import AuditSource
 
 __all__ = ["PROOF_FORMAT", "check_proof", "make_proof"]
 
 PROOF_FORMAT = "lfr.inclusion-proof.v1"
 
 
-def make_proof(log: SqliteLog, event_id: str) -> dict[str, Any]:
+def make_proof(log: AuditSource, event_id: str) -> dict[str, Any]:
     """The inclusion proof of `event_id` against the first signed checkpoint covering it.
 
     :raises StoreError: unknown event, or no checkpoint covers it yet.
     """
     env = log.find_event(event_id)
     if env is None:
-        raise StoreError(f"{log.path}: no event with id {event_id}")
+        raise StoreError(f"{log.where}: no event with id {event_id}")
     cover = next((c for c in log.checkpoints() if c.tree_size >= env.seq), None)
     if cover is None:
         raise StoreError(
-            f"{log.path}: event {event_id} (seq {env.seq}) is not yet in a signed checkpoint; "
+            f"{log.where}: event {event_id} (seq {env.seq}) is not yet in a signed checkpoint; "
             f"one is signed every {log.checkpoint_every} events and when the site closes "
             "the log: try again later"
         )

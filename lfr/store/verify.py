@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from lfr.store import checkpoint as ckpt
 from lfr.store.hashchain import GENESIS_HASH, MerkleFrontier
 from lfr.store.merkle import EMPTY_ROOT
-from lfr.store.sqlite import SqliteLog
+from lfr.store.source import AuditSource
 from schemas.registry import EVENT_TYPES
 
 __all__ = ["Anchor", "VerifyResult", "verify_log"]
@@ -68,26 +68,26 @@ class VerifyResult:
 
 
 def verify_log(
-    log: SqliteLog,
+    log: AuditSource,
     *,
     public_key: Ed25519PublicKey | None = None,
     progress: Callable[[int], None] | None = None,
     anchors: Sequence[Anchor] = (),
     min_tree_size: int = 0,
 ) -> VerifyResult:
-    """Check `log` end to end (see the module docstring), on one snapshot of it."""
+    """Check `log` (any engine's) end to end (see the module docstring), on one snapshot."""
     with log.snapshot():
         return _verify(log, public_key, progress, anchors, min_tree_size)
 
 
 def _verify(
-    log: SqliteLog,
+    log: AuditSource,
     public_key: Ed25519PublicKey | None,
     progress: Callable[[int], None] | None,
     anchors: Sequence[Anchor],
     min_tree_size: int,
 ) -> VerifyResult:
-    result = VerifyResult(path=str(log.path))
+    result = VerifyResult(path=log.where)
     if public_key is not None:
         result.key_source = "given public key"
     else:
@@ -162,8 +162,7 @@ def _verify(
     known = {name: cls.SCHEMA_VERSION for name, cls in EVENT_TYPES.items()}
     sha256 = hashlib.sha256
     loads = orjson.loads
-    index_rows = log.index_rows()
-    for seq, body, stored_hash in log.iter_rows():
+    for seq, body, stored_hash, index in log.verify_rows():
         if seq != expected:
             return bad(expected, f"seq {expected} is missing (next row is seq {seq})")
         if not isinstance(body, bytes):  # an edit through a SQL shell can turn it into text
@@ -179,7 +178,7 @@ def _verify(
             return bad(seq, "the chain is broken: prev_hash differs from the previous event's hash")
         if rec.get("seq") != seq:
             return bad(seq, f"the event says seq {rec.get('seq')} but is stored at seq {seq}")
-        _, stream, version, event_id, type_name = next(index_rows)
+        _, stream, version, event_id, type_name = index
         if (stream, version, event_id, type_name) != (
             rec.get("stream"),
             rec.get("stream_version"),

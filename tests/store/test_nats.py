@@ -51,7 +51,7 @@ async def test_config_selects_the_engine(tmp_path: Path) -> None:
     await sqlite_store.aclose()
     tag = uuid.uuid4().hex[:10]
     cfg = StoreConfigAdapter.validate_python(
-        {"engine": "nats", "stream_name": f"LFRTEST_CFG_{tag}", "prefix": f"lfrtest.cfg{tag}"}
+        {"engine": "nats", "stream": f"LFRTEST_CFG_{tag}", "prefix": f"lfrtest.cfg{tag}"}
     )
     nats_store = await open_configured_store(cfg)
     try:

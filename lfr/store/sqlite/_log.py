@@ -95,6 +95,11 @@ class SqliteLog:
     def _meta(self, key: str) -> str:
         return read_meta(self._conn, self.path, key)
 
+    @property
+    def where(self) -> str:
+        """The log's place in reports (`lfr.store.source.AuditSource`): its file."""
+        return str(self.path)
+
     @translated
     def public_key_pem(self) -> str:
         """The public key recorded in the log at creation (empty if it never had one)."""
@@ -224,6 +229,14 @@ class SqliteLog:
         cur.arraysize = 4096
         while chunk := cur.fetchmany():
             yield from chunk
+
+    def verify_rows(
+        self, *, from_seq: int = 1
+    ) -> Iterator[tuple[int, bytes, str, tuple[Any, ...]]]:
+        """(seq, body, hash, index columns) per row, in order (`AuditSource.verify_rows`)."""
+        index = self.index_rows(from_seq=from_seq)
+        for seq, body, h in self.iter_rows(from_seq=from_seq):
+            yield seq, body, h, next(index, (seq, None, None, None, None))
 
     def read_all(self, *, from_seq: int = 1, limit: int | None = None) -> list[Envelope]:
         return [envelope_from_record(r) for r in self.read_records(from_seq=from_seq, limit=limit)]
