@@ -87,7 +87,8 @@ _STORE_FAILED = 10077  # JSStreamStoreFailedF: the server could not write the me
 
 FORMAT = "lfr-event-log"
 FORMAT_VERSION = 1
-PAGE_MESSAGES = 256  # messages fetched at a time by a reader (each at most max_payload)
+PAGE_MESSAGES = 256  # at most this many messages fetched at a time by a reader...
+PAGE_BYTES = 2 << 20  # ...aiming at about this many bytes (a message is one batch: its size varies)
 _RETRY_S = 5.0
 
 T = TypeVar("T")
@@ -317,9 +318,10 @@ class NatsLogReader:
     async def messages(
         self, *, start_js: int = 1, subject: str | None = None, until_js: int | None = None
     ) -> AsyncIterator[list[Any]]:
-        """Pages of at most `PAGE_MESSAGES` messages on `subject` (default: the events) from
-        JetStream seq `start_js` on, through `until_js` (default: whatever the stream holds
-        when the read reaches its end). One ephemeral pull consumer, deleted after."""
+        """Pages of messages (about `PAGE_BYTES`, at most `PAGE_MESSAGES`) on `subject`
+        (default: the events) from JetStream seq `start_js` on, through `until_js` (default:
+        whatever the stream holds when the read reaches its end). One ephemeral pull
+        consumer, deleted after."""
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         config = ConsumerConfig(
@@ -344,12 +346,15 @@ class NatsLogReader:
                     pending_msgs_limit=4 * PAGE_MESSAGES,
                 )
             try:
+                batch = 8  # adapted to the messages' size: a page stays near PAGE_BYTES
                 while True:
                     with self.errors():
                         try:
-                            page = await psub.fetch(batch=PAGE_MESSAGES, timeout=10)
+                            page = await psub.fetch(batch=batch, timeout=10)
                         except TimeoutError:
                             return
+                    size = sum(len(m.data or b"") for m in page) // max(1, len(page))
+                    batch = max(1, min(PAGE_MESSAGES, PAGE_BYTES // max(1, size)))
                     if until_js is not None:
                         page = [m for m in page if m.metadata.sequence.stream <= until_js]
                         if not page:

@@ -43,3 +43,43 @@ def tamper(path: Path, *sql: str, params: tuple = ()) -> None:
     for statement in sql:
         conn.execute(statement, params if "?" in statement else ())
     conn.close()
+
+
+def nats_prefix(stream: str) -> str:
+    return "lfrtest." + stream.lower()
+
+
+async def build_nats_site(
+    stream: str,
+    n: int = 2500,
+    *,
+    checkpoint_every: int = 500,
+    key: Ed25519PrivateKey | None = None,
+) -> None:
+    """`build_site` on the local JetStream: the same synthetic events in stream `stream`,
+    signed every `checkpoint_every` and at close."""
+    from lfr.store.nats import NatsEventStore
+
+    store = await NatsEventStore.open(
+        stream_name=stream,
+        prefix=nats_prefix(stream),
+        signing_key=key,
+        checkpoint_every=checkpoint_every,
+    )
+    try:
+        for name, events in synthetic_log(n, batch=200, match_every=60):
+            await store.append(name, events)
+    finally:
+        await store.aclose()
+
+
+async def delete_nats_stream(stream: str) -> None:
+    import nats
+
+    nc = await nats.connect("nats://127.0.0.1:4222")
+    try:
+        await nc.jetstream().delete_stream(stream)
+    except Exception:  # noqa: BLE001 (already gone)
+        pass
+    finally:
+        await nc.close()

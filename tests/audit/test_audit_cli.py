@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -12,7 +16,7 @@ from typer.testing import CliRunner
 
 from lfr.cli import app
 from lfr.store.hashchain import GENESIS_HASH, body_hash, canonical_body
-from tests.audit.site import build_site, tamper
+from tests.audit.site import build_nats_site, build_site, delete_nats_stream, tamper
 
 runner = CliRunner()
 
@@ -43,23 +47,66 @@ def site(pristine: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def export_lines(site: Path, *extra: str) -> list[dict]:
-    res = lfr("audit", "export", "--data-dir", str(site), *extra)
+@dataclass(frozen=True)
+class Log:
+    """A site's log on one engine: `args` find it for `lfr audit`."""
+
+    engine: str
+    data_dir: Path
+    args: tuple[str, ...]
+    where: str
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("nats", marks=pytest.mark.nats)])
+def pristine_log(request, tmp_path_factory) -> Iterator[Log]:
+    """The same synthetic site log on each engine (read-only for the tests using it)."""
+    d = tmp_path_factory.mktemp("site")
+    if request.param == "sqlite":
+        build_site(d)
+        yield Log("sqlite", d, ("--data-dir", str(d)), str(d / "events.sqlite"))
+        return
+    stream = f"LFRTEST_AUDIT_{uuid.uuid4().hex[:10]}"
+    asyncio.run(build_nats_site(stream))
+    try:
+        yield Log(
+            "nats",
+            d,
+            ("--data-dir", str(d), "--engine", "nats", "--stream", stream),
+            f"nats:{stream}",
+        )
+    finally:
+        asyncio.run(delete_nats_stream(stream))
+
+
+@pytest.fixture
+def log(pristine_log: Log, tmp_path: Path) -> Log:
+    if pristine_log.engine != "sqlite":
+        return pristine_log
+    for f in pristine_log.data_dir.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    return Log("sqlite", tmp_path, ("--data-dir", str(tmp_path)), str(tmp_path / "events.sqlite"))
+
+
+def export_lines(site: Path | Log, *extra: str) -> list[dict]:
+    where = site.args if isinstance(site, Log) else ("--data-dir", str(site))
+    res = lfr("audit", "export", *where, *extra)
     assert res.exit_code == 0, res.output
     return [json.loads(line) for line in res.stdout.splitlines()]
 
 
-def test_intact_log_verifies(site: Path) -> None:
-    res = lfr("audit", "verify", "--data-dir", str(site))
+def test_intact_log_verifies(log: Log) -> None:
+    res = lfr("audit", "verify", *log.args)
     assert res.exit_code == 0, res.output
     assert "OK" in res.stdout and "signed checkpoints verified" in res.stdout
-    res = lfr("audit", "verify", "--data-dir", str(site), "--json")
+    assert log.where in res.stdout
+    res = lfr("audit", "verify", *log.args, "--json")
     out = json.loads(res.stdout)
     assert out["ok"] and out["events"] >= 2500 and out["checkpoints_verified"] >= 5
     assert out["unsigned_tail"] == 0
 
 
-def test_export_is_the_hashed_chain(site: Path) -> None:
+def test_export_is_the_hashed_chain(log: Log) -> None:
+    site = log
     lines = export_lines(site)
     prev = GENESIS_HASH
     for i, rec in enumerate(lines, start=1):
@@ -148,21 +195,21 @@ def test_truncated_log_is_caught_by_its_checkpoint(site: Path) -> None:
     assert res.exit_code == 1 and "events were removed" in res.stderr
 
 
-def test_pinned_foreign_key_fails_signatures(site: Path, tmp_path_factory) -> None:
+def test_pinned_foreign_key_fails_signatures(log: Log, tmp_path_factory) -> None:
     other = tmp_path_factory.mktemp("other")
     build_site(other, n=50, key=Ed25519PrivateKey.generate())
     key = other / "pub.pem"
     assert lfr("audit", "public-key", "-d", str(other), "-o", str(key)).exit_code == 0
-    res = lfr("audit", "verify", "--data-dir", str(site), "--public-key", str(key))
+    res = lfr("audit", "verify", *log.args, "--public-key", str(key))
     assert res.exit_code == 1 and "signature does not verify" in res.stderr
 
 
-def test_inclusion_proof_checks_with_only_the_public_key(site: Path, tmp_path: Path) -> None:
-    [alert] = [r for r in export_lines(site) if r["type"] == "AlertRaised"][:1]
+def test_inclusion_proof_checks_with_only_the_public_key(log: Log, tmp_path: Path) -> None:
+    [alert] = [r for r in export_lines(log) if r["type"] == "AlertRaised"][:1]
     key = tmp_path / "site.pem"
-    assert lfr("audit", "public-key", "--data-dir", str(site), "-o", str(key)).exit_code == 0
+    assert lfr("audit", "public-key", *log.args, "-o", str(key)).exit_code == 0
     proof = tmp_path / "proof.json"
-    res = lfr("audit", "proof", alert["event_id"], "--data-dir", str(site), "-o", str(proof))
+    res = lfr("audit", "proof", alert["event_id"], *log.args, "-o", str(proof))
     assert res.exit_code == 0, res.output
     res = lfr("audit", "check-proof", str(proof), "--public-key", str(key))
     assert res.exit_code == 0 and "VALID" in res.stdout and alert["event_id"] in res.stdout
@@ -180,26 +227,26 @@ def test_inclusion_proof_checks_with_only_the_public_key(site: Path, tmp_path: P
     res = lfr("audit", "check-proof", str(forged), "--public-key", str(key))
     assert res.exit_code == 1 and "Merkle path" in res.stderr
 
-    res = lfr("audit", "proof", "01234567-0000-7000-8000-000000000000", "-d", str(site))
+    res = lfr("audit", "proof", "01234567-0000-7000-8000-000000000000", *log.args)
     assert res.exit_code == 1 and "no event with id" in res.stderr
 
 
-def test_replay_until_shows_the_view_as_it_stood(site: Path) -> None:
-    lines = export_lines(site)
-    full = json.loads(lfr("audit", "replay", "-d", str(site), "--json").stdout)
+def test_replay_until_shows_the_view_as_it_stood(log: Log) -> None:
+    lines = export_lines(log)
+    full = json.loads(lfr("audit", "replay", *log.args, "--json").stdout)
     assert full["as_of_seq"] == len(lines)
     [dep] = full["deployments"]
     assert dep["counts"]["alerts"] == sum(r["type"] == "AlertRaised" for r in lines)
     cut = lines[1000]["recorded_at"]
-    early = json.loads(lfr("audit", "replay", "-d", str(site), "--until", cut, "--json").stdout)
+    early = json.loads(lfr("audit", "replay", *log.args, "--until", cut, "--json").stdout)
     visible = [r for r in lines if r["recorded_at"] <= cut]
     assert early["as_of_seq"] == len(visible) < len(lines)
     assert early["deployments"][0]["counts"]["frames_discarded"] == sum(
         r["payload"]["frames"] for r in visible if r["type"] == "FrameDiscarded"
     )
-    res = lfr("audit", "replay", "-d", str(site))
+    res = lfr("audit", "replay", *log.args)
     assert res.exit_code == 0 and "frames analysed" in res.stdout
-    res = lfr("audit", "replay", "-d", str(site), "--until", "yesterday")
+    res = lfr("audit", "replay", *log.args, "--until", "yesterday")
     assert res.exit_code == 1 and "ISO 8601" in res.stderr
 
 
