@@ -88,7 +88,9 @@ _STORE_FAILED = 10077  # JSStreamStoreFailedF: the server could not write the me
 FORMAT = "lfr-event-log"
 FORMAT_VERSION = 1
 PAGE_MESSAGES = 256  # at most this many messages fetched at a time by a reader...
-PAGE_BYTES = 2 << 20  # ...aiming at about this many bytes (a message is one batch: its size varies)
+PAGE_BYTES = (
+    512 << 10
+)  # ...aiming at about this many bytes (a message is one batch: its size varies)
 _RETRY_S = 5.0
 
 T = TypeVar("T")
