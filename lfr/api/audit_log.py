@@ -1,10 +1,12 @@
 """The audit routes' access to the log: the same code as `lfr audit` (verify, proof, replay).
 
-Each call opens the SQLite log read-only in a worker thread, exactly as the CLI does, so an
-inclusion proof fetched over HTTP is byte-for-byte the document `lfr audit proof` writes and
-passes `lfr audit check-proof FILE --public-key K`. A proof needs a signed checkpoint covering
-the event: when the event is newer than the last one, the site's store signs one at once
-(a checkpoint adds a signature over what the log already holds; it changes no event).
+Each call reads the log through an `AuditSource` in a worker thread, exactly as the CLI does
+(the SQLite file opened read-only; a JetStream log paged through the live store's
+connection), so an inclusion proof fetched over HTTP is byte-for-byte the document `lfr audit
+proof` writes and passes `lfr audit check-proof FILE --public-key K`, on either engine. A
+proof needs a signed checkpoint covering the event: when the event is newer than the last
+one, the site's store signs one at once (a checkpoint adds a signature over what the log
+already holds; it changes no event).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from lfr.projections import ViewDb
 from lfr.store.base import EventStore, RecordStore, StoreError
 from lfr.store.hashchain import format_time, record_of_envelope
 from lfr.store.proof import make_proof
+from lfr.store.source import AuditSource
 from lfr.store.sqlite import SqliteLog
 from lfr.store.verify import VerifyResult, verify_log
 from schemas.views import AuditReport
@@ -38,16 +41,36 @@ class NotProvableError(StoreError):
 
 
 class AuditLog:
-    """The site's SQLite log at `path`; `sign_checkpoint` is the live store's (if any)."""
+    """The site's log: the SQLite file at `path`, or what `source` opens (any engine's
+    `AuditSource`, called in a worker thread); `sign_checkpoint` is the live store's (if
+    any)."""
 
     def __init__(
-        self, path: Path, *, sign_checkpoint: Callable[[], Awaitable[None]] | None = None
+        self,
+        path: Path | None = None,
+        *,
+        sign_checkpoint: Callable[[], Awaitable[None]] | None = None,
+        source: Callable[[], AuditSource] | None = None,
     ) -> None:
-        self.path = Path(path)
+        if source is None:
+            if path is None:
+                raise TypeError("AuditLog: give the log's path or a source")
+            file = Path(path)
+            source = lambda: SqliteLog(file, read_only=True)  # noqa: E731
+        self._open = source
         self._sign_checkpoint = sign_checkpoint
 
-    def _with_log(self, fn: Callable[[SqliteLog], Any]) -> Any:
-        log = SqliteLog(self.path, read_only=True)
+    @classmethod
+    def of_store(cls, store: EventStore) -> AuditLog | None:
+        """The audit log of a live store that serves one (`audit_source()`: SQLite, NATS);
+        None for a store that keeps no signed checkpoints (in memory)."""
+        opener = getattr(store, "audit_source", None)
+        if opener is None:
+            return None
+        return cls(source=opener, sign_checkpoint=getattr(store, "checkpoint", None))
+
+    def _with_log(self, fn: Callable[[AuditSource], Any]) -> Any:
+        log = self._open()
         try:
             return fn(log)
         finally:
@@ -65,7 +88,7 @@ class AuditLog:
         :raises NotProvableError: no checkpoint covers it and this API cannot sign one.
         """
 
-        def attempt(log: SqliteLog) -> dict[str, Any] | None:
+        def attempt(log: AuditSource) -> dict[str, Any] | None:
             if log.find_event(event_id) is None:
                 raise EventNotFoundError(f"no event {event_id} in the log")
             try:

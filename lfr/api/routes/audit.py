@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from lfr.api.audit_log import replay_report
+from lfr.api.audit_log import AuditLog, replay_report
 from lfr.api.auth import Principal, Role, require
 from lfr.api.context import ctx_of
 from lfr.api.models import ERROR_RESPONSES, InclusionProof, VerifyResult
@@ -30,6 +30,16 @@ __all__ = [
 ]
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], responses=ERROR_RESPONSES)
+
+
+def _audit_log(request: Request) -> AuditLog:
+    """The site's audit log: the one the app was given, else the live store's own (SQLite
+    or NATS); a store without signed checkpoints (memory) is a 409."""
+    ctx = ctx_of(request)
+    if ctx.audit_log is None:
+        ctx.audit_log = AuditLog.of_store(ctx.store)
+    return ctx.require_audit_log()
+
 
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 ReportReader = Annotated[Principal, Depends(require(Role.AUDITOR, Role.SUPERVISOR))]
@@ -49,7 +59,7 @@ async def export(
     "/verify", summary="Check the hash chain, every row and every signed checkpoint (CLI's code)"
 )
 async def verify(request: Request, _: Auditor) -> VerifyResult:
-    result = await ctx_of(request).require_audit_log().verify()
+    result = await _audit_log(request).verify()
     body = result.to_dict()
     body.pop("path")  # the server's file system is none of the caller's business
     return VerifyResult.model_validate(body)
@@ -63,7 +73,7 @@ async def proof(
     request: Request, event_id: Annotated[uuid.UUID, Path()], _: Auditor
 ) -> InclusionProof:
     # no such event: 404; not yet under a signed checkpoint: 409 (lfr.api.errors)
-    doc = await ctx_of(request).require_audit_log().proof(str(event_id))
+    doc = await _audit_log(request).proof(str(event_id))
     return InclusionProof.model_validate(doc)
 
 

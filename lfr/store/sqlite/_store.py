@@ -172,6 +172,11 @@ class SqliteEventStore:
     def public_key_pem(self) -> str:
         return self._writer.public_key_pem()
 
+    def audit_source(self) -> SqliteLog:
+        """The log read-only on a connection of its own (blocking: from a worker thread), for
+        the audit code (`lfr.store.source.AuditSource`)."""
+        return SqliteLog(self.path, read_only=True)
+
     async def aclose(self) -> None:
         if self._closed:
             return
