@@ -54,19 +54,45 @@ def command(
             "--analyse-fps", min=0.5, max=25.0, help="frames analysed per second per camera"
         ),
     ] = 5.0,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="where the event log is kept: sqlite (in the data directory, no service "
+            "needed) or nats (a fresh JetStream stream)"
+        ),
+    ] = "sqlite",
+    nats_url: Annotated[str, typer.Option(help="nats: the server(s)")] = "nats://127.0.0.1:4222",
+    stream: Annotated[
+        str | None, typer.Option(help="nats: the stream (default: a fresh LFR_DEMO_<time>)")
+    ] = None,
 ) -> None:
     """Run the demo: generated street scenes on four RTSP cameras in two zones, a supervisor,
     three patrols, officers on MQTT, a patrol leaving, the deployments ending; then the
     transparency report (report.html) and the log's verification.
 
     Exits 2 if a check fails: missed subject, false alert, analysis while disarmed, bad log."""
+    import time
+
     import anyio
 
     from lfr.cli._common import fail, print_json
     from lfr.demo import DemoOptions, PlainUI, RichUI, run_demo
     from lfr.errors import ANY_LFR_ERROR
+    from lfr.store.config import StoreConfig
 
+    if engine not in ("sqlite", "nats"):
+        fail(f"--engine {engine!r}: sqlite or nats")
+    store = (
+        StoreConfig(
+            engine="nats",
+            url=nats_url,
+            stream=stream or f"LFR_DEMO_{time.strftime('%Y%m%d_%H%M%S')}",
+        )
+        if engine == "nats"
+        else None
+    )
     opts = DemoOptions(
+        store=store,
         seconds=seconds,
         data_dir=data_dir,
         gallery=gallery,
@@ -92,10 +118,14 @@ def command(
         and result["subjects_alerted"] == result["subjects_walked"]
         and result["frames_analysed_while_disarmed"] == 0
     )
+    where = (
+        f"--engine nats --nats-url {store.url} --stream {store.stream}"
+        if store is not None
+        else f"--data-dir {result['data_dir']}"
+    )
     sys.stderr.write(
         f"\nreport: {result['report']}\nlog verified: {result['chain_verified']} "
-        f"({result['events']} events) — check it yourself: "
-        f"lfr audit verify --data-dir {result['data_dir']}\n"
+        f"({result['events']} events) — check it yourself: lfr audit verify {where}\n"
     )
     if json_out:
         print_json(result)

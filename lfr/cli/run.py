@@ -30,7 +30,7 @@ def describe(config: SiteConfig) -> str:
         lines.append(f"  zone:{zone.name} ({zone.title or zone.name}): {cams}")
     lines.append(f"  patrols: {', '.join(p.id for p in config.patrols) or 'none'}")
     lines.append(
-        f"  store: {config.store.engine}; recogniser: {config.vision.recogniser}; "
+        f"  store: {config.store.describe()}; recogniser: {config.vision.recogniser}; "
         f"decider: {config.vision.decider}; alerts: {'mqtt' if config.mqtt else 'log only'}"
     )
     return "\n".join(lines)
@@ -42,6 +42,7 @@ async def run_site(
     data_dir: Path | None = None,
     for_seconds: float | None = None,
     on_ready: Callable[[str], None] | None = None,
+    node: str | None = None,
 ) -> None:
     """Run the site until SIGINT/SIGTERM (or `for_seconds`).
 
@@ -52,7 +53,7 @@ async def run_site(
 
     from actors import site as composition
 
-    overrides = composition.SiteOverrides(data_dir=data_dir)
+    overrides = composition.SiteOverrides(data_dir=data_dir, node=node)
     async with composition.open_site(config, overrides):
         # listening before saying ready: a SIGTERM right after still closes the site (and
         # signs the log's tail)
@@ -83,6 +84,10 @@ def command(
         str, typer.Option(help="console | otlp | none (spans and metrics)")
     ] = "none",
     otlp: Annotated[str | None, typer.Option(help="OTLP/HTTP collector URL")] = None,
+    node: Annotated[
+        str | None,
+        typer.Option(help="run only the actors [[nodes]] places on this node (others via NATS)"),
+    ] = None,
 ) -> None:
     """Start every camera, zone and patrol actor of a site and supervise them.
 
@@ -100,6 +105,11 @@ def command(
         site_config = load_site_config(config)
     except ANY_LFR_ERROR as exc:
         fail(str(exc))
+    if node is not None:
+        try:
+            site_config.node(node)
+        except ANY_LFR_ERROR as exc:
+            fail(str(exc))
     if check:
         err_console.print(describe(site_config), markup=False)  # titles as typed
         err_console.print(f"{plain(config)}: OK")
@@ -118,7 +128,9 @@ def command(
         err_console.print("[green]ready[/]: stop with Ctrl-C")
 
     async def main() -> None:
-        await run_site(site_config, data_dir=data_dir, for_seconds=for_seconds, on_ready=ready)
+        await run_site(
+            site_config, data_dir=data_dir, for_seconds=for_seconds, on_ready=ready, node=node
+        )
 
     try:
         anyio.run(main, backend="asyncio")

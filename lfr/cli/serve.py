@@ -24,6 +24,7 @@ __all__ = ["command"]
 if TYPE_CHECKING:
     from lfr.site import SiteConfig
     from lfr.store.base import EventStore
+    from lfr.store.config import StoreConfig
 
 
 def command(
@@ -63,6 +64,17 @@ def command(
     ] = None,
     oidc_jwks_url: Annotated[str | None, typer.Option(help="the OIDC issuer's JWKS URL")] = None,
     oidc_audience: Annotated[str | None, typer.Option(help="expected OIDC audience")] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="where the event log is: sqlite | nats (default: the config's [store], "
+            "else sqlite)"
+        ),
+    ] = None,
+    nats_url: Annotated[
+        str | None, typer.Option(help="nats: the server(s), e.g. nats://127.0.0.1:4222")
+    ] = None,
+    stream: Annotated[str | None, typer.Option(help="nats: the log's stream")] = None,
 ) -> None:
     """Serve the API, the officer app and MQTT alerts until Ctrl-C."""
     import anyio
@@ -76,8 +88,11 @@ def command(
         site_config = load_site_config(config) if config is not None else None
     except ANY_LFR_ERROR as exc:
         fail(str(exc))
-    if site_config is not None and site_config.store.engine != "sqlite":
-        fail(f"{config}: lfr serve keeps the event log in SQLite; set [store] engine = 'sqlite'")
+    store = _store_config(site_config, engine, nats_url, stream)
+    if store.engine == "memory":
+        fail("lfr serve needs a durable event log: [store] engine = 'sqlite' or 'nats'")
+    if site_config is not None:
+        site_config = site_config.model_copy(update={"store": store})
     data = (
         data_dir
         or (site_config.store.data_dir if site_config is not None else None)
@@ -93,6 +108,7 @@ def command(
                 site=site or (site_config.name if site_config is not None else "lfr"),
                 data_dir=Path(data),
                 site_config=site_config,
+                store=store,
                 mqtt_host=mqtt_host,
                 mqtt_port=mqtt_port,
                 mqtt_username=mqtt_username,
@@ -114,6 +130,31 @@ def command(
         fail(str(exc))
     finally:
         restore()
+
+
+def _store_config(
+    site_config: SiteConfig | None, engine: str | None, url: str | None, stream: str | None
+) -> StoreConfig:
+    """The config's `[store]` with --engine/--nats-url/--stream on top."""
+    from pydantic import ValidationError
+
+    from lfr.cli._common import fail
+    from lfr.store.config import StoreConfig
+
+    base = site_config.store if site_config is not None else StoreConfig()
+    changes: dict[str, object] = {}
+    if engine is not None or url is not None or stream is not None:
+        changes["engine"] = engine or "nats"
+    if url is not None:
+        changes["url"] = url
+    if stream is not None:
+        changes["stream"] = stream
+    if not changes:
+        return base
+    try:
+        return StoreConfig.model_validate({**base.model_dump(exclude_unset=True), **changes})
+    except ValidationError as exc:
+        fail(f"--engine/--nats-url/--stream: {exc.errors()[0]['msg']}")
 
 
 def _sigterm_as_ctrl_c() -> Callable[[], None]:
@@ -142,6 +183,7 @@ class _Options:
     site: str
     data_dir: Path
     site_config: SiteConfig | None
+    store: StoreConfig
     mqtt_host: str | None
     mqtt_port: int
     mqtt_username: str | None
@@ -171,7 +213,7 @@ async def _serve(opt: _Options) -> None:
     from lfr.cli._common import err_console
     from lfr.projections import Views
     from lfr.sealing import Sealer
-    from lfr.store.sqlite import open_store
+    from lfr.store import open_configured_store
     from lfr.transport.broker import EmbeddedBrokerConfig
     from lfr.transport.mqtt import MqttConfig
     from lfr.transport.services import (
@@ -264,7 +306,7 @@ async def _serve(opt: _Options) -> None:
             await serve(running, running.store, running.vault, running.alerts, running.views)
         return
     # read-only: the log, its views, the vault and the alert services, no actors
-    store = await open_store(opt.data_dir)
+    store = await open_configured_store(opt.store, data_dir=opt.data_dir)
     vault = await BiometricVault.open(opt.data_dir)
     views = await Views.open(opt.data_dir, Sealer(vault))
     try:

@@ -40,6 +40,7 @@ from lfr.errors import ConfigError
 from lfr.projections import Views
 from lfr.scenes import load_gallery
 from lfr.sealing import Sealer
+from lfr.store.config import StoreConfig
 from lfr.telemetry import Telemetry, TelemetryConfig, setup_telemetry
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -63,6 +64,8 @@ class DemoOptions:
     height: int = 720
     otlp: str | None = None
     scene_cache: Path | None = None
+    #: where the log is kept (None: SQLite in the data directory, needing no service)
+    store: StoreConfig | None = None
 
 
 def _fresh_data_dir(opts: DemoOptions) -> Path:
@@ -125,7 +128,7 @@ async def run_demo(
 async def _run(
     opts: DemoOptions, ui: DemoUI, data_dir: Path, tel: Telemetry, started: float
 ) -> dict[str, Any]:
-    from lfr.store.sqlite import open_store
+    from lfr.store import open_configured_store
     from lfr.vault import BiometricVault
     from lfr.video.rtsp_server import RtspClipServer
     from lfr.vision.pack import pull_pack
@@ -166,7 +169,7 @@ async def _run(
 
     ui.phase("log, vault, watchlist")
     observations = Observations()
-    store = await open_store(data_dir)
+    store = await open_configured_store(opts.store or StoreConfig(), data_dir=data_dir)
     vault = await BiometricVault.open(data_dir)
     try:
         enrolment = await enrol_watchlists(data_dir, pipeline, cast, store, vault, ui.log)

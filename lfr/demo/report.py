@@ -124,7 +124,8 @@ async def write_evidence(
         gt = gt.model_copy(update={"frames_analysed_while_disarmed": observed})
 
     def verify() -> VerifyResult:
-        log = SqliteLog(log_path, read_only=True)
+        opener = getattr(store, "audit_source", None)  # the engine's own reader (SQLite, NATS)
+        log = opener() if opener is not None else SqliteLog(log_path, read_only=True)
         try:
             return verify_log(log)
         finally:

@@ -59,10 +59,11 @@ class StoreConfig(BaseModel):
     stream: str = Field(
         default="LFR_EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="nats: the stream"
     )
-    prefix: str = Field(
-        default="lfr.events",
+    prefix: str | None = Field(
+        default=None,
         pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
-        description="nats: the stream's subjects are <prefix>.>",
+        description="nats: the stream's subjects are <prefix>.> (default: lfr.<stream in "
+        "lower case>; two streams never share subjects)",
     )
     replicas: int = Field(default=1, ge=1, le=5, description="nats: a new stream's replicas")
     creds: Path | None = Field(default=None, description="nats: a .creds file (decentralised)")
@@ -76,6 +77,9 @@ class StoreConfig(BaseModel):
     checkpoint_every: int | None = Field(
         default=None, ge=1, description="sign every N events (default: [log] checkpoint_every)"
     )
+
+    def subject_prefix(self) -> str:
+        return self.prefix or f"lfr.{self.stream.lower()}"
 
     def describe(self) -> str:
         """The log's place in words (no credentials)."""
@@ -133,7 +137,7 @@ async def open_configured_store(
     return await NatsEventStore.open(
         config.url,
         stream_name=config.stream,
-        prefix=config.prefix,
+        prefix=config.subject_prefix(),
         replicas=config.replicas,
         signing_key=key,
         checkpoint_every=config.checkpoint_every or log.checkpoint_every,
