@@ -22,6 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "blocking_ok(reason): the test body itself calls blocking APIs on the loop (a CLI, "
         "a SQLite file, a LanceDB table) to inspect what the code under test left behind",
     )
+    config.addinivalue_line("markers", "faults: the fault suite (tests/faults): real processes")
 
 
 @pytest.fixture(autouse=True)
