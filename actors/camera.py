@@ -107,6 +107,14 @@ class CameraSettings:
     reconnect_s: float = 0.5  # the first wait after a loss, doubling up to reconnect_max_s
     reconnect_max_s: float = 30.0
     reconnect_jitter: float = 0.1  # up to 10 % off each wait: cameras down together spread out
+    #: a camera whose zone runs on another node: armed only this long after the zone's last
+    #: `Arm` (the zone renews it); None (one process): armed until told otherwise
+    arming_lease_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _LeaseExpired:
+    """The camera's lease watchdog to itself: the zone has not renewed the arming in time."""
 
 
 @dataclass(slots=True)
@@ -154,6 +162,8 @@ class CameraActor(EventSourcedActor[CameraState]):
         self._arming: Arm | None = None
         self._pending: _Pending | None = None
         self._drops_reported = 0
+        self._lease_until = 0.0  # clock.monotonic() when the arming lapses (with a lease)
+        self.lease_disarms = 0
         self.stream_up = False
         # disarmed until the zone says otherwise; each deployment gets a decider of its own
         self.loop = CameraLoop(
@@ -189,6 +199,8 @@ class CameraActor(EventSourcedActor[CameraState]):
     async def on_start(self) -> None:
         await super().on_start()
         self.start_soon(self._run_loop)
+        if self.settings.arming_lease_s is not None:
+            self.start_soon(self._watch_lease)
         zone = self.registry.get(zone_stream(self.zone))
         if zone is not None:
             try:
@@ -202,6 +214,18 @@ class CameraActor(EventSourcedActor[CameraState]):
         # Returns when the source ends for good (a file, an unreadable source): the actor
         # stays up, disarmed or armed, with nothing to analyse.
         await self.loop.run(self._on_output)
+
+    async def _watch_lease(self) -> None:
+        """Disarm once the lease lapses: a camera whose zone's node is unreachable stops
+        analysing at most `arming_lease_s` + a quarter-second check (+ a frame in flight)
+        after the zone's last renewal."""
+        lease = self.settings.arming_lease_s
+        assert lease is not None
+        every = min(0.25, lease / 4)
+        while True:
+            await self.clock.sleep(every)
+            if self._arming is not None and self.clock.monotonic() >= self._lease_until:
+                await self.ref.tell(_LeaseExpired())
 
     async def on_stop(self) -> None:
         # The loop's `finally` has closed its decider's tracks and recorded them by now (stop,
@@ -229,6 +253,16 @@ class CameraActor(EventSourcedActor[CameraState]):
             case Arm():
                 await self._arm(message)
                 return self.status()
+            case _LeaseExpired():
+                if self._arming is not None and self.clock.monotonic() >= self._lease_until:
+                    log.warning(
+                        "%s: arming lease of %s lapsed (zone unreachable): disarmed",
+                        self.name,
+                        self._arming.deployment_id,
+                    )
+                    self.lease_disarms += 1
+                    await self._disarm()
+                return None
             case Disarm():
                 await self._disarm()
                 return self.status()
@@ -255,6 +289,8 @@ class CameraActor(EventSourcedActor[CameraState]):
         )
 
     async def _arm(self, arm: Arm) -> None:
+        if self.settings.arming_lease_s is not None:
+            self._lease_until = self.clock.monotonic() + self.settings.arming_lease_s
         current = self._arming
         if current == arm:
             return

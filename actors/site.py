@@ -88,6 +88,8 @@ class SiteOverrides:
     alerts: AlertServicesConfig | None = None
     wrap_sink: Callable[[AlertSink], AlertSink] | None = None
     ask_timeout_s: float = 10.0
+    #: run only the actors `[[nodes]]` places on this node, reaching the others over NATS
+    node: str | None = None
 
 
 class LoggingAlertSink:
@@ -183,6 +185,8 @@ async def open_site(
     :raises EscalationError: (on exit) the site failed beyond its restart budget.
     """
     overrides = overrides or SiteOverrides()
+    if overrides.node is None and config.nodes:
+        log.warning("site %s has [[nodes]] but no node was named: running all of it", config.name)
     data_dir = site_data_dir(config, overrides)
     clock = overrides.clock or SystemClock()
     async with AsyncExitStack() as stack:
@@ -238,6 +242,12 @@ async def open_site(
         if overrides.wrap_sink is not None:
             sink = overrides.wrap_sink(sink)
 
+        link = None
+        if overrides.node is not None:
+            from actors.nodes import open_link
+
+            link = await open_link(config, overrides.node, tell_timeout_s=overrides.ask_timeout_s)
+            stack.push_async_callback(link.aclose)
         parts = SiteParts(
             store=store,
             catalog=catalog,
@@ -249,6 +259,8 @@ async def open_site(
             ask_timeout_s=overrides.ask_timeout_s,
             sealer=sealer,
             model_pack=SiteParts.model_pack_of(config),
+            node=overrides.node,
+            link=link,
         )
         site = await stack.enter_async_context(
             running_site(config, parts, vault=vault, alerts=alerts, views=views)

@@ -61,6 +61,7 @@ from lfr.kernel import (
     Sealing,
     Supervisor,
 )
+from lfr.nodes import NodeLink, NodeServer
 from lfr.projections import Views
 from lfr.site import CameraConfig, SiteConfig
 from lfr.store.base import EventStore
@@ -105,10 +106,16 @@ class SiteParts:
     sealer: Sealing | None = None
     #: the face model pack the cameras run, recorded with every `DeploymentAuthorised`
     model_pack: ModelPack | None = None
+    #: this process is node `node` of the config's `[[nodes]]`: it runs only the actors
+    #: placed there and reaches the others through `link` (None: every actor, in memory)
+    node: str | None = None
+    link: NodeLink | None = None
 
     def __post_init__(self) -> None:
         if (self.recognition is None) == (self.recogniser is None):
             raise TypeError("SiteParts: give either recognition or a shared recogniser")
+        if (self.node is None) != (self.link is None):
+            raise TypeError("SiteParts: a node needs its link, and a link its node")
 
     @staticmethod
     def model_pack_of(config: SiteConfig) -> ModelPack | None:
@@ -161,6 +168,11 @@ class Site:
         )
         self.root = self._supervisor(site_stream(config.name))
         self._camera_cells: dict[str, ActorCell] = {}
+        #: the actors this process runs (None: all of them); the others are `RemoteRef`s
+        self.local: frozenset[str] | None = None
+        if parts.node is not None:
+            self.local = config.node(parts.node).actors()
+        self.server: NodeServer | None = None
         # one authorisation at a time: a zone checks the others' deployments in the log,
         # which must not change between its check and its append
         self._authorising = anyio.Lock()
@@ -175,8 +187,12 @@ class Site:
             on_restart=self._record_restart,
         )
 
+    def _here(self, name: str) -> bool:
+        return self.local is None or name in self.local
+
     def _build(self) -> None:
         cfg, parts = self.config, self.parts
+        lease = cfg.cluster.arming_lease_s if parts.node is not None else None
         zones = frozenset(z.name for z in cfg.zones)
         patrol_ids = tuple(p.id for p in cfg.patrols)
         limiter = anyio.CapacityLimiter(cfg.vision.workers)
@@ -185,10 +201,13 @@ class Site:
             reappear_gap_s=cfg.alerts.reappear_gap_s,
             ack_deadline_s=cfg.alerts.ack_deadline_s,
             camera_ask_timeout_s=parts.ask_timeout_s,
+            arming_lease_s=lease,
         )
 
         patrols = self._supervisor("patrols")
         for p in cfg.patrols:
+            if not self._here(patrol_stream(p.id)):
+                continue
             patrols.spawn(
                 patrol_stream(p.id),
                 _factory(
@@ -207,13 +226,19 @@ class Site:
         for z in cfg.zones:
             sup = self._supervisor(zone_supervisor(z.name))
             cameras = cfg.cameras_of(z.name)
-            for cam in cameras:
+            remote_zone = not self._here(zone_stream(z.name))
+            here = [c for c in cameras if self._here(camera_stream(c.id))]
+            for cam in here:
                 sup.spawn(
                     camera_stream(cam.id),
-                    _camera_factory(self, cam, limiter),
+                    _camera_factory(self, cam, limiter, lease if remote_zone else None),
                     mailbox_size=64,
                 )
                 self._camera_cells[cam.id] = sup.cell(camera_stream(cam.id))
+            if remote_zone:
+                if here:
+                    self.root.add(sup)
+                continue
             sup.spawn(
                 zone_stream(z.name),
                 _factory(
@@ -234,6 +259,17 @@ class Site:
                 mailbox_size=1024,
             )
             self.root.add(sup)
+        if parts.link is not None:
+            assert self.local is not None
+            everyone = [patrol_stream(p.id) for p in cfg.patrols]
+            everyone += [camera_stream(c.id) for c in cfg.cameras]
+            everyone += [zone_stream(z.name) for z in cfg.zones]
+            for name in everyone:
+                if name not in self.local:
+                    self.registry.register(parts.link.ref(name))
+            self.server = NodeServer(
+                parts.link, {name: self.registry.lookup(name) for name in sorted(self.local)}
+            )
 
     async def _record_restart(self, info: RestartInfo) -> None:
         event = ActorRestarted(
@@ -252,7 +288,15 @@ class Site:
         :raises EscalationError: the root's restart budget is spent; the site stops.
         """
         try:
-            await self.root.run(task_status=task_status)
+            if self.parts.link is None or self.server is None:
+                await self.root.run(task_status=task_status)
+                return
+            async with anyio.create_task_group() as tg:
+                # the node's link and server first, so its actors reach the others as they start
+                await tg.start(self.parts.link.run)
+                await tg.start(self.server.run)
+                await self.root.run(task_status=task_status)
+                tg.cancel_scope.cancel()
         finally:
             self.root.close()
 
@@ -436,7 +480,7 @@ def _factory(cls: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[],
 
 
 def _camera_factory(
-    site: Site, cam: CameraConfig, limiter: anyio.CapacityLimiter
+    site: Site, cam: CameraConfig, limiter: anyio.CapacityLimiter, lease_s: float | None
 ) -> Callable[[], CameraActor]:
     parts = site.parts
 
@@ -452,7 +496,7 @@ def _camera_factory(
             registry=site.registry,
             limiter=limiter,
             vault=parts.vault,
-            settings=CameraSettings(analyse_fps=cam.analyse_fps),
+            settings=CameraSettings(analyse_fps=cam.analyse_fps, arming_lease_s=lease_s),
             sealer=parts.sealer,
         )
 

@@ -43,7 +43,15 @@ from actors.zone_rules import Deployment, ModelPack, ZoneState
 from lfr.alerts import AlertNotice, AlertSink
 from lfr.catalog import EntryInfo, WatchlistCatalog
 from lfr.clock import Clock
-from lfr.kernel import CommandRejected, EventSourcedActor, KernelError, Registry, Sealing
+from lfr.kernel import (
+    ActorStoppedError,
+    CommandRejected,
+    EventSourcedActor,
+    KernelError,
+    MailboxFullError,
+    Registry,
+    Sealing,
+)
 from lfr.retention import erasure_event
 from lfr.store.base import EventStore
 from lfr.telemetry import current_traceparent, metrics
@@ -75,6 +83,10 @@ class ZoneSettings:
     reappear_gap_s: float = 10.0
     ack_deadline_s: float = 30.0
     camera_ask_timeout_s: float = 10.0
+    #: cameras on other nodes hold their arming for this long (`CameraSettings`): the zone
+    #: renews it every third of it, and after a camera that did not confirm a `Disarm` it
+    #: waits the lease out before recording the disarm; None (one process): no lease
+    arming_lease_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +153,8 @@ class ZoneActor(EventSourcedActor[ZoneState]):
 
     async def on_start(self) -> None:
         await super().on_start()
+        if self.settings.arming_lease_s is not None:
+            self.start_soon(self._renew_leases)
         now = self.clock.now()
         for dep in self.state.deployments.values():
             if dep.ended:
@@ -225,6 +239,9 @@ class ZoneActor(EventSourcedActor[ZoneState]):
                 if self.state.armed == message.deployment_id:
                     await self._arm_cameras()
                 return self.state.deployments[message.deployment_id]
+            case Tick(what="renew_arming"):
+                self._renew_arming()
+                return None
             case Tick(what="window_start"):
                 await self._commit(rules.reconcile(self.state, now, "window_opened"))
                 return None
@@ -291,6 +308,33 @@ class ZoneActor(EventSourcedActor[ZoneState]):
             if isinstance(event, DeploymentArmed | DeploymentDisarmed | DeploymentEnded):
                 log.info("%s: %s (%s)", self.name, event.type_name(), event.reason)
 
+    async def _renew_leases(self) -> None:
+        lease = self.settings.arming_lease_s
+        assert lease is not None
+        while True:
+            await self.clock.sleep(lease / 3)
+            try:
+                self.ref.tell_nowait(Tick("renew_arming", ""))
+            except MailboxFullError:
+                pass  # busy: the next renewal comes a third of a lease later
+
+    def _renew_arming(self) -> None:
+        """Renew the armed deployment's cameras' leases: one `Arm` each, sent now, in order
+        with whatever the zone sends them next, not waited for (a lost one is replaced by
+        the next). A camera that restarted or lapsed is armed again by it."""
+        dep = self._armed_deployment()
+        if dep is None:
+            return
+        arm = _arm(dep)
+        for camera in dep.cameras:
+            ref = self.registry.get(camera_stream(camera))
+            if ref is None:
+                continue
+            try:
+                ref.tell_nowait(arm)
+            except (MailboxFullError, ActorStoppedError):
+                pass
+
     async def _arm_cameras(self) -> None:
         dep = self._armed_deployment()
         if dep is None:
@@ -302,6 +346,7 @@ class ZoneActor(EventSourcedActor[ZoneState]):
 
     async def _ask_cameras(self, cameras: tuple[str, ...], message: object) -> None:
         timeout = self.settings.camera_ask_timeout_s
+        unconfirmed: list[str] = []
 
         async def ask(camera: str) -> None:
             ref = self.registry.get(camera_stream(camera))
@@ -313,10 +358,15 @@ class ZoneActor(EventSourcedActor[ZoneState]):
             except (KernelError, CommandRejected) as exc:
                 # A camera that crashed restarts disarmed and asks us again (CameraReady).
                 log.warning("%s: %s did not confirm %s: %s", self.name, camera, message, exc)
+                unconfirmed.append(camera)
 
         async with anyio.create_task_group() as tg:
             for camera in cameras:
                 tg.start_soon(ask, camera)
+        lease = self.settings.arming_lease_s
+        if unconfirmed and lease is not None and isinstance(message, Disarm):
+            # out of reach, maybe still armed: its lease lapses before the disarm is recorded
+            await self.clock.sleep(lease)
 
     async def _purge(self, dep: Deployment, reason: str) -> None:
         try:

@@ -20,8 +20,10 @@ from lfr.store.policy import LogConfig
 __all__ = [
     "AlertsConfig",
     "CameraConfig",
+    "ClusterConfig",
     "LogConfig",
     "MqttSiteConfig",
+    "NodeConfig",
     "PatrolConfig",
     "RetentionConfig",
     "SiteConfig",
@@ -102,6 +104,44 @@ class MqttSiteConfig(_Base):
     tls: bool = False
 
 
+class NodeConfig(_Base):
+    """One machine of a multi-node site (`[[nodes]]`): the actors `lfr run --node NAME` runs
+    there. Cameras usually sit on edge nodes near their video, zones and patrols on a core
+    node; every camera, zone and patrol is placed on exactly one node."""
+
+    name: Slug
+    cameras: tuple[Slug, ...] = ()
+    zones: tuple[Slug, ...] = ()
+    patrols: tuple[Slug, ...] = ()
+
+    def actors(self) -> frozenset[str]:
+        """The actor names placed here (`camera:ne-1`, `zone:north-end`, `patrol:p-7`)."""
+        return frozenset(
+            [f"camera:{c}" for c in self.cameras]
+            + [f"zone:{z}" for z in self.zones]
+            + [f"patrol:{p}" for p in self.patrols]
+        )
+
+
+class ClusterConfig(_Base):
+    """How the nodes of a multi-node site reach each other (`[cluster]`, used only with
+    `[[nodes]]`): NATS request/reply on `lfr.<site>.actor.<actor>`."""
+
+    url: str = Field(
+        default="nats://127.0.0.1:4222", description="the NATS server(s), comma-separated"
+    )
+    creds: Path | None = Field(default=None, description="a NATS credentials file")
+    request_timeout_s: float = Field(
+        default=2.0, gt=0, description="one try of a message to another node; retried by id"
+    )
+    arming_lease_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="a camera whose zone is on another node disarms itself this long after "
+        "its zone's last renewal (the zone renews every third of it)",
+    )
+
+
 class SiteConfig(_Base):
     name: Slug = "town-centre"
     title: str | None = None
@@ -119,6 +159,10 @@ class SiteConfig(_Base):
     mqtt: MqttSiteConfig | None = Field(
         default=None, description="alerts to officers over MQTT; absent: alerts are only logged"
     )
+    nodes: tuple[NodeConfig, ...] = Field(
+        default=(), description="where each actor runs; absent: all of them in one process"
+    )
+    cluster: ClusterConfig = ClusterConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> SiteConfig:
@@ -137,7 +181,36 @@ class SiteConfig(_Base):
                     f"camera {cam.id!r} is in zone {cam.zone!r}, which is not one of "
                     f"{sorted(zones)}"
                 )
+        if self.nodes:
+            self._placed_once()
         return self
+
+    def _placed_once(self) -> None:
+        names = [n.name for n in self.nodes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"node names must be unique: {names}")
+        everyone = {f"camera:{c.id}" for c in self.cameras}
+        everyone |= {f"zone:{z.name}" for z in self.zones}
+        everyone |= {f"patrol:{p.id}" for p in self.patrols}
+        placed: dict[str, str] = {}
+        for node in self.nodes:
+            for actor in node.actors():
+                if actor not in everyone:
+                    raise ValueError(f"node {node.name!r} names {actor}, which the site lacks")
+                if actor in placed:
+                    raise ValueError(f"{actor} is on nodes {placed[actor]!r} and {node.name!r}")
+                placed[actor] = node.name
+        missing = sorted(everyone - placed.keys())
+        if missing:
+            raise ValueError(f"[[nodes]] place every actor on one node; not placed: {missing}")
+
+    def node(self, name: str) -> NodeConfig:
+        """:raises ConfigError: no `[[nodes]]` entry is called `name`."""
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.nodes) or "none ([[nodes]] is empty)"
+        raise ConfigError(f"no node {name!r} in the site config; nodes: {known}")
 
     def cameras_of(self, zone: str) -> tuple[CameraConfig, ...]:
         return tuple(c for c in self.cameras if c.zone == zone)

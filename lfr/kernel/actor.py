@@ -101,6 +101,18 @@ class ActorRef:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
             raise ActorStoppedError(self.name) from exc
 
+    async def post(self, message: object, reply: Reply | None) -> None:
+        """Queue `message` with where to answer it, waiting for room: what a node server
+        forwarding other nodes' asks calls, so letters keep their order of arrival while
+        their answers are awaited apart.
+
+        :raises ActorStoppedError: the actor is gone.
+        """
+        try:
+            await self._mailbox.send.send(Letter(message, reply, _traceparent()))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+            raise ActorStoppedError(self.name) from exc
+
     async def ask(self, message: object, *, timeout_s: float = 5.0) -> Any:
         """Send `message` and wait for the handler's return value.
 
