@@ -30,7 +30,7 @@ from lfr.testing.gallery import identity_vector
 from lfr.watchlist import WatchlistEntry, WatchlistStore
 
 LEASE_S = 1.5
-BOUND_S = LEASE_S + 0.25 + 0.25  # lease, the watchdog's check, a frame in flight (margin)
+BOUND_S = LEASE_S + 0.25 + 0.5  # lease, the watchdog's check, a frame in flight + scheduling
 
 
 def _config(name: str) -> SiteConfig:
