@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -219,8 +220,9 @@ def test_a_full_disk_refuses_the_append_keeps_everything_before_and_recovers(
     assert verify.returncode == 0, verify.stdout + verify.stderr
     result = json.loads(verify.stdout.strip().splitlines()[-1])
     assert result["ok"] and result["events"] == total
+    cause = re.search(r"' \((.*?)\); nothing", error)
     print(
         f"\ndisk full ({kind}): {len(acked)} events accepted before, the append refused "
-        f"({error.split(') (')[1].split(');')[0]}), 0 lost, resumed at seq {len(acked) + 1}, "
+        f"({cause[1] if cause else error}), 0 lost, resumed at seq {len(acked) + 1}, "
         f"{total} verified in {time.monotonic() - started:.1f} s"
     )
