@@ -18,10 +18,12 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from lfr.store.config import StoreConfig
 from lfr.testing.logs import Batch, synthetic_log
 from schemas.envelope import NewEvent
 
@@ -43,11 +45,32 @@ def command(
     json_out: Annotated[
         bool, typer.Option("--json", help="print one JSON object (else one line per figure)")
     ] = False,
+    engine: Annotated[
+        str, typer.Option(help="lfr's engine: sqlite (in --data-dir) or nats (a JetStream stream)")
+    ] = "sqlite",
+    nats_url: Annotated[str, typer.Option(help="nats: the server")] = "nats://127.0.0.1:4222",
+    stream: Annotated[
+        str | None,
+        typer.Option(help="nats: the stream, kept after (default: a fresh one, deleted after)"),
+    ] = None,
 ) -> None:
     """Append and replay synthetic events; print rates (events/s) for lfr and the peer."""
+    import uuid
+
     import anyio
 
     from lfr.cli._common import fail, print_json
+    from lfr.store.config import StoreConfig
+
+    if engine not in ("sqlite", "nats"):
+        fail(f"--engine {engine!r}: sqlite or nats")
+    store = (
+        StoreConfig(
+            engine="nats", url=nats_url, stream=stream or f"LFR_BENCH_{uuid.uuid4().hex[:12]}"
+        )
+        if engine == "nats"
+        else StoreConfig()
+    )
 
     if data_dir is not None and (Path(data_dir) / "events.sqlite").exists():
         fail(f"{data_dir} already holds an event log; pick an empty --data-dir")
@@ -55,7 +78,14 @@ def command(
         target = Path(data_dir) if data_dir is not None else Path(tmp) / "lfr"
         result: dict[str, Any] = anyio.run(
             lambda: run_bench(
-                target, Path(tmp), events=events, single=single, batch=batch, peer=peer
+                target,
+                Path(tmp),
+                events=events,
+                single=single,
+                batch=batch,
+                peer=peer,
+                store=store,
+                keep=stream is not None,
             )
         )
     if json_out:
@@ -84,17 +114,18 @@ def _singles(n: int) -> list[tuple[str, NewEvent]]:
 class _Lfr:
     """lfr's side: the async store, then a replay into the views."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, store: StoreConfig) -> None:
         from lfr.store.sqlite import LOG_FILE
 
         self.target = target
+        self.config = store
         self.log_path = target / LOG_FILE
         self.replayed = 0
 
     async def open(self) -> None:
-        from lfr.store import open_store
+        from lfr.store import open_configured_store
 
-        self.store = await open_store(self.target)
+        self.store = await open_configured_store(self.config, data_dir=self.target)
 
     async def append(self, batches: list[Batch]) -> None:
         for stream, events in batches:
@@ -109,10 +140,11 @@ class _Lfr:
 
     def open_replay(self) -> None:
         from lfr.projections import ViewDb
-        from lfr.store.sqlite import SqliteLog
+        from lfr.store.source import open_audit_source
 
-        self.log = SqliteLog(self.log_path, read_only=True)
-        self.views = ViewDb(self.target / "views.sqlite", source=str(self.log_path))
+        self.log = open_audit_source(self.config, self.target)
+        self.target.mkdir(parents=True, exist_ok=True)
+        self.views = ViewDb(self.target / "views.sqlite", source=self.log.where)
 
     def replay_chunk(self, limit: int) -> int:
         """Read and project the next `limit` events; how many there were."""
@@ -133,6 +165,16 @@ class _Lfr:
         self.views.close()
         self.log.close()
         return out
+
+    async def drop(self) -> None:
+        """Delete the bench's own JetStream stream."""
+        if self.config.engine != "nats":
+            return
+        from lfr.store import open_configured_store
+
+        store = await open_configured_store(self.config, data_dir=self.target)
+        await store.delete_stream()  # type: ignore[attr-defined]
+        await store.aclose()
 
 
 class _Peer:
@@ -239,7 +281,15 @@ class _Clock:
 
 
 async def run_bench(
-    target: Path, scratch: Path, *, events: int, single: int, batch: int, peer: bool
+    target: Path,
+    scratch: Path,
+    *,
+    events: int,
+    single: int,
+    batch: int,
+    peer: bool,
+    store: StoreConfig | None = None,
+    keep: bool = True,
 ) -> dict[str, Any]:
     """Both sides on identical events, interleaved round by round so that a busy machine
     slows both alike; the lfr log is left in `target`."""
@@ -259,7 +309,10 @@ async def run_bench(
     # which never holds a day of events in memory.
     gc.collect()
     gc.freeze()
-    lfr = _Lfr(target)
+    from lfr.store.config import StoreConfig
+
+    config = store or StoreConfig()
+    lfr = _Lfr(target, config)
     await lfr.open()
     other: _Peer | None = None
     if peer:
@@ -294,11 +347,15 @@ async def run_bench(
     gc.collect()
 
     _progress("replaying both logs into the alert and audit views")
-    lfr.open_replay()
+    nats = config.engine == "nats"
+    if nats:  # the JetStream reader runs its own loop: keep this one free
+        await to_thread.run_sync(lfr.open_replay)
+    else:
+        lfr.open_replay()
     chunk = 20_000
     while True:
         clock.start()
-        got = lfr.replay_chunk(chunk)
+        got = await to_thread.run_sync(lfr.replay_chunk, chunk) if nats else lfr.replay_chunk(chunk)
         clock.stop("replay")
         if other is not None:
             clock.start()
@@ -310,7 +367,13 @@ async def run_bench(
         "events": n,
         "single_events": n_single,
         "batch": batch,
-        "durability": "WAL, synchronous=FULL (fsync per commit), both sides",
+        "engine": config.describe(),
+        "durability": (
+            "JetStream file storage, acknowledged by the server (its default sync); the peer "
+            "WAL, synchronous=FULL"
+            if nats
+            else "WAL, synchronous=FULL (fsync per commit), both sides"
+        ),
         "method": f"lfr and peer interleaved in {rounds} rounds per phase",
         "nproc": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
@@ -320,7 +383,9 @@ async def run_bench(
         "append_single_eps": _rate(n_single, clock.spent["append_single"]),
         "replay_eps": _rate(lfr.replayed, clock.spent["replay"]),
     }
-    result.update(lfr.finish())
+    result.update(await to_thread.run_sync(lfr.finish) if nats else lfr.finish())
+    if nats and not keep:
+        await lfr.drop()
     if other is not None:
         result["peer"] = "eventsourcing " + _peer_version()
         result["peer_append_batched_eps"] = _rate(n, clock.spent["peer_append_batched"])

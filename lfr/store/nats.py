@@ -249,8 +249,8 @@ class NatsLogReader:
         self.events_filter = f"{prefix}.*"
         self.meta_subject = f"{prefix}._lfr.meta"
         self.checkpoint_subject = f"{prefix}._lfr.cp"
-        # (first seq of a message -> its JetStream seq): where the last pages ended, so a
-        # reader asking for the next page does not bisect again (bounded)
+        # (first seq of a message -> its JetStream seq) of messages read lately, so a reader
+        # asking for the next page starts from there instead of bisecting again (bounded)
         self._starts: dict[int, int] = {}
 
     @property
@@ -391,6 +391,9 @@ class NatsLogReader:
         hit = self._starts.get(seq)
         if hit is not None:
             return hit
+        below = [first for first in self._starts if first <= seq]
+        if below and seq - max(below) <= 4 * PAGE_MESSAGES:  # a message read lately, close by
+            return self._starts[max(below)]
         lo, hi, best = 1, await self.last_js_seq(), 1
         while lo <= hi:
             mid = (lo + hi) // 2
@@ -424,13 +427,13 @@ class NatsLogReader:
             out: list[tuple[str, list[dict[str, Any]]]] = []
             for msg in page:
                 records = self._decode(0, msg.data or b"")
+                if records:
+                    self._remember(records[0]["seq"], msg.metadata.sequence.stream)
                 if records and records[0]["seq"] < from_seq:
                     records = [r for r in records if r["seq"] >= from_seq]
                 if records:
                     out.append((msg.subject, records))
             if out:
-                last = page[-1]
-                self._remember(out[-1][1][-1]["seq"] + 1, last.metadata.sequence.stream + 1)
                 yield out
 
     async def records(
@@ -1078,9 +1081,11 @@ class NatsEventStore:
         await self.aclose()
 
     async def delete_stream(self) -> None:
-        """Remove the JetStream stream (tests and decommissioning only)."""
+        """Remove the JetStream stream (tests and decommissioning only); closing after signs
+        nothing."""
         with _NatsErrors(self._where):
             await self._js.delete_stream(self.stream_name)
+        self._key = None
 
 
 _END = object()
