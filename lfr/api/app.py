@@ -9,6 +9,7 @@ an unavailable dependency as 503 with Retry-After, and our own faults as 500.
 from __future__ import annotations
 
 import logging
+import mimetypes
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -39,6 +40,11 @@ from lfr.store.base import EventStore
 from lfr.store.sqlite import SqliteEventStore
 from lfr.transport.mqtt import MqttConfig, MqttPublisher, subscribe
 from schemas.messages import AlertMessage
+
+# The system's MIME tables are read once, at import, not on the event loop by the first
+# static file the app serves (mimetypes reads /etc/mime.types and friends lazily).
+if not mimetypes.inited:
+    mimetypes.init()
 
 __all__ = ["STATIC_DIR", "create_app", "status_for"]
 
