@@ -165,12 +165,14 @@ class Ledger:
 def _wait_for_ack(side: Path, run: int, child: subprocess.Popen[bytes]) -> None:
     """Until the child acknowledged its first append (it wrote `"k": "ack", "run": run`)."""
     mark = f'"k": "ack", "run": {run},'.encode()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     with side.open("rb") as f:
         f.seek(0, os.SEEK_END)
         seen = b""
         while mark not in seen:
-            assert child.poll() is None and time.monotonic() < deadline, "the child never appended"
+            if child.poll() is not None or time.monotonic() > deadline:
+                err = side.with_name("child.err").read_text()
+                pytest.fail(f"run {run}: the child never appended (rc {child.poll()}): {err}")
             time.sleep(0.005)
             seen = seen[-200:] + f.read()
 
