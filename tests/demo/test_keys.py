@@ -6,26 +6,32 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
 from lfr.cli.demo import _demo_keys
 from lfr.config import settings
 
+KEYS = ("LFR_VAULT_KEK", "LFR_VAULT_KEK_FILE", "LFR_CHECKPOINT_KEY", "LFR_CHECKPOINT_KEY_FILE")
+
 
 def test_the_demo_makes_its_keys_once_outside_any_data_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in (
-        "LFR_VAULT_KEK",
-        "LFR_VAULT_KEK_FILE",
-        "LFR_CHECKPOINT_KEY",
-        "LFR_CHECKPOINT_KEY_FILE",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LFR_CONFIG_DIR", str(tmp_path / "config"))
-    settings.cache_clear()
+    # the whole environment is restored on exit, whatever `_demo_keys` set in it
     try:
+        _run(tmp_path, capsys)
+    finally:
+        settings.cache_clear()  # the suite's settings again, from its own environment
+
+
+def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with mock.patch.dict(os.environ):
+        for name in KEYS:
+            os.environ.pop(name, None)
+        os.environ["LFR_CONFIG_DIR"] = str(tmp_path / "config")
+        settings.cache_clear()
         _demo_keys()
         kek = Path(os.environ["LFR_VAULT_KEK_FILE"])
         signing = Path(os.environ["LFR_CHECKPOINT_KEY_FILE"])
@@ -34,9 +40,7 @@ def test_the_demo_makes_its_keys_once_outside_any_data_dir(
         said = capsys.readouterr().err
         assert "vault key-encryption key" in said and "checkpoint signing key" in said
         first = (kek.read_bytes(), signing.read_bytes())
-        monkeypatch.delenv("LFR_VAULT_KEK_FILE")
-        monkeypatch.delenv("LFR_CHECKPOINT_KEY_FILE")
+        for name in KEYS:
+            os.environ.pop(name, None)
         _demo_keys()  # a second run reuses them
         assert (kek.read_bytes(), signing.read_bytes()) == first
-    finally:
-        settings.cache_clear()
