@@ -138,6 +138,49 @@ def test_encoded_rows_hold_the_body_and_hash_of_the_records_envelopes() -> None:
     assert [r[0] for r in rows] == [42, 43, 44] and [r[2] for r in rows] == [7, 8, 9]
 
 
+def test_encoded_envelopes_equal_validated_ones_for_every_kind_of_field() -> None:
+    """`encode_new` spells the record out inline: its bodies stay the canonical body of the
+    envelope and its envelopes equal validated ones, with ids, causes, a trace, times in
+    other zones or on a whole second, and text that JSON escapes."""
+    import uuid
+
+    from lfr.store.hashchain import body_hash, canonical_body, encode_new, record_of_envelope
+    from schemas.envelope import Envelope
+    from tests.store.contract import checked_in, discarded, matched
+
+    east = timezone(timedelta(hours=5, minutes=30))
+    base = [discarded(), matched(), checked_in(), discarded()]
+    news = [
+        base[0].model_copy(update={"correlation_id": uuid.uuid4(), "traceparent": 'a"\\é\n'}),
+        base[1].model_copy(
+            update={"causation_id": uuid.uuid4(), "occurred_at": datetime.now(east)}
+        ),
+        base[2].model_copy(update={"occurred_at": datetime(2026, 11, 26, 9, 0, tzinfo=UTC)}),
+        base[3],
+    ]
+    envelopes: list[Envelope] = []
+    stream = 'camera:"ne-1"\\é'
+    rows = list(
+        encode_new(
+            stream,
+            news,
+            seq=0,
+            version=0,
+            prev_hash="0" * 64,
+            recorded_at="2026-11-26T12:00:00.000000+00:00",
+            envelopes=envelopes,
+        )
+    )
+    for row, env, new in zip(rows, envelopes, news, strict=True):
+        record = record_of_envelope(env)
+        assert row[5] == canonical_body(record) and row[6] == body_hash(row[5]) == env.hash
+        assert env == Envelope.model_validate(record)
+        assert env.occurred_at == new.occurred_at and env.occurred_at.tzinfo is UTC
+        assert (env.correlation_id, env.causation_id) == (new.correlation_id, new.causation_id)
+        assert env.traceparent == new.traceparent and env.stream == stream
+        assert env.model_fields_set == set(Envelope.model_fields)
+
+
 def test_same_event_tells_a_resent_event_from_a_reused_id() -> None:
     from lfr.store.hashchain import new_envelopes, record_of_envelope, same_event
     from tests.store.contract import discarded
