@@ -138,10 +138,9 @@ async def test_a_camera_that_hangs_sends_garbage_and_changes_resolution() -> Non
 
 
 def _corrupt_clip(tmp_path: Path) -> Path:
-    shared = Path(__file__).resolve().parents[2].parent / "shared" / "video"
-    clip = shared / "debate_trump_biden.mp4"
-    if not clip.exists():
-        pytest.skip(f"{clip} is missing (the shared videos)")
+    from lfr.config import settings
+
+    clip = settings().shared / "video" / "debate_trump_biden.mp4"  # LFR_SHARED
     data = bytearray(clip.read_bytes())
     third = len(data) // 3
     data[third : third + 65536] = bytes(range(256)) * 256  # garbage in the middle
