@@ -1,3 +1,5 @@
+# One module past 450 lines on purpose: the camera actor's arming, lease watchdog, stream
+# events and match recording share one state (the loop and its arming) that reads best whole.
 """CameraActor: reads its video continuously, analyses only while its zone is armed.
 
 A thin shell over the camera hot path, `lfr.video.loop.CameraLoop` (the one `lfr watch` and

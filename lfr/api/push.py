@@ -1,3 +1,5 @@
+# One module past 450 lines on purpose: Web Push is one protocol (VAPID, RFC 8291 encryption,
+# the endpoint address policy, delivery and dropping) whose parts check each other.
 """Web Push to officers' phones when the app is in the background (RFC 8030, 8291, 8292).
 
 Payloads are encrypted to the browser's key (aes128gcm, RFC 8291) and the push service is

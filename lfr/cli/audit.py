@@ -1,3 +1,5 @@
+# One module past 450 lines on purpose: the auditor's commands share their options and the
+# engine-neutral opening of a log; each command is short. A split per command is due if it grows.
 """`lfr audit`: the auditor's read-only tools over a site's event log.
 
 Every command opens the log read-only; none of them can change it. `verify` (and `replay`,

@@ -1,3 +1,5 @@
+# One module past 450 lines on purpose: the witness's record, its file and HTTP forms and the
+# checks against them are one format that must agree with itself.
 """Witnesses: an append-only record, outside the log's own storage, of every signed checkpoint
 the log published, each checked against the one before and countersigned.
 

@@ -1,3 +1,5 @@
+# One module past 450 lines on purpose: every change of a watchlist goes through one service
+# with one lock, one intent file and one log discipline.
 """`WatchlistService`: the one way a watchlist is changed, from the CLI, the API or the demo.
 
 Every change is recorded in the site's log before it is made: the service checks that the

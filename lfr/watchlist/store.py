@@ -1,3 +1,5 @@
+# One module past 450 lines on purpose: the LanceDB store of record (entries, versions,
+# erasure) keeps its tables' invariants in one place.
 """`WatchlistStore`: the store of record in LanceDB (an embedded directory by default).
 
 Entries are edited in one table; `publish` freezes the live (unexpired) entries under a

@@ -1,3 +1,5 @@
+# One module past 450 lines on purpose: one file's reader and writer share its connection
+# discipline and its row codec.
 """`SqliteLog`: synchronous access to one log file, on one connection used by one thread at a
 time. It opens (refusing a foreign or newer file untouched), reads, and appends batches in one
 `BEGIN IMMEDIATE` transaction each.
