@@ -1,5 +1,6 @@
-# One module past 450 lines on purpose: the witness's record, its file and HTTP forms and the
-# checks against them are one format that must agree with itself.
+# One module past 450 lines on purpose: the witness's record, its file and HTTP forms, the
+# checks against them and the signers' publishing to them are one format that must agree
+# with itself.
 """Witnesses: an append-only record, outside the log's own storage, of every signed checkpoint
 the log published, each checked against the one before and countersigned.
 
@@ -58,7 +59,9 @@ __all__ = [
     "WitnessFile",
     "WitnessRefusedError",
     "checkpoint_of_document",
+    "note_witness_outcome",
     "open_witness",
+    "proof_start",
     "read_witness_file",
     "serve_witness",
     "witnesses_of",
@@ -259,6 +262,65 @@ class Witness(Protocol):
         :raises WitnessError: the witness is unreachable or damaged.
         """
         ...
+
+
+# --- publishing (the engines' signers) -------------------------------------------------------
+
+
+def proof_start(
+    witness_name: str,
+    held: ckpt.Checkpoint | None,
+    newest: ckpt.Checkpoint,
+    published: dict[str, ckpt.Checkpoint],
+) -> int | None:
+    """Where the consistency proof offering `newest` to a witness that holds `held` starts
+    (0: it holds nothing of this log); None when it holds `newest` already (noted in
+    `published`, witness name -> newest checkpoint it holds).
+
+    :raises StoreError: the witness holds a larger tree than `newest` (the log was truncated
+        or restored from an old backup), or another checkpoint of the same tree size.
+    """
+    if held is None:
+        return 0
+    if held.tree_size > newest.tree_size:
+        raise StoreError(
+            f"the witness {witness_name} holds tree size {held.tree_size}, more than this "
+            f"log's newest checkpoint ({newest.tree_size}): the log was truncated or "
+            "restored from an old backup"
+        )
+    if held.tree_size == newest.tree_size:
+        published[witness_name] = held
+        if held != newest:
+            raise StoreError(
+                f"the witness {witness_name} holds another checkpoint of tree size "
+                f"{held.tree_size} than this log"
+            )
+        return None
+    return held.tree_size
+
+
+def note_witness_outcome(
+    errors: dict[str, str],
+    witness_name: str,
+    newest: ckpt.Checkpoint,
+    exc: StoreError | None,
+    logger: logging.Logger,
+) -> None:
+    """Remember how offering `newest` to a witness went (`exc`: None when it went through)
+    in `errors` (witness name -> its last error), and say so on `logger`: a refusal as an
+    error (the witness holds a checkpoint this log contradicts), any other failure as a
+    warning when it is not the one last seen, and the first success after a failure as
+    the witness being reachable again. A signer retries while `errors` is not empty."""
+    if exc is None:
+        if errors.pop(witness_name, None) is not None:
+            logger.warning("witness %s reachable again", witness_name)
+        return
+    first = errors.get(witness_name) != str(exc)
+    errors[witness_name] = str(exc)
+    if isinstance(exc, WitnessRefusedError):
+        logger.error("checkpoint of tree size %d: %s", newest.tree_size, exc)
+    elif first:
+        logger.warning("checkpoint not witnessed (will retry): %s", exc)
 
 
 # --- the file witness ------------------------------------------------------------------------

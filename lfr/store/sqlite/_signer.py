@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from lfr.store import checkpoint as ckpt
 from lfr.store.base import StoreError
 from lfr.store.sqlite._log import SqliteLog
-from lfr.store.witness import Witness, WitnessRefusedError
+from lfr.store.witness import Witness, note_witness_outcome, proof_start
 
 __all__ = ["CheckpointSigner"]
 
@@ -90,34 +90,15 @@ class CheckpointSigner:
                 try:
                     self._publish_to(witness, newest)
                 except StoreError as exc:  # WitnessError included
-                    first = self.errors.get(witness.name) != str(exc)
-                    self.errors[witness.name] = str(exc)
-                    if isinstance(exc, WitnessRefusedError):
-                        log.error("checkpoint of tree size %d: %s", newest.tree_size, exc)
-                    elif first:
-                        log.warning("checkpoint not witnessed (will retry): %s", exc)
+                    note_witness_outcome(self.errors, witness.name, newest, exc, log)
                 else:
-                    if self.errors.pop(witness.name, None) is not None:
-                        log.warning("witness %s reachable again", witness.name)
+                    note_witness_outcome(self.errors, witness.name, newest, None, log)
 
     def _publish_to(self, witness: Witness, newest: ckpt.Checkpoint) -> None:
         assert self._reader is not None
-        held = witness.latest(newest.log_id)
-        if held is not None and held.tree_size > newest.tree_size:
-            raise StoreError(
-                f"the witness {witness.name} holds tree size {held.tree_size}, more than this "
-                f"log's newest checkpoint ({newest.tree_size}): the log was truncated or "
-                "restored from an old backup"
-            )
-        if held is not None and held.tree_size == newest.tree_size:
-            self.published[witness.name] = held
-            if held != newest:
-                raise StoreError(
-                    f"the witness {witness.name} holds another checkpoint of tree size "
-                    f"{held.tree_size} than this log"
-                )
+        start = proof_start(witness.name, witness.latest(newest.log_id), newest, self.published)
+        if start is None:
             return
-        start = 0 if held is None else held.tree_size
         proof = [h.hex() for h in self._reader.consistency_proof(start, newest.tree_size)]
         witness.submit(newest, self._public_pem, start, proof)
         self.published[witness.name] = newest
