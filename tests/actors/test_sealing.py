@@ -28,8 +28,7 @@ from lfr.store.sqlite import SqliteLog, open_store
 from lfr.testing.gallery import identity_vector
 from lfr.vault import BiometricVault
 from lfr.watchlist import WatchlistEntry, WatchlistStore
-from schemas.events import AlertRaised, FaceMatched, Sealed
-from schemas.registry import Event
+from schemas.events import AlertRaised, FaceMatched, Sealed, ThresholdChanged
 
 LABEL = "Alice Sealed-Example"
 SITE = {
@@ -190,8 +189,17 @@ async def test_a_sealed_block_does_not_open_on_another_event(tmp_path: Path) -> 
         moved = Sealed.model_validate(sealed.sealed.model_dump())
         with pytest.raises(SealError, match="fail authentication"):
             await anyio.to_thread.run_sync(sealer.open_fields_sync, "AlertRaised", moved)
-        # events without personal fields pass through untouched
-        plain: list[Event] = await sealer.seal([], now)
-        assert plain == []
+        # events without personal fields pass through untouched, beside one that is sealed
+        changed = ThresholdChanged(
+            deployment_id="d-1",
+            zone="north-end",
+            old_threshold=0.6,
+            new_threshold=0.58,
+            changed_by="Supt 1",
+            reason="calibration",
+        )
+        plain, resealed = await sealer.seal([changed, match], now)
+        assert plain is changed and isinstance(resealed, FaceMatched)
+        assert resealed.sealed is not None and resealed.entry_id is None
     finally:
         await vault.aclose()
