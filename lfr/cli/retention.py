@@ -45,9 +45,10 @@ def _time(value: str | None, option: str) -> datetime:
         return datetime.now(UTC)
     try:
         t = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{option} {value!r} is not an ISO 8601 time, e.g. 2026-12-31T18:00:00Z")
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+        # in UTC here, so a time at the calendar's edge fails now, not in a comparison later
+        return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        fail(f"{option} {value!r} is not a usable ISO 8601 time, e.g. 2026-12-31T18:00:00Z")
 
 
 def _with_site(

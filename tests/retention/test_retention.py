@@ -200,3 +200,17 @@ async def test_open_site_runs_retention_on_schedule(tmp_path: Path) -> None:
         await store.aclose()
     off = {"zones": [{"name": "a"}], "retention": {"enabled": False}}
     assert SiteConfig.model_validate(off).retention.enabled is False
+
+
+@pytest.mark.blocking_ok("the CLI runs its own event loop")
+def test_cli_hold_refuses_an_end_past_the_policy_or_the_calendar(tmp_path: Path) -> None:
+    ids = anyio.run(_site, tmp_path)
+    for until, says in (
+        ((T0 + timedelta(days=3700)).isoformat(), "at most 10 years"),
+        ("9999-12-31T23:59:59-14:00", "not a usable ISO 8601 time"),
+    ):
+        res = lfr(
+            "retention", "hold", ids["crop"], "--by", "Insp 9", "--reason", "court order",
+            "--until", until, "--data-dir", str(tmp_path),
+        )  # fmt: skip
+        assert res.exit_code == 1 and says in " ".join(res.output.split()), res.output
