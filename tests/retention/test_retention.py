@@ -125,7 +125,7 @@ def test_cli_shreds_expired_logs_it_and_keeps_held_until_the_hold_ends(tmp_path:
 @pytest.mark.blocking_ok("the CLI runs its own event loop")
 def test_cli_hold_records_an_evidence_hold(tmp_path: Path) -> None:
     ids = anyio.run(_site, tmp_path)
-    until = (T0 + timedelta(days=90)).isoformat()
+    until = (datetime.now(UTC) + timedelta(days=90)).isoformat()  # a hold ends in the future
     res = lfr(
         "retention", "hold", ids["crop"], "--by", "Insp 9", "--reason", "court order",
         "--until", until, "--data-dir", str(tmp_path),
@@ -206,7 +206,7 @@ async def test_open_site_runs_retention_on_schedule(tmp_path: Path) -> None:
 def test_cli_hold_refuses_an_end_past_the_policy_or_the_calendar(tmp_path: Path) -> None:
     ids = anyio.run(_site, tmp_path)
     for until, says in (
-        ((T0 + timedelta(days=3700)).isoformat(), "at most 10 years"),
+        ((datetime.now(UTC) + timedelta(days=3700)).isoformat(), "at most 10 years"),
         ("9999-12-31T23:59:59-14:00", "not a usable ISO 8601 time"),
     ):
         res = lfr(
