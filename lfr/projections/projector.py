@@ -434,9 +434,13 @@ class Views:
             return alerts
         return await self.opener.open_alerts(alerts)
 
-    async def alert(self, alert_id: str) -> AlertRecord | None:
+    async def alert(self, alert_id: str, *, opened: bool = True) -> AlertRecord | None:
+        """One alert; `opened=False` leaves its personal fields sealed (for a reader that
+        needs only its state, such as the MQTT relay, so no key is read for it)."""
         found = await self._run(self.db.alert, alert_id)
-        return None if found is None else (await self._opened([found]))[0]
+        if found is None or not opened:
+            return found
+        return (await self._opened([found]))[0]
 
     async def alerts(
         self,

@@ -262,7 +262,7 @@ class EventRelay:
             status = _UPDATES.get(t)
             if status is None:
                 continue
-            alert = await self.views.alert(p["alert_id"])
+            alert = await self.views.alert(p["alert_id"], opened=False)  # state, not who
             if alert is None:
                 continue  # an alert this log never raised
             by: str | None = p.get("officer") or p.get("engagement_officer")
