@@ -58,7 +58,9 @@ class MessageCodec:
         except CodecError:
             raise
         except Exception as exc:
-            raise CodecError(f"cannot decode a message ({type(exc).__name__}: {exc})") from exc
+            # the error's kind only: a validation error quotes the message's values, and a
+            # match names who it was (the cause stays chained for a debugger, not the log)
+            raise CodecError(f"cannot decode a message ({type(exc).__name__})") from exc
 
     def _enc(self, v: object) -> Any:
         if v is None or isinstance(v, bool | int | float | str):
