@@ -65,6 +65,13 @@ def command(
     stream: Annotated[
         str | None, typer.Option(help="nats: the stream (default: a fresh LFR_DEMO_<time>)")
     ] = None,
+    nodes: Annotated[
+        int,
+        typer.Option(
+            help="1: one process; 3: a site of three processes (two camera nodes, one core "
+            "node) linked by NATS, appending to one JetStream log (implies --engine nats)"
+        ),
+    ] = 1,
 ) -> None:
     """Run the demo: generated street scenes on four RTSP cameras in two zones, a supervisor,
     three patrols, officers on MQTT, a patrol leaving, the deployments ending; then the
@@ -82,6 +89,16 @@ def command(
 
     if engine not in ("sqlite", "nats"):
         fail(f"--engine {engine!r}: sqlite or nats")
+    if nodes not in (1, 3):
+        fail(f"--nodes {nodes}: 1 (one process) or 3 (two camera nodes and a core node)")
+    if nodes == 3 and engine != "nats":
+        from lfr.cli._common import err_console
+
+        err_console.print(
+            "[dim]--nodes 3: three processes append to one log, so it is kept in JetStream "
+            "(--engine nats)[/]"
+        )
+        engine = "nats"
     store = (
         StoreConfig(
             engine="nats",
@@ -100,6 +117,7 @@ def command(
         seed=seed,
         threshold=threshold,
         analyse_fps=analyse_fps,
+        nodes=nodes,
     )
     _demo_keys()
     tui = not no_tui and sys.stderr.isatty()

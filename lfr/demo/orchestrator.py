@@ -7,6 +7,7 @@
     ─► authorise, check in, officers on MQTT, London Road's patrol checks out (zone
        disarms), windows close, watchlists purged                         lfr.demo.script
        (the dashboard samples the site throughout)                        lfr.demo.dashboard
+       (`--nodes 3`: the cameras on two child processes, one log in NATS) lfr.demo.nodes
     ─► the site's views (open_site's read model, resumed) against the ground truth
        (the judge's), report.html, `lfr audit verify`'s check             lfr.demo.report
 
@@ -32,6 +33,7 @@ from lfr.demo.dashboard import CameraRow, DemoUI, ZoneRow
 from lfr.demo.enrolment import enrol_watchlists
 from lfr.demo.footage import prepare_footage
 from lfr.demo.judge import Judge
+from lfr.demo.nodes import check_nodes, demo_nodes
 from lfr.demo.report import DemoRun, write_evidence
 from lfr.demo.scenario import CAMERAS, MIN_SECONDS, ZONES, plan_scenario
 from lfr.demo.script import play_script
@@ -66,6 +68,8 @@ class DemoOptions:
     scene_cache: Path | None = None
     #: where the log is kept (None: SQLite in the data directory, needing no service)
     store: StoreConfig | None = None
+    #: 1: one process; 3: the cameras on two child processes (`lfr.demo.nodes`; NATS log)
+    nodes: int = 1
 
 
 def _fresh_data_dir(opts: DemoOptions) -> Path:
@@ -95,6 +99,7 @@ async def run_demo(
             f"--seconds {opts.seconds:g} is too short: the scenario needs at least "
             f"{MIN_SECONDS:g} s (walks before and after a patrol leaves)"
         )
+    check_nodes(opts.nodes, opts.store)
     data_dir = await anyio.to_thread.run_sync(_fresh_data_dir, opts)
     view = ui.view
     view.total_s = opts.seconds
@@ -178,32 +183,43 @@ async def _run(
         async with RtspClipServer(footage) as rtsp:
             urls = {c: rtsp.url(f"{c}.mp4", loop=True) for c in CAMERAS}
             judge.site_started = datetime.now(UTC)
-            async with open_demo_site(
+            async with demo_nodes(
+                opts.nodes,
                 demo_site_config(urls, opts.analyse_fps, opts.workers),
+                store=opts.store,
                 data_dir=data_dir,
-                store=store,
-                vault=vault,
-                enrolment=enrolment,
-                pipeline=pipeline,
-                observations=observations,
-            ) as site:
-                await play_script(
-                    site,
-                    seconds=opts.seconds,
-                    threshold=opts.threshold,
-                    versions=enrolment.versions,
-                    scenario=scenario,
-                    ui=ui,
-                    tel=tel,
-                    judge=judge,
+                log=ui.log,
+            ) as nodes:
+                # camera nodes (`--nodes 3`): their cameras start now, then the core's zones
+                judge.site_started = await nodes.go(judge.site_started)
+                async with open_demo_site(
+                    nodes.config,
+                    data_dir=data_dir,
+                    store=store,
+                    vault=vault,
+                    enrolment=enrolment,
+                    pipeline=pipeline,
                     observations=observations,
-                )
+                    node=nodes.core,
+                ) as site:
+                    await play_script(
+                        site,
+                        seconds=opts.seconds,
+                        threshold=opts.threshold,
+                        versions=enrolment.versions,
+                        scenario=scenario,
+                        ui=ui,
+                        tel=tel,
+                        judge=judge,
+                        observations=observations,
+                    )
+                    await nodes.stop(observations, pipeline)  # their cameras' last records
         ui.phase("evidence")
         # the site's views, resumed from where it left them and caught up with its teardown
         sealer = Sealer(vault)
         views = await Views.open(data_dir, sealer)
         try:
-            return await write_evidence(
+            result = await write_evidence(
                 DemoRun(data_dir, opts.seconds, opts.threshold, opts.analyse_fps, started),
                 ui,
                 views,
@@ -217,6 +233,7 @@ async def _run(
                 site_started=judge.site_started,
                 sealer=sealer,
             )
+            return result | nodes.summary(result["events"])
         finally:
             await views.aclose()
     finally:

@@ -140,8 +140,10 @@ async def open_demo_site(
     enrolment: DemoWatchlists,
     pipeline: FacePipeline,
     observations: Observations,
+    node: str | None = None,
 ) -> AsyncIterator[Site]:
-    """The running demo site (alert services on an embedded broker on a free port)."""
+    """The running demo site (alert services on an embedded broker on a free port); with
+    `node`, only the actors `config` places there (`lfr demo --nodes 3`'s core)."""
     overrides = actors.site.SiteOverrides(
         data_dir=data_dir,
         store=store,
@@ -152,6 +154,7 @@ async def open_demo_site(
             site=config.name, embedded=EmbeddedBrokerConfig(tcp_port=0, ws_port=None)
         ),
         wrap_sink=_traced,
+        node=node,
     )
     async with actors.site.open_site(config, overrides) as site:
         yield site
