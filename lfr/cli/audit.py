@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -103,6 +103,15 @@ StreamOpt = Annotated[
     str | None, typer.Option("--stream", help="nats: the log's stream (default LFR_EVENTS)")
 ]
 Creds = Annotated[Path | None, typer.Option("--creds", help="nats: a .creds file to log in with")]
+PartitionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--partition",
+        help="nats: --stream is a partitioned log's base name; verify this partition of it "
+        "(its chain and checkpoints, and its heads in the signed heads statements), or 'all' "
+        "(every partition and every statement)",
+    ),
+]
 SiteConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="a site TOML: its [store] says where the log is"),
@@ -328,17 +337,26 @@ def verify(
     witness_key: WitnessKey = None,
     trusted_checkpoint: Trusted = None,
     min_tree_size: MinTreeSize = 0,
+    partition: PartitionOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Check the hash chain, every row and every signed checkpoint, and (with --witness,
     --trusted-checkpoint, --min-tree-size) that the log still holds and extends what was
     witnessed: a log rewritten and re-signed with its own key, truncated, or stripped of its
-    checkpoints fails.
+    checkpoints fails. With --partition, a partitioned log: each partition so, and the signed
+    statements of every partition's head (a Merkle tree of heads) against them.
 
     Exit 0 when the log is intact; otherwise exit 1 naming the first bad position.
     """
     from lfr.cli._common import print_json
 
+    if partition is not None:
+        _verify_partitions(
+            _store_config(engine, nats_url, stream, creds, config),
+            partition,
+            public_key=public_key,
+            json_out=json_out,
+        )
     log = _open_log(data_dir, engine, nats_url, stream, creds, config)
     try:
         result = _verified(
@@ -359,6 +377,51 @@ def verify(
             typer.echo(f"note: {note}")
     else:
         _report_broken(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _verify_partitions(
+    store: StoreConfig, partition: str, *, public_key: Path | None, json_out: bool
+) -> NoReturn:
+    from rich.markup import escape
+
+    from lfr.cli._common import err_console, fail, print_json
+    from lfr.store.base import StoreError
+
+    if store.engine != "nats":
+        fail("--partition: only a NATS log is partitioned (give --engine nats)", code=2)
+    from lfr.store.partitions import verify_partitions
+
+    key = _load_public_key(public_key) if public_key is not None else None
+    try:
+        result = verify_partitions(
+            store.url,
+            store.stream,
+            only=None if partition == "all" else partition,
+            public_key=key,
+            creds=store.creds,
+            user=store.user,
+            password=store.secret(store.password_env),
+            token=store.secret(store.token_env),
+        )
+    except StoreError as exc:
+        fail(str(exc), code=2)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        for name, r in result.partitions.items():
+            if r.ok:
+                typer.echo(f"OK partition {name} ({r.path}): {_summary(r)}")
+            else:
+                _report_broken(r)
+        for problem in result.problems:
+            err_console.print(f"[bold red]BROKEN[/] {escape(problem)}", soft_wrap=True)
+        if result.ok:
+            typer.echo(
+                f"OK {result.log}: {len(result.partitions)} partition(s), {result.events} "
+                f"events; {result.statements} signed heads statements hold (newest root "
+                f"{result.heads_root}, heads {result.newest_heads})"
+            )
     raise typer.Exit(0 if result.ok else 1)
 
 

@@ -5,6 +5,8 @@
     # engine = "nats"                    # a JetStream stream (replicated in production)
     # url = "nats://nats-1:4222,nats://nats-2:4222"
     # stream = "LFR_EVENTS"
+    # partition = "north-end"            # this node's partition of a partitioned log: the
+    #                                    # stream <stream>-<partition>, own chain and tail
     # creds = "/etc/lfr/lfr.creds"       # or user + password_env, or token_env
     # engine = "memory"                  # tests only: nothing is durable
 
@@ -22,9 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from lfr.store.base import EventStore, StoreError
+from lfr.store.heads import check_partition_name
 from lfr.store.policy import LogConfig
 
 if TYPE_CHECKING:
@@ -65,6 +68,12 @@ class StoreConfig(BaseModel):
         description="nats: the stream's subjects are <prefix>.> (default: lfr.<stream in "
         "lower case>; two streams never share subjects)",
     )
+    partition: str | None = Field(
+        default=None,
+        description="nats: this writer's partition of the partitioned log <stream> (its own "
+        "stream <stream>-<partition>, hash chain and tail; every checkpoint also stated as "
+        "the partition's head in <stream>-heads)",
+    )
     replicas: int = Field(default=1, ge=1, le=5, description="nats: a new stream's replicas")
     creds: Path | None = Field(default=None, description="nats: a .creds file (decentralised)")
     user: str | None = Field(default=None, description="nats: user (password in password_env)")
@@ -78,13 +87,24 @@ class StoreConfig(BaseModel):
         default=None, ge=1, description="sign every N events (default: [log] checkpoint_every)"
     )
 
+    @field_validator("partition")
+    @classmethod
+    def _partition_name(cls, name: str | None) -> str | None:
+        return None if name is None else check_partition_name(name)
+
     def subject_prefix(self) -> str:
         return self.prefix or f"lfr.{self.stream.lower()}"
+
+    def log_stream(self) -> str:
+        """The JetStream stream holding this writer's log: the partition's when partitioned
+        (`lfr.store.nats.partition_stream`'s rule)."""
+        return f"{self.stream}-{self.partition}" if self.partition else self.stream
 
     def describe(self) -> str:
         """The log's place in words (no credentials)."""
         if self.engine == "nats":
-            return f"nats {self.url} stream {self.stream}"
+            part = f" partition {self.partition}" if self.partition else ""
+            return f"nats {self.url} stream {self.stream}{part}"
         return self.engine
 
     def secret(self, name: str | None) -> str | None:
@@ -114,6 +134,10 @@ async def open_configured_store(
     """
     log = log or LogConfig()
     data_dir = data_dir or config.data_dir
+    if config.partition is not None and config.engine != "nats":
+        raise StoreError(
+            f"[store] partition: only the nats engine is partitioned, not {config.engine}"
+        )
     if config.engine == "memory":
         from lfr.store.memory import InMemoryEventStore
 
@@ -125,7 +149,7 @@ async def open_configured_store(
             raise StoreError("the SQLite engine needs a data directory ([store] data_dir)")
         return await open_store(data_dir, checkpoint_every=config.checkpoint_every, log=log)
     from lfr.store import checkpoint as ckpt
-    from lfr.store.nats import NatsEventStore
+    from lfr.store.nats import NatsEventStore, Partition
     from lfr.store.witness import witnesses_of
 
     def prepare() -> tuple[Ed25519PrivateKey, list[Witness]]:
@@ -147,4 +171,9 @@ async def open_configured_store(
         user=config.user,
         password=config.secret(config.password_env),
         token=config.secret(config.token_env),
+        partition=(
+            Partition(config.stream, config.subject_prefix(), config.partition)
+            if config.partition
+            else None
+        ),
     )

@@ -97,7 +97,7 @@ def open_audit_source(config: StoreConfig, data_dir: Path | None) -> AuditSource
 
         return NatsAuditSource.connect(
             config.url,
-            config.stream,
+            config.log_stream(),
             creds=config.creds,
             user=config.user,
             password=_env(config.password_env),

@@ -38,7 +38,9 @@ unreachable server is a `StoreUnavailableError`, never a client exception.
 """
 
 from lfr.store.nats._audit import NatsAuditSource
+from lfr.store.nats._errors import _NatsErrors as nats_errors
 from lfr.store.nats._errors import connect
+from lfr.store.nats._heads import NatsHeads, Partition, heads_stream, partition_stream
 from lfr.store.nats._reader import FORMAT as FORMAT
 from lfr.store.nats._reader import FORMAT_VERSION as FORMAT_VERSION
 from lfr.store.nats._reader import PAGE_BYTES as PAGE_BYTES
@@ -47,4 +49,14 @@ from lfr.store.nats._reader import NatsLogReader
 from lfr.store.nats._store import NatsEventStore
 from lfr.store.nats._store import log as log
 
-__all__ = ["NatsAuditSource", "NatsEventStore", "NatsLogReader", "connect"]
+__all__ = [
+    "NatsAuditSource",
+    "NatsEventStore",
+    "NatsHeads",
+    "NatsLogReader",
+    "Partition",
+    "connect",
+    "heads_stream",
+    "partition_stream",
+    "nats_errors",
+]

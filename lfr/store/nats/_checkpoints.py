@@ -25,6 +25,7 @@ from lfr.store.hashchain import (
     MerkleFrontier,
     format_time,
 )
+from lfr.store.nats._heads import NatsHeads, Partition
 from lfr.store.nats._reader import NatsLogReader
 from lfr.store.witness import Witness, note_witness_outcome, proof_start
 
@@ -58,6 +59,10 @@ class _CheckpointSigning:
     _lock: anyio.Lock
     _wake: anyio.Event
     _closed: bool
+    _stopping: bool
+    partition: Partition | None
+    _heads: NatsHeads | None
+    _stated_size: int  # the newest tree size stated in the heads (-1: none)
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -115,7 +120,7 @@ class _CheckpointSigning:
         await self.publish_witnesses()
 
     async def _sign_on_timer(self) -> None:
-        while not self._closed:
+        while not (self._closed or self._stopping):
             since = self.unsigned_since
             timeout = self.checkpoint_interval_s
             if since is not None:
@@ -125,16 +130,38 @@ class _CheckpointSigning:
             with anyio.move_on_after(timeout):
                 await self._wake.wait()
             self._wake = anyio.Event()
-            if self._closed:
+            if self._closed or self._stopping:
                 return
             try:
                 since = self.unsigned_since
                 if since is not None and time.monotonic() - since >= self.checkpoint_interval_s:
                     await self.checkpoint_now()
                 await self.publish_witnesses()
+                await self.publish_heads()
             except StoreError as exc:
                 log.error("checkpoint signer: %s", exc)
                 await anyio.sleep(_RETRY_S)
+
+    async def publish_heads(self) -> None:
+        """State the newest signed checkpoint as this partition's head (a partitioned log's
+        writer only). A failure is logged: the next checkpoint states it again."""
+        newest, heads, partition = self._newest, self._heads, self.partition
+        if heads is None or partition is None or self._key is None or newest is None:
+            return
+        if newest.tree_size <= self._stated_size:
+            return
+        try:
+            await heads.publish(partition.name, newest, self._key)
+        except StoreError as exc:
+            log.warning(
+                "partition %s: its head at %d is not stated yet (%s); stated with the next "
+                "checkpoint",
+                partition.name,
+                newest.tree_size,
+                exc,
+            )
+        else:
+            self._stated_size = newest.tree_size
 
     async def publish_witnesses(self) -> None:
         """Offer the newest signed checkpoint to every witness that does not hold it (as the

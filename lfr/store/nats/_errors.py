@@ -128,7 +128,8 @@ async def connect(
     connect_attempts: int = 3,
 ) -> Any:
     """A NATS connection (`creds`: a `.creds` file of NATS decentralised auth; else user and
-    password, or a token).
+    password, or a token). `url` may list a cluster's servers, comma-separated: the client
+    tries each and fails over between them.
 
     :raises StoreUnavailableError: no NATS server answers at `url`.
     """
@@ -142,9 +143,10 @@ async def connect(
         options["password"] = password
     if token is not None:
         options["token"] = token
+    servers = [u.strip() for u in url.split(",") if u.strip()]
     with _NatsErrors(url):
         return await nats.connect(
-            url,
+            servers,
             connect_timeout=5,
             max_reconnect_attempts=connect_attempts,
             allow_reconnect=connect_attempts > 0,

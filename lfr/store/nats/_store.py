@@ -40,11 +40,14 @@ from lfr.store.hashchain import (
 from lfr.store.nats._audit import NatsAuditSource
 from lfr.store.nats._checkpoints import _CheckpointSigning
 from lfr.store.nats._errors import _NatsErrors, _subject_token, connect
+from lfr.store.nats._heads import NatsHeads, Partition
 from lfr.store.nats._reader import FORMAT, FORMAT_VERSION, NatsLogReader
 from lfr.store.witness import Witness
 from schemas.envelope import Envelope, NewEvent
 
 log = logging.getLogger("lfr.store.nats")
+
+_SIGNER_STOP_S = 10.0  # how long closing waits for a checkpoint or witness call in flight
 
 
 class NatsEventStore(_CheckpointSigning):
@@ -59,6 +62,8 @@ class NatsEventStore(_CheckpointSigning):
         checkpoint_every: int = 1000,
         checkpoint_interval_s: float = 10.0,
         witnesses: Sequence[Witness] = (),
+        partition: Partition | None = None,
+        heads: NatsHeads | None = None,
     ) -> None:
         self.reader = reader
         self._nc = reader.nc
@@ -70,6 +75,9 @@ class NatsEventStore(_CheckpointSigning):
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval_s = checkpoint_interval_s
         self.witnesses = list(witnesses)
+        self.partition = partition
+        self._heads = heads
+        self._stated_size = -1
         self.log_id = ""
         self._public_pem = ""
         # the writer's state: the tail and what deciding an append needs
@@ -88,6 +96,7 @@ class NatsEventStore(_CheckpointSigning):
         self._appended = anyio.Event()
         self._wake = anyio.Event()
         self._closed = False
+        self._stopping = False  # close asked the checkpoint timer to end
         self._signer: asyncio.Task[None] | None = None
 
     @classmethod
@@ -108,6 +117,7 @@ class NatsEventStore(_CheckpointSigning):
         user: str | None = None,
         password: str | None = None,
         token: str | None = None,
+        partition: Partition | None = None,
     ) -> NatsEventStore:
         """Connect, create the JetStream stream (and the log's identity) if absent, and catch
         up with the log.
@@ -120,6 +130,10 @@ class NatsEventStore(_CheckpointSigning):
         `connect_attempts` (at least 1; nats-py retries forever at 0) bounds how long a dead
         server keeps the caller waiting: about 2 s an attempt.
 
+        With `partition`, the log is that partition of a partitioned log (its stream and
+        subjects are the partition's, `stream_name` and `prefix` are ignored), and each of its
+        checkpoints is also stated as the partition's head (`lfr.store.heads`).
+
         :raises StoreUnavailableError: no NATS server answers at `url`.
         :raises CheckpointKeyError: no signing key.
         :raises StoreError: the key did not sign this log.
@@ -127,6 +141,8 @@ class NatsEventStore(_CheckpointSigning):
         from nats.js.api import StorageType, StreamConfig
         from nats.js.errors import NotFoundError
 
+        if partition is not None:
+            stream_name, prefix = partition.stream, partition.prefix
         key = (
             signing_key
             if isinstance(signing_key, Ed25519PrivateKey)
@@ -158,6 +174,10 @@ class NatsEventStore(_CheckpointSigning):
                         )
                     )
             reader = NatsLogReader(nc, js, stream_name=stream_name, prefix=prefix)
+            heads = None
+            if partition is not None:
+                heads = NatsHeads(nc, js, base=partition.base, base_prefix=partition.base_prefix)
+                await heads.ensure(replicas=replicas)
             store = cls(
                 reader,
                 poll_s=poll_s,
@@ -165,6 +185,8 @@ class NatsEventStore(_CheckpointSigning):
                 checkpoint_every=checkpoint_every,
                 checkpoint_interval_s=checkpoint_interval_s,
                 witnesses=witnesses,
+                partition=partition,
+                heads=heads,
             )
             await store._identify()
             async with store._lock:
@@ -467,12 +489,19 @@ class NatsEventStore(_CheckpointSigning):
             return
         with anyio.CancelScope(shield=True):
             if self._signer is not None:
-                self._signer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._signer
+                # asked to stop, not cancelled: a cancel arriving as its wait's deadline
+                # passes can be swallowed by that wait's scope, and the task never ends
+                self._stopping = True
+                self._wake.set()
+                with anyio.move_on_after(_SIGNER_STOP_S):
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._signer)
+                if not self._signer.done():
+                    self._signer.cancel()
             try:
                 await self.checkpoint_now()
                 await self.publish_witnesses()
+                await self.publish_heads()
             except StoreError as exc:
                 log.error("closing the NATS log: could not sign its tail: %s", exc)
             self._closed = True
