@@ -53,6 +53,15 @@ def command(
         str | None,
         typer.Option(help="nats: the stream, kept after (default: a fresh one, deleted after)"),
     ] = None,
+    partitions: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=16,
+            help="nats: append from this many processes, each to its own partition of one "
+            "partitioned log, and compare with one (see lfr.bench.log_partitions)",
+        ),
+    ] = 1,
 ) -> None:
     """Append and replay synthetic events; print rates (events/s) for lfr and the peer."""
     import uuid
@@ -64,6 +73,24 @@ def command(
 
     if engine not in ("sqlite", "nats"):
         fail(f"--engine {engine!r}: sqlite or nats")
+    if partitions > 1:
+        if engine != "nats":
+            fail("--partitions: only the nats engine is partitioned (add --engine nats)")
+        from lfr.bench.log_partitions import run_partitioned_bench
+        from lfr.store.base import StoreError
+
+        try:
+            out = run_partitioned_bench(
+                nats_url, partitions=partitions, events=events, batch=batch, keep=stream is not None
+            )
+        except (StoreError, RuntimeError) as exc:
+            fail(str(exc))
+        if json_out:
+            print_json(out)
+        else:
+            for key, value in out.items():
+                typer.echo(f"{key}: {value}")
+        return
     store = (
         StoreConfig(
             engine="nats", url=nats_url, stream=stream or f"LFR_BENCH_{uuid.uuid4().hex[:12]}"

@@ -33,3 +33,24 @@ def test_bench_log_leaves_a_verifiable_log(tmp_path: Path) -> None:
     assert len(export.stdout.splitlines()) == out["replayed_events"]
     again = runner.invoke(app, ["bench", "log", "--data-dir", str(d), "--events", "10"])
     assert again.exit_code == 1 and "already holds an event log" in " ".join(again.stderr.split())
+
+
+@pytest.mark.nats
+@pytest.mark.blocking_ok("waits on its writer processes")
+def test_bench_log_partitions_appends_from_processes_and_verifies() -> None:
+    """Two writer processes, two partitions of one log: every event counted, every partition
+    and the heads statements verified, the bench's streams gone after."""
+    res = runner.invoke(
+        app,
+        ["bench", "log", "--engine", "nats", "--partitions", "2", "--events", "6000"]
+        + ["--batch", "500", "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["partitioned"]["events"] == out["verified_events"] >= 6000
+    assert len(out["partitioned"]["per_writer_eps"]) == 2
+    assert out["verified"] and out["problems"] == [] and out["heads_statements"] >= 2
+    assert out["partitioned"]["append_eps"] > 0 and out["single_partition"]["append_eps"] > 0
+    assert out["log"] is None  # dropped
+    refused = runner.invoke(app, ["bench", "log", "--partitions", "2"])
+    assert refused.exit_code == 1 and "nats" in refused.stderr

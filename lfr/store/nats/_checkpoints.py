@@ -32,6 +32,7 @@ from lfr.store.witness import Witness, note_witness_outcome, proof_start
 log = logging.getLogger("lfr.store.nats")
 
 _RETRY_S = 5.0  # a witness that failed is tried again after this, even without news
+HEADS_INTERVAL_S = 1.0  # a partition states its head at most this often (and on close)
 
 
 class _CheckpointSigning:
@@ -63,6 +64,7 @@ class _CheckpointSigning:
     partition: Partition | None
     _heads: NatsHeads | None
     _stated_size: int  # the newest tree size stated in the heads (-1: none)
+    _stated_at: float  # when (monotonic) it was stated
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -127,6 +129,9 @@ class _CheckpointSigning:
                 timeout = max(0.0, since + timeout - time.monotonic())
             if self.witness_errors:
                 timeout = min(timeout, _RETRY_S)
+            heads_due = self._heads_due_in()
+            if heads_due is not None:
+                timeout = min(timeout, heads_due)
             with anyio.move_on_after(timeout):
                 await self._wake.wait()
             self._wake = anyio.Event()
@@ -142,20 +147,32 @@ class _CheckpointSigning:
                 log.error("checkpoint signer: %s", exc)
                 await anyio.sleep(_RETRY_S)
 
-    async def publish_heads(self) -> None:
+    def _heads_due_in(self) -> float | None:
+        """Seconds until the newest checkpoint may be stated as the partition's head; None
+        when there is nothing to state."""
+        newest = self._newest
+        if self._heads is None or newest is None or newest.tree_size <= self._stated_size:
+            return None
+        return max(0.0, self._stated_at + HEADS_INTERVAL_S - time.monotonic())
+
+    async def publish_heads(self, *, final: bool = False) -> None:
         """State the newest signed checkpoint as this partition's head (a partitioned log's
-        writer only). A failure is logged: the next checkpoint states it again."""
+        writer only): at most every `HEADS_INTERVAL_S` (the statements are shared by every
+        partition), and on close (`final`). A failure is logged: the next try states it."""
         newest, heads, partition = self._newest, self._heads, self.partition
         if heads is None or partition is None or self._key is None or newest is None:
             return
         if newest.tree_size <= self._stated_size:
             return
+        if not final and time.monotonic() - self._stated_at < HEADS_INTERVAL_S:
+            return  # the timer comes back for it (`_heads_due_in`)
+        self._stated_at = time.monotonic()  # (a failure too: tried again an interval on)
         try:
             await heads.publish(partition.name, newest, self._key)
         except StoreError as exc:
-            log.warning(
-                "partition %s: its head at %d is not stated yet (%s); stated with the next "
-                "checkpoint",
+            log.info(
+                "partition %s: its head at %d is not stated yet (%s); tried again in a "
+                "second",
                 partition.name,
                 newest.tree_size,
                 exc,

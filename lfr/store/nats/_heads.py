@@ -7,11 +7,13 @@ writers sign them. Each partition's log is the stream `<base>-<partition>` with 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -132,7 +134,10 @@ class NatsHeads:
                         headers={"Nats-Expected-Last-Sequence": str(last)},
                     )
             except ConcurrencyError:
-                continue  # another partition stated first: build on its statement
+                # another partition stated first: build on its statement, after a pause
+                # that keeps writers which checkpoint together from colliding again
+                await anyio.sleep(random.uniform(0.005, 0.05))
+                continue
             return statement
         raise ConcurrencyError("(heads)", -1, None)
 

@@ -31,14 +31,13 @@ from lfr.store.hashchain import (
     GENESIS_HASH,
     MerkleFrontier,
     check_link,
+    encode_new,
     envelope_from_record,
     format_time,
-    new_envelopes,
-    record_of_envelope,
     same_event,
 )
 from lfr.store.nats._audit import NatsAuditSource
-from lfr.store.nats._checkpoints import _CheckpointSigning
+from lfr.store.nats._checkpoints import HEADS_INTERVAL_S, _CheckpointSigning
 from lfr.store.nats._errors import _NatsErrors, _subject_token, connect
 from lfr.store.nats._heads import NatsHeads, Partition
 from lfr.store.nats._reader import FORMAT, FORMAT_VERSION, NatsLogReader
@@ -78,6 +77,7 @@ class NatsEventStore(_CheckpointSigning):
         self.partition = partition
         self._heads = heads
         self._stated_size = -1
+        self._stated_at = -HEADS_INTERVAL_S
         self.log_id = ""
         self._public_pem = ""
         # the writer's state: the tail and what deciding an append needs
@@ -291,12 +291,14 @@ class NatsEventStore(_CheckpointSigning):
             self._ids[rec["event_id"]] = seq
             frontier.append(self._tail)
 
-    async def _stored(self, stream: str, news: Sequence[NewEvent]) -> tuple[list[Envelope], int]:
+    async def _stored(
+        self, stream: str, news: Sequence[NewEvent], ids: Sequence[str]
+    ) -> tuple[list[Envelope], int]:
         """Envelopes already stored for these events (checked equal), and how many are new."""
         stored: list[Envelope] = []
         fresh = 0
-        for ne in news:
-            seq = self._ids.get(str(ne.event_id))
+        for ne, event_id in zip(news, ids, strict=True):
+            seq = self._ids.get(event_id)
             if seq is None:
                 fresh += 1
                 continue
@@ -317,7 +319,7 @@ class NatsEventStore(_CheckpointSigning):
             raise IdempotencyError(ids[0], 0)
         async with self._lock:
             for _ in range(50):
-                stored, fresh = await self._stored(stream, events)
+                stored, fresh = await self._stored(stream, events, ids)
                 if fresh == 0:
                     return stored
                 if stored:
@@ -329,13 +331,14 @@ class NatsEventStore(_CheckpointSigning):
                         await self._catch_up()
                         continue
                     raise ConcurrencyError(stream, expected_version, version)
-                records = self._encode(stream, events, version)
-                data = orjson.dumps(records)
+                envelopes: list[Envelope] = []
+                digests: list[bytes] = []
+                data = self._encode(stream, events, version, ids, envelopes, digests)
                 headers = {
                     "Nats-Msg-Id": hashlib.sha256("|".join(ids).encode()).hexdigest(),
                     "Nats-Expected-Last-Sequence": str(self._js_seq),
                     "Lfr-Seq": str(self._seq + 1),
-                    "Lfr-Count": str(len(records)),
+                    "Lfr-Count": str(len(envelopes)),
                 }
                 errors = _NatsErrors(
                     self._where, stream=stream, expected=version, count=len(events)
@@ -352,11 +355,11 @@ class NatsEventStore(_CheckpointSigning):
                     await self._catch_up()  # stored by an earlier try: returned next round
                     continue
                 first = self._seq + 1
-                self._apply_batch(records)
+                self._apply_own(stream, envelopes, digests, ids)
                 self._js_seq = ack.seq
                 self._notify()
                 await self._after_append(first)
-                return [envelope_from_record(r) for r in records]
+                return envelopes
         # the log kept moving under us: as good as a conflict to the caller
         raise ConcurrencyError(
             stream,
@@ -376,17 +379,43 @@ class NatsEventStore(_CheckpointSigning):
             self._wake.set()
 
     def _encode(
-        self, stream: str, events: Sequence[NewEvent], version: int
-    ) -> list[dict[str, Any]]:
-        envelopes = new_envelopes(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        version: int,
+        ids: Sequence[str],
+        envelopes: list[Envelope],
+        digests: list[bytes],
+    ) -> bytes:
+        """The batch's message: a JSON array of the records, each its canonical body (the
+        bytes hashed) with its `hash` added last; the envelopes and raw digests are kept."""
+        rows = encode_new(
             stream,
             events,
             seq=self._seq,
             version=version,
             prev_hash=self._tail,
             recorded_at=self._recorded_at(),
+            envelopes=envelopes,
+            digests=digests,
+            event_ids=ids,
         )
-        return [record_of_envelope(env) for env in envelopes]
+        return b"[" + b",".join(_with_hash(row[5], row[6]) for row in rows) + b"]"
+
+    def _apply_own(
+        self,
+        stream: str,
+        envelopes: list[Envelope],
+        digests: list[bytes],
+        ids: Sequence[str],
+    ) -> None:
+        """The writer's state after its own batch was stored: made here, so not re-checked."""
+        first = self._seq + 1
+        self._seq = envelopes[-1].seq
+        self._tail = envelopes[-1].hash
+        self._versions[stream] = envelopes[-1].stream_version
+        self._ids.update(zip(ids, range(first, first + len(ids)), strict=True))
+        self._frontier.extend_digests(digests)
 
     def _recorded_at(self) -> str:
         return format_time(datetime.now(UTC))
@@ -501,7 +530,7 @@ class NatsEventStore(_CheckpointSigning):
             try:
                 await self.checkpoint_now()
                 await self.publish_witnesses()
-                await self.publish_heads()
+                await self.publish_heads(final=True)
             except StoreError as exc:
                 log.error("closing the NATS log: could not sign its tail: %s", exc)
             self._closed = True
@@ -521,3 +550,8 @@ class NatsEventStore(_CheckpointSigning):
         with _NatsErrors(self._where):
             await self._js.delete_stream(self.stream_name)
         self._key = None
+
+
+def _with_hash(body: bytes, hash_hex: str) -> bytes:
+    """A canonical body (a JSON object) with `"hash"` appended as its last member."""
+    return body[:-1] + b',"hash":"' + hash_hex.encode() + b'"}'
