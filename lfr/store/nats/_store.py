@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import time
 import uuid
@@ -46,6 +47,8 @@ from schemas.envelope import Envelope, NewEvent
 
 log = logging.getLogger("lfr.store.nats")
 
+ID_WINDOW = 200_000  # event ids a writer keeps for idempotency (about 30 MB)
+VERSION_CACHE = 100_000  # stream versions a writer keeps (others read back when needed)
 _SIGNER_STOP_S = 10.0  # how long closing waits for a checkpoint or witness call in flight
 
 
@@ -84,8 +87,12 @@ class NatsEventStore(_CheckpointSigning):
         self._seq = 0
         self._tail = GENESIS_HASH
         self._js_seq = 0
+        # bounded: the streams written lately (others read from their subject's newest
+        # message) and the ids of the newest `ID_WINDOW` events (older retries: the server's
+        # duplicate window, see the package docstring)
         self._versions: dict[str, int] = {}
         self._ids: dict[str, int] = {}  # event id -> seq
+        self._resumed_at = 0  # the checkpoint's tree size this writer resumed from (0: none)
         self._frontier = MerkleFrontier()
         self._signed_size = -1  # the newest checkpoint's tree size (-1: none)
         self._newest: ckpt.Checkpoint | None = None
@@ -190,6 +197,7 @@ class NatsEventStore(_CheckpointSigning):
             )
             await store._identify()
             async with store._lock:
+                await store._resume()
                 await store._catch_up()
         except BaseException:
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
@@ -256,6 +264,44 @@ class NatsEventStore(_CheckpointSigning):
 
     # --- the writer's state -------------------------------------------------------------------
 
+    async def _resume(self) -> None:
+        """Start from the newest signed checkpoint instead of the log's first event: its
+        signature (the log's recorded key), size, last hash and Merkle frontier give the
+        tail, so opening reads only what follows it, plus the ids of the `ID_WINDOW` events
+        before it (a retry shortly before a crash is still recognised). Without a usable
+        checkpoint the writer reads the whole log, as before."""
+        if not self._public_pem:
+            return
+        msg = await self.reader._get(None, self.reader.checkpoint_subject, next_=False)
+        if msg is None:
+            return
+        try:
+            doc = orjson.loads(msg.data or b"")
+            cp = ckpt.Checkpoint.from_dict(doc)
+            frontier = MerkleFrontier.from_json(str(doc["frontier"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return  # read the whole log; verify reports the bad checkpoint
+        key = ckpt.load_public_key(self._public_pem)
+        if (
+            cp.tree_size == 0
+            or cp.log_id != self.log_id
+            or not cp.verify(key)
+            or frontier.size != cp.tree_size
+            or frontier.root().hex() != cp.root
+        ):
+            return
+        async for chunk in self.reader.records(from_seq=max(1, cp.tree_size - ID_WINDOW + 1)):
+            for rec in chunk:
+                if rec["seq"] > cp.tree_size:
+                    break
+                self._ids[rec["event_id"]] = rec["seq"]
+            if chunk and chunk[-1]["seq"] >= cp.tree_size:
+                break
+        self._seq, self._tail, self._frontier = cp.tree_size, cp.last_hash, frontier
+        self._note_checkpoint(cp)
+        self._resumed_at = cp.tree_size
+        self._js_seq = await self.reader.locate(cp.tree_size + 1) - 1
+
     async def _catch_up(self) -> None:
         """Apply every message after the last one seen (checking the chain): the tail,
         versions, event ids and Merkle frontier. Called with the lock held."""
@@ -284,12 +330,44 @@ class NatsEventStore(_CheckpointSigning):
         where = self._where
         frontier = self._frontier
         for rec in batch:
+            if rec.get("seq", 0) <= self._seq and self._resumed_at:
+                continue  # (the message holding a resumed checkpoint's last event)
             seq = self._seq + 1
             self._tail = check_link(rec, seq, self._tail, where=where)
             self._seq = seq
             self._versions[rec["stream"]] = rec["stream_version"]
             self._ids[rec["event_id"]] = seq
             frontier.append(self._tail)
+        self._bound_indexes()
+
+    def _bound_indexes(self) -> None:
+        """Forget the oldest ids beyond `ID_WINDOW` and streams beyond `VERSION_CACHE`."""
+        for index, bound in ((self._ids, ID_WINDOW), (self._versions, VERSION_CACHE)):
+            extra = len(index) - bound
+            if extra > 0:
+                for key in list(itertools.islice(index, extra)):
+                    del index[key]
+
+    async def _version(self, stream: str) -> int:
+        """`stream`'s version as this writer knows the log: remembered, else read from the
+        newest message on the stream's subject. Called with the lock held."""
+        version = self._versions.get(stream)
+        if version is not None:
+            return version
+        if not self._resumed_at:
+            return 0  # the writer read the whole log: a stream it did not see is empty
+        msg = await self.reader._get(None, self._subject(stream), next_=False)
+        version = 0
+        if msg is not None:
+            batch = self.reader._decode(msg.seq, msg.data or b"")
+            records = [r for r in batch if r["stream"] == stream]
+            if records:
+                version = int(records[-1]["stream_version"])
+            else:  # another stream shares the subject token: read the stream
+                envs = await self.read_stream(stream)
+                version = envs[-1].stream_version if envs else 0
+        self._versions[stream] = version
+        return version
 
     async def _stored(
         self, stream: str, news: Sequence[NewEvent], ids: Sequence[str]
@@ -324,7 +402,7 @@ class NatsEventStore(_CheckpointSigning):
                     return stored
                 if stored:
                     raise IdempotencyError(str(stored[0].event_id), stored[0].seq)
-                version = self._versions.get(stream, 0)
+                version = await self._version(stream)
                 if expected_version is not None and version != expected_version:
                     # perhaps only this writer's view is stale: look again before refusing
                     if await self.reader.last_js_seq() != self._js_seq:
@@ -416,6 +494,7 @@ class NatsEventStore(_CheckpointSigning):
         self._versions[stream] = envelopes[-1].stream_version
         self._ids.update(zip(ids, range(first, first + len(ids)), strict=True))
         self._frontier.extend_digests(digests)
+        self._bound_indexes()
 
     def _recorded_at(self) -> str:
         return format_time(datetime.now(UTC))
@@ -488,6 +567,8 @@ class NatsEventStore(_CheckpointSigning):
     async def find_event(self, event_id: uuid.UUID | str) -> Envelope | None:
         self._check_open()
         seq = self._ids.get(str(event_id))
+        if seq is None and len(self._ids) < self._seq:  # older than the ids kept: search
+            return await self.reader.find_event(str(event_id))
         if seq is None:
             return None
         return await self.reader.find_event(str(event_id), near_seq=seq)
@@ -502,7 +583,7 @@ class NatsEventStore(_CheckpointSigning):
         self._check_open()
         async with self._lock:
             await self._catch_up()
-        return self._versions.get(stream, 0)
+            return await self._version(stream)
 
     def audit_source(self) -> NatsAuditSource:
         """This log read synchronously (in a worker thread of this event loop) by the audit
