@@ -22,16 +22,27 @@ The log's own records sit beside the events in the same stream, on subjects two 
 Readers page: every read runs an ephemeral pull consumer (`AckPolicy.NONE`, filtered on
 `<prefix>.*`, from the message holding the first seq asked for) and fetches a bounded number
 of messages at a time, so no reader holds the log in memory; `subscribe` follows with one
-such consumer. The writer keeps only what deciding an append needs: the tail (seq, hash,
-JetStream sequence), each stream's version, the Merkle frontier (O(log n)) and the event-id
-index (seq per id, for idempotency).
+such consumer. The writer keeps only what deciding an append needs, in bounded memory: the
+tail (seq, hash, JetStream sequence), the Merkle frontier (O(log n)), the versions of the
+streams written lately (an older one is read back from its subject's newest message) and the
+ids of the newest `ID_WINDOW` events (idempotency; a retry of an older batch is caught by the
+server's duplicate window, two minutes). It opens from the newest checkpoint signed by the
+log's key (its frontier is the tail's), reading only what follows: a log of ten million
+events opens as fast as one of ten thousand.
+
+A *partitioned* log (`Partition`; `[store] partition`) is several such logs, one stream
+each (`<base>-<partition>`), so that writers on different partitions never contend for one
+tail; each partition's checkpoints are also stated, at most once a second, in signed heads
+statements on `<base>-heads` (`lfr.store.heads`: a Merkle tree of every partition's head),
+which `lfr.store.partitions.verify_partitions` checks against every partition's own.
 
 `NatsAuditSource` is the same log, read synchronously for `lfr audit` and the API's audit
 routes (`lfr.store.source.AuditSource`).
 
 One concept a module: the writer (`_store`), its checkpoint signer and witness publishing
 (`_checkpoints`, mixed into the writer), the paged reader (`_reader`), the audit source
-(`_audit`), and the connection with the one translation of nats-py errors (`_errors`).
+(`_audit`), a partitioned log's heads statements (`_heads`), and the connection with the one
+translation of nats-py errors (`_errors`).
 
 nats-py errors are translated into the store's in one place (`_NatsErrors`): a dead or
 unreachable server is a `StoreUnavailableError`, never a client exception.
