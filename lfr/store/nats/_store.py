@@ -47,7 +47,7 @@ from schemas.envelope import Envelope, NewEvent
 
 log = logging.getLogger("lfr.store.nats")
 
-ID_WINDOW = 200_000  # event ids a writer keeps for idempotency (about 30 MB)
+ID_WINDOW = 100_000  # event ids a writer keeps for idempotency (about 15 MB)
 VERSION_CACHE = 100_000  # stream versions a writer keeps (others read back when needed)
 _SIGNER_STOP_S = 10.0  # how long closing waits for a checkpoint or witness call in flight
 
