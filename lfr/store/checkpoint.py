@@ -36,6 +36,7 @@ __all__ = [
     "load_signing_key",
     "load_or_create_signing_key",
     "load_public_key",
+    "signature_holds",
     "public_key_pem",
 ]
 
@@ -180,6 +181,15 @@ def key_id(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
+def signature_holds(key: Ed25519PublicKey, signature_hex: str, message: bytes) -> bool:
+    """Whether `signature_hex` is `key`'s signature of `message` (malformed: it is not)."""
+    try:
+        key.verify(bytes.fromhex(signature_hex), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """One signed statement of the log's size and Merkle root."""
@@ -220,11 +230,7 @@ class Checkpoint:
         )
 
     def verify(self, key: Ed25519PublicKey) -> bool:
-        try:
-            key.verify(bytes.fromhex(self.signature), self.message())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return signature_holds(key, self.signature, self.message())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from lfr.store import checkpoint as ckpt
@@ -134,11 +133,7 @@ class HeadsCheckpoint:
         return hashlib.sha256(self.message() + bytes.fromhex(self.signature or "")).hexdigest()
 
     def verify(self, key: Ed25519PublicKey) -> bool:
-        try:
-            key.verify(bytes.fromhex(self.signature), self.message())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return ckpt.signature_holds(key, self.signature, self.message())
 
     def head(self, partition: str) -> Head | None:
         return next((h for h in self.heads if h.partition == partition), None)
