@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -29,6 +30,35 @@ PAGE_MESSAGES = 256  # at most this many messages fetched at a time by a reader.
 PAGE_BYTES = (
     512 << 10
 )  # ...aiming at about this many bytes (a message is one batch: its size varies)
+DIRECT_READ_MAX = 64  # a read of at most this many messages gets each one directly
+FETCH_TIMEOUT_S = 2.0  # a consumer's fetch waiting this long: the rest is read directly
+
+
+@dataclass(frozen=True, slots=True)
+class _Seq:
+    stream: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    sequence: _Seq
+    num_pending: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A message read directly from the stream, shaped as a consumer's (the fields read)."""
+
+    subject: str
+    data: bytes
+    headers: dict[str, str] | None
+    metadata: _Meta
+
+
+@dataclass(slots=True)
+class _Progress:
+    next_js: int  # the next JetStream seq to read
+    done: bool = False  # nothing more to read
 
 
 class NatsLogReader:
@@ -116,15 +146,65 @@ class NatsLogReader:
     ) -> AsyncIterator[list[Any]]:
         """Pages of messages (about `PAGE_BYTES`, at most `PAGE_MESSAGES`) on `subject`
         (default: the events) from JetStream seq `start_js` on, through `until_js` (default:
-        whatever the stream holds when the read reaches its end). One ephemeral pull
-        consumer, deleted after."""
+        the stream's last message when the read starts). Each message has `subject`, `data`,
+        `headers` and `metadata.sequence.stream`.
+
+        A short read (at most `DIRECT_READ_MAX` messages: the writer's catch-up, a tail) gets
+        each message directly from the stream; a longer one uses one ephemeral pull consumer
+        (deleted after), and reads the rest directly should a fetch wait `FETCH_TIMEOUT_S`.
+        Never waits for messages appended after the read began: a pull consumer of the
+        NATS server can hold back what the stream already holds until the next append (or
+        until the fetch expires), and the writer's catch-up reads under its lock."""
+        filter_subject = subject or self.events_filter
+        start = max(1, start_js)
+        end = await self.last_js_seq()
+        if until_js is not None:
+            end = min(end, until_js)
+        if end < start:
+            return
+        if end - start < DIRECT_READ_MAX:
+            async for page in self._direct(start, end, filter_subject):
+                yield page
+            return
+        read = _Progress(start)
+        async for page in self._consumed(start, end, filter_subject, read):
+            yield page
+        if read.next_js <= end and not read.done:
+            async for page in self._direct(read.next_js, end, filter_subject):
+                yield page
+
+    async def _direct(self, start: int, end: int, subject: str) -> AsyncIterator[list[Any]]:
+        """Messages on `subject` in seqs `start`..`end`, each read from the stream directly
+        (one request each: no consumer, nothing to wait for)."""
+        page: list[Any] = []
+        size = 0
+        seq = start
+        while seq <= end:
+            raw = await self._get(seq, subject, next_=True)
+            if raw is None or raw.seq > end:
+                break
+            msg = _Stored(raw.subject, raw.data or b"", raw.headers, _Meta(_Seq(raw.seq)))
+            page.append(msg)
+            size += len(msg.data)
+            seq = raw.seq + 1
+            if len(page) >= PAGE_MESSAGES or size >= PAGE_BYTES:
+                yield page
+                page, size = [], 0
+        if page:
+            yield page
+
+    async def _consumed(
+        self, start: int, end: int, subject: str, read: _Progress
+    ) -> AsyncIterator[list[Any]]:
+        """Messages on `subject` in seqs `start`..`end` through one ephemeral pull consumer;
+        stops early (`read.next_js` not past `end`, `read.done` false) when a fetch times out."""
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=max(1, start_js),
+            opt_start_seq=start,
             ack_policy=AckPolicy.NONE,
-            filter_subject=subject or self.events_filter,
+            filter_subject=subject,
             inactive_threshold=60.0,
             mem_storage=True,
             num_replicas=1,
@@ -134,6 +214,7 @@ class NatsLogReader:
         name = info.name
         try:
             if info.num_pending == 0:
+                read.done = True
                 return
             with self.errors():
                 psub = await self.js.pull_subscribe_bind(
@@ -146,20 +227,19 @@ class NatsLogReader:
                 while True:
                     with self.errors():
                         try:
-                            page = await psub.fetch(batch=batch, timeout=10)
+                            page = await psub.fetch(batch=batch, timeout=FETCH_TIMEOUT_S)
                         except TimeoutError:
-                            return
+                            return  # (the caller reads the rest directly)
                     size = sum(len(m.data or b"") for m in page) // max(1, len(page))
                     batch = max(1, min(PAGE_MESSAGES, PAGE_BYTES // max(1, size)))
-                    if until_js is not None:
-                        page = [m for m in page if m.metadata.sequence.stream <= until_js]
-                        if not page:
-                            return
-                    yield page
-                    meta = page[-1].metadata
-                    if meta.num_pending == 0:
+                    page = [m for m in page if m.metadata.sequence.stream <= end]
+                    if not page:
+                        read.done = True
                         return
-                    if until_js is not None and meta.sequence.stream >= until_js:
+                    read.next_js = page[-1].metadata.sequence.stream + 1
+                    yield page
+                    if page[-1].metadata.num_pending == 0 or read.next_js > end:
+                        read.done = True
                         return
             finally:
                 with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
