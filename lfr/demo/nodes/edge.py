@@ -17,6 +17,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import traceback
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,9 +118,23 @@ async def _stdin_lines() -> AsyncIterator[str]:
         transport.close()
 
 
+def _awaiting(coro: Any) -> str:
+    """Where a coroutine is, down its chain of awaits (a task's own stack shows only its
+    outermost coroutine)."""
+    lines: list[str] = []
+    while coro is not None and len(lines) < 40:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return "".join(lines)
+
+
 def _dump_tasks_on_sigusr1() -> None:
-    """`kill -USR1 <pid>` logs every task's stack (what an on-call engineer asks first of
-    a camera node that seems stuck)."""
+    """`kill -USR1 <pid>` logs every task's stack down its awaits (to the `async for` of an
+    async generator, which Python does not follow), then every thread's: what an on-call
+    engineer asks first of a camera node that seems stuck."""
     import io
 
     loop = asyncio.get_running_loop()
@@ -126,8 +142,17 @@ def _dump_tasks_on_sigusr1() -> None:
     def dump() -> None:
         out = io.StringIO()
         for task in asyncio.all_tasks(loop):
-            task.print_stack(limit=30, file=out)
+            out.write(f"Task {task.get_name()}:\n{_awaiting(task.get_coro())}")
         log.warning("SIGUSR1: %d tasks\n%s", len(asyncio.all_tasks(loop)), out.getvalue())
+        # and every thread's (a task waiting on a worker thread shows only its await)
+        threads = io.StringIO()
+        frames = sys._current_frames()
+        for thread in threading.enumerate():
+            frame = frames.get(thread.ident or -1)
+            if frame is not None:
+                threads.write(f"Thread {thread.name} (ident {thread.ident}):\n")
+                threads.write("".join(traceback.format_stack(frame, limit=30)))
+        log.warning("SIGUSR1: %d threads\n%s", len(frames), threads.getvalue())
 
     loop.add_signal_handler(signal.SIGUSR1, dump)
 
