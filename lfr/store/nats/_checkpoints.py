@@ -171,8 +171,7 @@ class _CheckpointSigning:
             await heads.publish(partition.name, newest, self._key)
         except StoreError as exc:
             log.info(
-                "partition %s: its head at %d is not stated yet (%s); tried again in a "
-                "second",
+                "partition %s: its head at %d is not stated yet (%s); tried again in a second",
                 partition.name,
                 newest.tree_size,
                 exc,
