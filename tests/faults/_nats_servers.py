@@ -1,16 +1,20 @@
 """Private nats-server processes for the fault suite: each on a free loopback port with its own
 JetStream store folder (kept across restarts), alone or as one node of a cluster; started,
-killed (any signal) and started again on the same port and folder. Never the system's server
-on 4222."""
+killed (any signal) and started again on the same port and folder; a cluster's nodes also
+serve the monitoring endpoint (`jsz`: the meta leader, each node's own copy of a stream). Never
+the system's server on 4222."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
@@ -23,7 +27,8 @@ def free_port() -> int:
 
 class NatsServer:
     """One nats-server with JetStream on `port`, its store in `folder/store` (and, given
-    `cluster_port` and `routes`, one node of the cluster `cluster`)."""
+    `cluster_port` and `routes`, one node of the cluster `cluster`; with `monitor`, its HTTP
+    monitoring endpoint on `http_port`)."""
 
     def __init__(
         self,
@@ -33,6 +38,7 @@ class NatsServer:
         cluster: str | None = None,
         cluster_port: int | None = None,
         routes: list[int] | None = None,
+        monitor: bool = False,
     ) -> None:
         self.name = name
         self.folder = folder
@@ -50,6 +56,10 @@ class NatsServer:
             "  max_file_store: 1GB\n"
             "}\n"
         ) % self.port
+        self.http_port: int | None = None
+        if monitor:
+            self.http_port = free_port()
+            text += f"http: 127.0.0.1:{self.http_port}\n"
         if cluster is not None:
             assert cluster_port is not None and routes is not None
             text += (
@@ -101,13 +111,24 @@ class NatsServer:
             self.proc.kill()
             self.proc.wait(5)
 
+    def jsz(self, **query: str) -> dict[str, Any]:
+        """This node's `/jsz` monitoring document (`meta_cluster.leader`; with
+        `accounts="true", streams="true"`, its own copy of each stream and that copy's state)."""
+        assert self.http_port is not None, "started without monitor=True"
+        args = "&".join(f"{k}={v}" for k, v in query.items())
+        url = f"http://127.0.0.1:{self.http_port}/jsz?{args}"
+        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (loopback http)
+            doc: dict[str, Any] = json.loads(answer.read())
+        return doc
+
     def log_tail(self, n: int = 2000) -> str:
         logs = sorted(self.folder.glob("server-*.log"))
         return logs[-1].read_text(errors="replace")[-n:] if logs else ""
 
 
 def cluster(folder: Path, size: int = 3, name: str = "lfrfault") -> list[NatsServer]:
-    """`size` nodes of one cluster (not started), every node routing to every other."""
+    """`size` nodes of one cluster (not started), every node routing to every other, each
+    with its monitoring endpoint."""
     cports = [free_port() for _ in range(size)]
     return [
         NatsServer(
@@ -116,6 +137,7 @@ def cluster(folder: Path, size: int = 3, name: str = "lfrfault") -> list[NatsSer
             cluster=name,
             cluster_port=cports[i],
             routes=[p for j, p in enumerate(cports) if j != i],
+            monitor=True,
         )
         for i in range(size)
     ]
