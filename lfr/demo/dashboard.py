@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
+import anyio
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -24,6 +25,8 @@ from rich.text import Text
 
 from lfr.errors import LfrError
 from schemas.streams import split_stream
+
+_STATUS_WAIT_S = 0.5  # a camera asked for its counts: the dashboard waits no longer
 
 if TYPE_CHECKING:
     from actors.system import Site
@@ -272,6 +275,16 @@ async def refresh_view(ui: DemoUI, site: Site, tel: Telemetry, seen: dict[str, A
             if kind_id is not None and kind_id[0] == "camera" and kind_id[1] in view.cameras:
                 view.cameras[kind_id[1]].mailbox = ref.depth
     counters = _camera_counters(tel)
+    for cam in view.cameras:
+        if cam not in counters:
+            # no counts in this process's metrics: a camera on another node (`lfr demo
+            # --nodes 3`), or one that analysed nothing yet: ask the camera, briefly
+            with anyio.move_on_after(_STATUS_WAIT_S):
+                try:
+                    cs = await site.camera_status(cam)
+                except LfrError:
+                    continue
+                counters[cam] = {"analysed": cs.frames_analysed, "dropped": cs.frames_dropped}
     now = time.monotonic()
     for cam, crow in view.cameras.items():
         c = counters.get(cam, {})

@@ -141,6 +141,11 @@ def test_three_processes_run_the_scenario_with_its_invariants(three_nodes) -> No
     assert result["frames_analysed"] >= result["frames_discarded"] > 0
     assert result["frames_seen_by_analysis"] == result["frames_analysed"]
     assert result["latency_ms_p95"] is not None
+    # the core's dashboard counts the children's cameras too (it asks them over NATS)
+    status = [line for line in proc.stderr.splitlines() if "cameras: " in line][-1]
+    for camera in ("ne-1", "ne-2", "lr-1", "lr-2"):
+        analysed = int(status.split(f"{camera}: ")[1].split(" analysed")[0])
+        assert analysed > 0, status
 
 
 @pytest.mark.slow
