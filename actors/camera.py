@@ -84,6 +84,8 @@ __all__ = [
     "GalleryLoader",
 ]
 
+_REPORTS_QUEUED = 256  # matches waiting to be told to the zone before recording waits
+
 log = logging.getLogger(__name__)
 
 GalleryLoader = Callable[[str], Any]  # async (watchlist_version) -> Gallery
@@ -165,6 +167,11 @@ class CameraActor(EventSourcedActor[CameraState]):
         self._pending: _Pending | None = None
         self._drops_reported = 0
         self._lease_until = 0.0  # clock.monotonic() when the arming lapses (with a lease)
+        # matches told to the zone in order, off the frame loop (`_report_to_zone`)
+        self._reports_in, self._reports_out = anyio.create_memory_object_stream[MatchReported](
+            _REPORTS_QUEUED
+        )
+        self._reporting: MatchReported | None = None  # the report being told now
         self.lease_disarms = 0
         self.stream_up = False
         # disarmed until the zone says otherwise; each deployment gets a decider of its own
@@ -201,6 +208,7 @@ class CameraActor(EventSourcedActor[CameraState]):
     async def on_start(self) -> None:
         await super().on_start()
         self.start_soon(self._run_loop)
+        self.start_soon(self._report_to_zone)
         if self.settings.arming_lease_s is not None:
             self.start_soon(self._watch_lease)
         zone = self.registry.get(zone_stream(self.zone))
@@ -216,6 +224,36 @@ class CameraActor(EventSourcedActor[CameraState]):
         # Returns when the source ends for good (a file, an unreadable source): the actor
         # stays up, disarmed or armed, with nothing to analyse.
         await self.loop.run(self._on_output)
+
+    async def _report_to_zone(self) -> None:
+        """Tell the zone each match, in the order they were recorded, off the frame loop: a
+        zone on an unreachable node keeps a tell retrying for seconds, and meanwhile the
+        camera must go on reading video and honour its lease."""
+        zone = self.registry.lookup(zone_stream(self.zone))
+        async for report in self._reports_out:
+            self._reporting = report
+            await zone.tell(report)
+            self._reporting = None
+
+    async def _report(self, report: MatchReported) -> None:
+        try:
+            self._reports_in.send_nowait(report)
+        except anyio.WouldBlock:  # a long queue (the zone far behind): wait for it
+            await self._reports_in.send(report)
+
+    async def _report_the_rest(self) -> None:
+        """On stop: tell the zone what the reporter had not (the one it was telling again:
+        a zone that got it already holds it back within its cooldown)."""
+        zone = self.registry.lookup(zone_stream(self.zone))
+        rest = [self._reporting] if self._reporting is not None else []
+        self._reporting = None
+        while True:
+            try:
+                rest.append(self._reports_out.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+        for report in rest:
+            await zone.tell(report)
 
     async def _watch_lease(self) -> None:
         """Disarm once the lease lapses: a camera whose zone's node is unreachable stops
@@ -242,6 +280,11 @@ class CameraActor(EventSourcedActor[CameraState]):
             log.exception("%s: could not record the decider's last tracks", self.name)
         finally:
             _wipe(rest)
+        with anyio.move_on_after(2.0):
+            try:
+                await self._report_the_rest()
+            except Exception:
+                log.exception("%s: could not tell the zone its last matches", self.name)
         with anyio.move_on_after(1.0):
             try:
                 await self._flush_discards()
@@ -494,8 +537,9 @@ class CameraActor(EventSourcedActor[CameraState]):
         )
         envs = await self.emit([match])
         appended = time.perf_counter_ns()
-        report = MatchReported(match, envs[0].event_id, decision.candidate.label, appended)
-        await self.registry.lookup(zone_stream(self.zone)).tell(report)
+        await self._report(
+            MatchReported(match, envs[0].event_id, decision.candidate.label, appended)
+        )
 
 
 def _wipe(decisions: Decisions) -> None:

@@ -110,3 +110,30 @@ async def test_a_forged_checkpoint_is_not_resumed_from(names: tuple[str, str]) -
         assert env.seq == 41 and env.prev_hash != "11" * 32
     finally:
         await third.aclose()
+
+
+async def test_a_writer_whose_first_look_missed_the_identity_reads_it_again(
+    names: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers opening an empty stream at once: the second read the identity before the
+    first published it, and the stream's length after. It must take the log's identity, not
+    call the log one written before identities (whose checkpoints then fail verify)."""
+    from lfr.store.nats import NatsLogReader
+
+    first = await _open(names)
+    real = NatsLogReader.meta
+    looks: list[bool] = []
+
+    async def stale_first_look(self: NatsLogReader) -> dict[str, object] | None:
+        looks.append(True)
+        return None if len(looks) == 1 else await real(self)
+
+    monkeypatch.setattr(NatsLogReader, "meta", stale_first_look)
+    second = await _open(names)
+    try:
+        assert len(looks) >= 2
+        assert second.log_id == first.log_id and second.public_key_pem()
+        await second.append("camera:a", [discarded()])
+    finally:
+        await second.aclose()
+        await first.aclose()

@@ -248,6 +248,11 @@ class NatsEventStore(_CheckpointSigning):
                     await self._publish_checkpoint(MerkleFrontier(), 0, GENESIS_HASH)
                 return
             meta = await self.reader.meta()
+        elif meta is None:
+            # the stream is not empty: its identity, if it has one, is its first message, so
+            # it was there before the length was read (a writer that created the log just
+            # after this one's first read of it): read it again
+            meta = await self.reader.meta()
         if meta is None:  # a stream written before logs had an identity
             self.log_id, self._public_pem = f"nats:{self.stream_name}", ""
             return
