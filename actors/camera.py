@@ -67,6 +67,7 @@ from lfr.vision.types import (
 )
 from schemas.events import (
     BiometricRef,
+    CameraLeaseLapsed,
     CameraStreamLost,
     CameraStreamRecovered,
     CameraStreamStarted,
@@ -306,7 +307,20 @@ class CameraActor(EventSourcedActor[CameraState]):
                         self._arming.deployment_id,
                     )
                     self.lease_disarms += 1
+                    arming, lease = self._arming, self.settings.arming_lease_s or 0.0
+                    silent = self.clock.monotonic() - self._lease_until + lease
                     await self._disarm()
+                    await self.emit(
+                        [
+                            CameraLeaseLapsed(
+                                camera=self.camera,
+                                zone=self.zone,
+                                deployment_id=arming.deployment_id,
+                                lease_s=lease,
+                                silent_s=round(max(0.0, silent), 3),
+                            )
+                        ]
+                    )
                 return None
             case Disarm():
                 await self._disarm()

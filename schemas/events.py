@@ -26,6 +26,7 @@ __all__ = [
     "AlertRaised",
     "BiometricPurged",
     "BiometricRef",
+    "CameraLeaseLapsed",
     "CameraStreamLost",
     "CameraStreamRecovered",
     "CameraStreamStarted",
@@ -226,6 +227,19 @@ class CameraStreamLost(Event):
     zone: str
     reason: str
     retry_in_s: float | None = None
+
+
+class CameraLeaseLapsed(Event):
+    """A camera stopped analysing on its own: its zone (on another node) renewed its arming
+    for longer than the lease allows, so the zone may be down or cut off. The camera keeps
+    reading video and analyses nothing until the zone arms it again (`DeploymentArmed` is
+    the zone's to record; this is the camera's side of the gap)."""
+
+    camera: str
+    zone: str
+    deployment_id: str
+    lease_s: float = Field(gt=0)
+    silent_s: float = Field(ge=0)  # since the zone's last renewal
 
 
 class CameraStreamRecovered(Event):

@@ -79,6 +79,7 @@ _ZONE_EVENTS = frozenset(
         "CameraStreamStarted",
         "CameraStreamLost",
         "CameraStreamRecovered",
+        "CameraLeaseLapsed",
     }
 )
 _ALERT_FOLLOWUPS = frozenset(
@@ -119,6 +120,11 @@ def _summary(t: str, p: dict[str, Any]) -> str:
             return (
                 f"camera {p['camera']} back after {p['down_s']:.0f} s "
                 f"({p['retries']} failed retries)"
+            )
+        case "CameraLeaseLapsed":
+            return (
+                f"camera {p['camera']} stopped analysing: no renewal from its zone for "
+                f"{p['silent_s']:.1f} s (lease {p['lease_s']} s)"
             )
         case "FaceMatched":
             # never who: the timeline outlives the alert's retention (the log seals it)

@@ -36,6 +36,7 @@ __all__ = [
     "PartitionFacts",
     "check_heads",
     "check_partition_name",
+    "heads_root",
     "next_heads",
 ]
 

@@ -29,16 +29,14 @@ closes its site and signs the log's tail). Then, on the whole log:
      process records nothing, so neither `CameraStreamLost` nor a last discard count): in
      camera:ne-1, analysis events, a hole of at least `EDGE_DOWN_S`, `CameraStreamStarted`,
      analysis again;
-   * the core's: NO event marks it. The restarted zone folds its stream, finds its
-     deployment still armed (no `DeploymentDisarmed` was ever written) and a patrol on duty,
-     so its restart reconcile appends nothing (`DeploymentArmed` reason "restart" is written
-     only when the log says disarmed) and it just re-sends `Arm`; the patrol appends nothing
-     at start; the camera's lease disarm appends nothing of its own. What the log shows is
-     the camera's: the discard counts it flushed when its lease lapsed (a `FrameDiscarded`
-     whose `window_end` is its last analysed frame, dated within the bound after the kill),
-     then a hole in the camera's analysis events (`FrameDiscarded` windows and `FaceMatched`
-     frames) of at least `CORE_DOWN_S` - lease, until frames analysed after the restart;
-     the zone and patrol streams hold no event dated inside the outage;
+   * the core's: the camera's `CameraLeaseLapsed` (one, dated within the bound after the
+     kill, its `silent_s` at least the lease), after the discard counts it flushed on
+     disarming (a `FrameDiscarded` whose `window_end` is its last analysed frame), then a
+     hole in the camera's analysis events of at least `CORE_DOWN_S` - lease, until frames
+     analysed after the restart. The zone and patrol streams hold no event dated inside the
+     outage: the restarted zone folds its stream, finds its deployment still armed (no
+     `DeploymentDisarmed` was written) and a patrol on duty, appends nothing and re-sends
+     `Arm`;
 4. the arming invariant: every analysis event comes after the one `DeploymentArmed`, for
    its deployment, and no `DeploymentDisarmed` exists; no frame is analysed while the edge
    is dead; after the core's kill no frame is analysed (a `FaceMatched`'s `frame_at`, a
@@ -455,6 +453,9 @@ async def test_kill_9_of_the_camera_node_and_of_the_core_node_mid_stream(
     core_streams = [r for r in records if r["stream"] in ("zone:north-end", "patrol:p-1")]
     during_core = [r for r in core_streams if core_killed < _at(r) < core_restarted]
     assert not during_core, f"zone/patrol events while the core was dead: {during_core}"
+    (lapsed,) = [r for r in camera if r["type"] == "CameraLeaseLapsed"]
+    assert core_killed < _at(lapsed) < core_killed + BOUND_S, "the lapse is not marked in time"
+    assert lapsed["payload"]["silent_s"] >= LEASE_S and lapsed["payload"]["lease_s"] == LEASE_S
     assert not [r for r in records if r["type"] == "ActorRestarted"], "an actor crashed"
 
     # --- 4. the arming invariant -----------------------------------------------------------
