@@ -137,3 +137,19 @@ async def test_a_writer_whose_first_look_missed_the_identity_reads_it_again(
     finally:
         await second.aclose()
         await first.aclose()
+
+
+async def test_a_stream_version_forgotten_by_the_writer_is_read_back(
+    names: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nats_store, "VERSION_CACHE", 3)
+    store = await _open(names)
+    try:
+        for i in range(6):
+            await store.append(f"camera:c{i}", [discarded(), discarded()])
+        assert len(store._versions) <= 3 and "camera:c0" not in store._versions
+        assert await store.stream_version("camera:c0") == 2
+        [env] = await store.append("camera:c0", [discarded()], expected_version=2)
+        assert env.stream_version == 3
+    finally:
+        await store.aclose()

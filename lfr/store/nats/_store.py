@@ -93,6 +93,7 @@ class NatsEventStore(_CheckpointSigning):
         self._versions: dict[str, int] = {}
         self._ids: dict[str, int] = {}  # event id -> seq
         self._resumed_at = 0  # the checkpoint's tree size this writer resumed from (0: none)
+        self._versions_partial = False  # some streams' versions are not in `_versions`
         self._frontier = MerkleFrontier()
         self._signed_size = -1  # the newest checkpoint's tree size (-1: none)
         self._newest: ckpt.Checkpoint | None = None
@@ -305,6 +306,7 @@ class NatsEventStore(_CheckpointSigning):
         self._seq, self._tail, self._frontier = cp.tree_size, cp.last_hash, frontier
         self._note_checkpoint(cp)
         self._resumed_at = cp.tree_size
+        self._versions_partial = True
         self._js_seq = await self.reader.locate(cp.tree_size + 1) - 1
 
     async def _catch_up(self) -> None:
@@ -352,6 +354,7 @@ class NatsEventStore(_CheckpointSigning):
             if extra > 0:
                 for key in list(itertools.islice(index, extra)):
                     del index[key]
+                self._versions_partial |= index is self._versions
 
     async def _version(self, stream: str) -> int:
         """`stream`'s version as this writer knows the log: remembered, else read from the
@@ -359,8 +362,8 @@ class NatsEventStore(_CheckpointSigning):
         version = self._versions.get(stream)
         if version is not None:
             return version
-        if not self._resumed_at:
-            return 0  # the writer read the whole log: a stream it did not see is empty
+        if not self._versions_partial:
+            return 0  # the writer saw every stream's version: one it did not see is empty
         msg = await self.reader._get(None, self._subject(stream), next_=False)
         version = 0
         if msg is not None:
