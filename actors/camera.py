@@ -46,7 +46,7 @@ from lfr.kernel import (
     Sealing,
 )
 from lfr.store.base import EventStore
-from lfr.telemetry import metrics
+from lfr.telemetry import current_traceparent, metrics, traceparent_as_current
 from lfr.video.backoff import Backoff
 from lfr.video.loop import (
     CameraLoop,
@@ -86,6 +86,13 @@ __all__ = [
 ]
 
 _REPORTS_QUEUED = 256  # matches waiting to be told to the zone before recording waits
+
+
+@dataclass(frozen=True, slots=True)
+class _Report:
+    message: MatchReported
+    traceparent: str | None  # the frame's span: the zone's handling joins its trace
+
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +176,11 @@ class CameraActor(EventSourcedActor[CameraState]):
         self._drops_reported = 0
         self._lease_until = 0.0  # clock.monotonic() when the arming lapses (with a lease)
         # matches told to the zone in order, off the frame loop (`_report_to_zone`)
-        self._reports_in, self._reports_out = anyio.create_memory_object_stream[MatchReported](
+        # (each with the trace it continues: the frame's)
+        self._reports_in, self._reports_out = anyio.create_memory_object_stream[_Report](
             _REPORTS_QUEUED
         )
-        self._reporting: MatchReported | None = None  # the report being told now
+        self._reporting: _Report | None = None  # the report being told now
         self.lease_disarms = 0
         self.stream_up = False
         # disarmed until the zone says otherwise; each deployment gets a decider of its own
@@ -233,10 +241,12 @@ class CameraActor(EventSourcedActor[CameraState]):
         zone = self.registry.lookup(zone_stream(self.zone))
         async for report in self._reports_out:
             self._reporting = report
-            await zone.tell(report)
+            with traceparent_as_current(report.traceparent):
+                await zone.tell(report.message)
             self._reporting = None
 
-    async def _report(self, report: MatchReported) -> None:
+    async def _report(self, message: MatchReported) -> None:
+        report = _Report(message, current_traceparent())
         try:
             self._reports_in.send_nowait(report)
         except anyio.WouldBlock:  # a long queue (the zone far behind): wait for it
@@ -254,7 +264,8 @@ class CameraActor(EventSourcedActor[CameraState]):
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
         for report in rest:
-            await zone.tell(report)
+            with traceparent_as_current(report.traceparent):
+                await zone.tell(report.message)
 
     async def _watch_lease(self) -> None:
         """Disarm once the lease lapses: a camera whose zone's node is unreachable stops

@@ -25,6 +25,7 @@ from lfr.telemetry.propagation import (
     context_from_user_properties,
     current_traceparent,
     span_from_traceparent,
+    traceparent_as_current,
     traceparent_user_properties,
 )
 
@@ -43,5 +44,6 @@ __all__ = [
     "setup_telemetry",
     "span_breaches",
     "span_from_traceparent",
+    "traceparent_as_current",
     "traceparent_user_properties",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
@@ -21,6 +22,7 @@ __all__ = [
     "context_from_user_properties",
     "current_traceparent",
     "span_from_traceparent",
+    "traceparent_as_current",
     "traceparent_user_properties",
 ]
 
@@ -80,3 +82,17 @@ def span_from_traceparent(
         name, context=parent, kind=kind, attributes=dict(attributes or {})
     ) as span:
         yield span
+
+
+@contextmanager
+def traceparent_as_current(traceparent: str | None) -> Iterator[None]:
+    """Make the span named by `traceparent` the current parent inside (nothing when None), so
+    work done later and elsewhere (a message queued, sent from another task) joins its trace."""
+    if not traceparent:
+        yield
+        return
+    token = otel_context.attach(context_from_traceparent(traceparent))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
