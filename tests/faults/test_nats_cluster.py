@@ -31,7 +31,6 @@ an earlier attempt, the writer connected to the leader, saw no append for over 4
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -39,7 +38,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +46,14 @@ import pytest
 
 from lfr.store.base import StoreUnavailableError
 from lfr.store.nats import NatsEventStore
+from tests.faults._acked_log import (
+    acks,
+    check_log,
+    read_log,
+    side_lines,
+    verify_stream,
+    wait_acks,
+)
 from tests.faults._nats_servers import NatsServer, cluster
 
 pytestmark = [
@@ -161,33 +167,6 @@ anyio.run(main)
 """
 
 
-def _lines(side: Path) -> list[dict[str, Any]]:
-    out = []
-    for raw in side.read_text().splitlines():
-        try:
-            out.append(json.loads(raw))
-        except ValueError:
-            continue  # a torn last line
-    return out
-
-
-def _acks(side: Path) -> int:
-    return side.read_bytes().count(b'"k": "ack"')
-
-
-def _wait_acks(side: Path, n: int, child: subprocess.Popen[bytes], err: Path, what: str) -> None:
-    """Until the writer acknowledged `n` appends in all."""
-    deadline = time.monotonic() + WAIT_S
-    while _acks(side) < n:
-        if child.poll() is not None:
-            pytest.fail(f"{what}: the writer died (rc {child.returncode}): {err.read_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"{what}: the writer acknowledged nothing for {WAIT_S} s: {_lines(side)[-5:]}"
-            )
-        time.sleep(0.01)
-
-
 def _wait(what: str, probe: Any, timeout: float = WAIT_S) -> Any:
     """`probe()`'s first true answer (an error counts as none), polled until `timeout`."""
     deadline = time.monotonic() + timeout
@@ -229,40 +208,6 @@ def _stream_leader(nodes: list[NatsServer], stream: str) -> str | None:
     return named.pop() if len(named) == 1 and None not in named else None
 
 
-def _check_log(records: list[dict[str, Any]], acked: dict[str, int], intended: set[str]) -> None:
-    """Every acknowledged event exactly once, at its acknowledged seq; gapless seqs and stream
-    versions; nothing the writer never sent."""
-    ids = Counter(r["event_id"] for r in records)
-    duplicated = {i: c for i, c in ids.items() if c > 1}
-    assert not duplicated, f"stored more than once: {duplicated}"
-    assert [r["seq"] for r in records] == list(range(1, len(records) + 1)), "a gap in the seqs"
-    versions: dict[str, int] = {}
-    for r in records:
-        versions[r["stream"]] = versions.get(r["stream"], 0) + 1
-        assert r["stream_version"] == versions[r["stream"]], f"{r['stream']}: a version gap"
-    at = {r["event_id"]: r["seq"] for r in records}
-    lost = acked.keys() - at.keys()
-    assert not lost, f"{len(lost)} acknowledged event(s) lost"
-    moved = {i for i, seq in acked.items() if at[i] != seq}
-    assert not moved, f"{len(moved)} event(s) stored at another seq than acknowledged"
-    assert at.keys() <= intended, "the log holds events the writer never sent"
-
-
-def _verify(urls: str, stream: str, events: int) -> None:
-    """`lfr audit verify` on the stream: chain, rows and every signed checkpoint."""
-    run = subprocess.run(
-        [LFR, "audit", "verify", "--engine", "nats", "--nats-url", urls, "--stream", stream]
-        + ["--json"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert result["ok"] and result["events"] == events, result
-
-
 async def _create(urls: str, stream: str, prefix: str) -> None:
     """The R3 stream and the log's identity, once the cluster's JetStream answers."""
     deadline = time.monotonic() + WAIT_S
@@ -278,23 +223,6 @@ async def _create(urls: str, stream: str, prefix: str) -> None:
             continue
         await store.aclose()
         return
-
-
-async def _records(urls: str, stream: str, prefix: str) -> list[dict[str, Any]]:
-    store = await NatsEventStore.open(urls, stream_name=stream, prefix=prefix, connect_attempts=1)
-    try:
-        return await store.read_records()
-    finally:
-        await store.aclose()
-
-
-@pytest.fixture
-def servers() -> Iterator[list[NatsServer]]:
-    """The test's nats-server processes, every one killed at the end whatever happened."""
-    started: list[NatsServer] = []
-    yield started
-    for server in started:
-        server.stop(signal.SIGKILL)
 
 
 def test_one_nats_node_of_three_killed_keeps_every_acknowledged_event_once(
@@ -326,14 +254,14 @@ def test_one_nats_node_of_three_killed_keeps_every_acknowledged_event_once(
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
     try:
-        _wait_acks(side, 10, child, err, "before the kill")
-        opened = [x for x in _lines(side) if x["k"] == "open"]
+        wait_acks(side, 10, child, err, "before the kill", within=WAIT_S)
+        opened = [x for x in side_lines(side) if x["k"] == "open"]
         assert opened[0]["port"] == victim.port, "the writer is not on the node to be killed"
-        acks = _acks(side)
+        done = acks(side)
         assert child.poll() is None, err.read_text()
         victim.stop(signal.SIGKILL)
         killed_at = time.monotonic()
-        _wait_acks(side, acks + 10, child, err, f"after {victim.name} was killed")
+        wait_acks(side, done + 10, child, err, f"after {victim.name} was killed", within=WAIT_S)
         leaders_after = (_stream_leader(nodes, stream), _meta_leader(nodes))
 
         victim.start()
@@ -347,20 +275,20 @@ def test_one_nats_node_of_three_killed_keeps_every_acknowledged_event_once(
             CATCH_UP_S,
         )
         caught_up = time.monotonic() - restarted_at
-        acks = _acks(side)
-        _wait_acks(side, acks + 10, child, err, f"after {victim.name} was back")
+        done = acks(side)
+        wait_acks(side, done + 10, child, err, f"after {victim.name} was back", within=WAIT_S)
         stop.touch()
         try:
             rc = child.wait(WAIT_S)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"the writer did not finish: {_lines(side)[-5:]}")
+            pytest.fail(f"the writer did not finish: {side_lines(side)[-5:]}")
         assert rc == 0, err.read_text()
     finally:
         if child.poll() is None:
             child.kill()
             child.wait(10)
 
-    lines = _lines(side)
+    lines = side_lines(side)
     assert lines[-1]["k"] == "done"
     ack_lines = [x for x in lines if x["k"] == "ack"]
     acked = {i: s for x in ack_lines for i, s in zip(x["ids"], x["seqs"], strict=True)}
@@ -389,10 +317,10 @@ def test_one_nats_node_of_three_killed_keeps_every_acknowledged_event_once(
 
     state = _wait("three equal copies of the stream", alike)
 
-    records = anyio.run(_records, urls, stream, prefix)
-    _check_log(records, acked, intended)
+    records = anyio.run(read_log, urls, stream, prefix)
+    check_log(records, acked, intended)
     assert {r["event_id"] for r in records} == intended == acked.keys(), "a batch never landed"
-    _verify(urls, stream, len(records))
+    verify_stream(urls, stream, len(records))
     print(
         f"\none NATS node of three killed: {victim.name} (leaders: stream {leader}, meta {meta}; "
         f"after the kill {leaders_after}); the writer on it failed over; first ack after the "

@@ -21,7 +21,6 @@ The second fault of issue 16, one NATS node of three killed, is `test_nats_clust
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -30,14 +29,19 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 
-from lfr.store.nats import NatsEventStore
+from tests.faults._acked_log import (
+    acks,
+    check_log,
+    read_log,
+    side_lines,
+    verify_stream,
+    wait_acks,
+)
 from tests.faults._nats_servers import NatsServer
 
 pytestmark = [
@@ -142,82 +146,6 @@ anyio.run(main)
 """
 
 
-def _lines(side: Path) -> list[dict[str, Any]]:
-    out = []
-    for raw in side.read_text().splitlines():
-        try:
-            out.append(json.loads(raw))
-        except ValueError:
-            continue  # a torn last line
-    return out
-
-
-def _acks(side: Path) -> int:
-    return side.read_bytes().count(b'"k": "ack"')
-
-
-def _wait_acks(side: Path, n: int, child: subprocess.Popen[bytes], err: Path, what: str) -> None:
-    """Until the writer acknowledged `n` appends in all."""
-    deadline = time.monotonic() + 45
-    while _acks(side) < n:
-        if child.poll() is not None:
-            pytest.fail(f"{what}: the writer died (rc {child.returncode}): {err.read_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: the writer acknowledged nothing for 45 s: {_lines(side)[-5:]}")
-        time.sleep(0.01)
-
-
-def _check_log(records: list[dict[str, Any]], acked: dict[str, int], intended: set[str]) -> None:
-    """Every acknowledged event exactly once, at its acknowledged seq; gapless seqs and stream
-    versions; nothing the writer never sent."""
-    ids = Counter(r["event_id"] for r in records)
-    duplicated = {i: c for i, c in ids.items() if c > 1}
-    assert not duplicated, f"stored more than once: {duplicated}"
-    assert [r["seq"] for r in records] == list(range(1, len(records) + 1)), "a gap in the seqs"
-    versions: dict[str, int] = {}
-    for r in records:
-        versions[r["stream"]] = versions.get(r["stream"], 0) + 1
-        assert r["stream_version"] == versions[r["stream"]], f"{r['stream']}: a version gap"
-    at = {r["event_id"]: r["seq"] for r in records}
-    lost = acked.keys() - at.keys()
-    assert not lost, f"{len(lost)} acknowledged event(s) lost"
-    moved = {i for i, seq in acked.items() if at[i] != seq}
-    assert not moved, f"{len(moved)} event(s) stored at another seq than acknowledged"
-    assert at.keys() <= intended, "the log holds events the writer never sent"
-
-
-def _verify(url: str, stream: str, events: int) -> None:
-    """`lfr audit verify` on the stream: chain, rows and every signed checkpoint."""
-    run = subprocess.run(
-        [LFR, "audit", "verify", "--engine", "nats", "--nats-url", url, "--stream", stream]
-        + ["--json"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert result["ok"] and result["events"] == events, result
-
-
-async def _records(url: str, stream: str, prefix: str) -> list[dict[str, Any]]:
-    store = await NatsEventStore.open(url, stream_name=stream, prefix=prefix, connect_attempts=1)
-    try:
-        return await store.read_records()
-    finally:
-        await store.aclose()
-
-
-@pytest.fixture
-def servers() -> Iterator[list[NatsServer]]:
-    """The tests' nats-server processes, every one killed at the end whatever happened."""
-    started: list[NatsServer] = []
-    yield started
-    for server in started:
-        server.stop(signal.SIGKILL)
-
-
 def test_nats_restarted_mid_append_keeps_every_acknowledged_event_once(
     tmp_path: Path, servers: list[NatsServer]
 ) -> None:
@@ -238,40 +166,40 @@ def test_nats_restarted_mid_append_keeps_every_acknowledged_event_once(
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
     try:
-        _wait_acks(side, 3, child, err, "before the first restart")
+        wait_acks(side, 3, child, err, "before the first restart", within=45)
         stops: list[tuple[str, float]] = []
         for i in range(RESTARTS):
             time.sleep(rng.uniform(0.0, 0.1))  # somewhere among the appends
             sig = signal.SIGKILL if i % 2 == 0 else signal.SIGTERM
-            acks = _acks(side)
+            done = acks(side)
             assert child.poll() is None, err.read_text()
             server.stop(sig)
             down = rng.choice((0.05, 0.3, 1.0, 3.0))  # shorter and longer than the client waits
             stops.append((sig.name, down))
             time.sleep(down)
             server.start()
-            _wait_acks(side, acks + 3, child, err, f"after restart {i + 1} ({sig.name})")
+            wait_acks(side, done + 3, child, err, f"after restart {i + 1} ({sig.name})", within=45)
         stop.touch()
         try:
             rc = child.wait(60)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"the writer did not finish: {_lines(side)[-5:]}")
+            pytest.fail(f"the writer did not finish: {side_lines(side)[-5:]}")
         assert rc == 0, err.read_text()
     finally:
         if child.poll() is None:
             child.kill()
             child.wait(10)
 
-    lines = _lines(side)
+    lines = side_lines(side)
     assert lines[-1]["k"] == "done"
     ack_lines = [x for x in lines if x["k"] == "ack"]
     acked = {i: s for x in ack_lines for i, s in zip(x["ids"], x["seqs"], strict=True)}
     intended = {i for x in lines if x["k"] == "intent" for i in x["ids"]}
     errors = [x for x in lines if x["k"] == "error"]
-    records = anyio.run(_records, server.url, stream, prefix)
-    _check_log(records, acked, intended)
+    records = anyio.run(read_log, server.url, stream, prefix)
+    check_log(records, acked, intended)
     assert {r["event_id"] for r in records} == intended == acked.keys(), "a batch never landed"
-    _verify(server.url, stream, len(records))
+    verify_stream(server.url, stream, len(records))
 
     # each outage reached the writer as a clear StoreUnavailableError, soon; never a hang
     kinds = Counter((x["op"], x["type"]) for x in errors)
