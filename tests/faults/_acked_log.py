@@ -1,6 +1,6 @@
-"""What the NATS fault tests share: the writer child's side file (an `intent` line before each
-append, an `ack` line after it returned, one `write()` each), the servers fixture, and the
-checks of the log it left: every acknowledged event once at its seq, gapless, verified. (The
+"""What the NATS fault tests share: the writer child (`WRITER`), its side file (an `intent`
+line before each append, an `ack` line after it returned, one `write()` each), and the checks
+of the log it left: every acknowledged event once at its seq, gapless, verified. (The
 `servers` fixture is the package's conftest's.)"""
 
 from __future__ import annotations
@@ -20,6 +20,114 @@ from lfr.store.nats import NatsEventStore
 
 ROOT = Path(__file__).resolve().parents[2]
 LFR = str(Path(sys.executable).parent / "lfr")
+
+#: The writer child: appends batches of 1-20 events, some to its own stream (expected
+#: version), some to a shared one, until the `stop` file exists. An `intent` line before each
+#: append and an `ack` line after it (one `write()` each); on `StoreUnavailableError` an
+#: `error` line and the same batch again (same event ids), reopening once the client gave up.
+#: argv: server URL(s), stream, prefix, side file, stop file, a new stream's replicas.
+WRITER = r"""import json, os, random, sys, time, uuid
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import nats.aio.client
+
+from lfr.store.base import StoreUnavailableError
+from lfr.store.nats import NatsEventStore
+from schemas import FrameDiscarded, NewEvent
+
+nats.aio.client.shuffle = lambda servers: None  # the servers in the order given: first first
+urls, stream_name, prefix, side, stop, replicas = sys.argv[1:7]
+rng = random.Random(16)
+
+
+def line(obj):
+    os.write(fd, (json.dumps(obj) + "\n").encode())  # one write(): whole or absent
+
+
+def events(specs):
+    return [
+        NewEvent(
+            event=FrameDiscarded(camera="ne-1", zone="z", deployment_id="d", frames=s["n"]),
+            event_id=uuid.UUID(s["id"]),
+            occurred_at=datetime.fromisoformat(s["at"]),
+        )
+        for s in specs
+    ]
+
+
+def port(store):
+    url = store.reader.nc.connected_url
+    return url.port if url is not None else None
+
+
+def failed(op, exc, t0):
+    line({"k": "error", "op": op, "type": type(exc).__name__, "msg": str(exc),
+          "s": round(time.monotonic() - t0, 3)})
+
+
+async def open_store():
+    while True:
+        t0 = time.monotonic()
+        try:
+            return await NatsEventStore.open(
+                urls, stream_name=stream_name, prefix=prefix, replicas=int(replicas),
+                connect_attempts=1, checkpoint_every=37, checkpoint_interval_s=0.5, poll_s=0.05,
+            )
+        except StoreUnavailableError as exc:  # anything else: a crash, seen by the test
+            failed("open", exc, t0)
+            await anyio.sleep(0.1)
+
+
+async def main():
+    store = await open_store()
+    line({"k": "open", "port": port(store)})
+    own, version = "camera:ne-1", 0
+    while not os.path.exists(stop):
+        shared = rng.random() < 0.3
+        stream = "zone:shared" if shared else own
+        now = datetime.now(UTC)
+        specs = [
+            {"id": str(uuid.uuid4()), "n": k + 1, "at": (now - timedelta(seconds=k)).isoformat()}
+            for k in range(rng.choice((1, 2, 5, 20)))
+        ]
+        expected = None if shared else version
+        ids = [s["id"] for s in specs]
+        line({"k": "intent", "stream": stream, "expected": expected, "ids": ids})
+        tries = 0
+        while True:
+            tries += 1
+            t0 = time.monotonic()
+            try:
+                with anyio.fail_after(60):  # a hang: TimeoutError, the child dies, the test fails
+                    envs = await store.append(stream, events(specs), expected_version=expected)
+                break
+            except StoreUnavailableError as exc:
+                failed("append", exc, t0)
+            if store.reader.nc.is_closed or tries % 5 == 0:  # the client gave up: open again
+                with anyio.move_on_after(15, shield=True):
+                    await store.aclose()
+                store = await open_store()
+                line({"k": "open", "port": port(store)})
+            else:
+                await anyio.sleep(0.05)
+        line({"k": "ack", "ids": [str(e.event_id) for e in envs], "seqs": [e.seq for e in envs],
+              "tries": tries, "t0": t0, "t": time.monotonic(), "port": port(store)})
+        if not shared:
+            version = envs[-1].stream_version
+    await store.aclose()
+    line({"k": "done"})
+
+
+fd = os.open(side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+anyio.run(main)
+"""
+
+
+def writer_command(
+    urls: str, stream: str, prefix: str, side: Path, stop: Path, *, replicas: int
+) -> list[str]:
+    return [sys.executable, "-c", WRITER, urls, stream, prefix, str(side), str(stop), str(replicas)]
 
 
 def side_lines(side: Path) -> list[dict[str, Any]]:

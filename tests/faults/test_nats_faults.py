@@ -41,6 +41,7 @@ from tests.faults._acked_log import (
     side_lines,
     verify_stream,
     wait_acks,
+    writer_command,
 )
 from tests.faults._nats_servers import NatsServer
 
@@ -53,97 +54,6 @@ ROOT = Path(__file__).resolve().parents[2]
 LFR = str(Path(sys.executable).parent / "lfr")
 RESTARTS = int(os.environ.get("LFR_FAULT_NATS_RESTARTS", "6"))
 OUTAGE_ERROR_S = 15.0  # an append or open on a dead server fails within this (never hangs)
-
-CHILD = r"""
-import json, os, random, sys, time, uuid
-from datetime import UTC, datetime, timedelta
-
-import anyio
-
-from lfr.store.base import StoreUnavailableError
-from lfr.store.nats import NatsEventStore
-from schemas import FrameDiscarded, NewEvent
-
-url, stream_name, prefix, side, stop = sys.argv[1:6]
-rng = random.Random(16)
-
-
-def line(obj):
-    os.write(fd, (json.dumps(obj) + "\n").encode())  # one write(): whole or absent
-
-
-def events(specs):
-    return [
-        NewEvent(
-            event=FrameDiscarded(camera="ne-1", zone="z", deployment_id="d", frames=s["n"]),
-            event_id=uuid.UUID(s["id"]),
-            occurred_at=datetime.fromisoformat(s["at"]),
-        )
-        for s in specs
-    ]
-
-
-def failed(op, exc, t0):
-    line({"k": "error", "op": op, "type": type(exc).__name__, "msg": str(exc),
-          "s": round(time.monotonic() - t0, 3)})
-
-
-async def open_store():
-    while True:
-        t0 = time.monotonic()
-        try:
-            return await NatsEventStore.open(
-                url, stream_name=stream_name, prefix=prefix, connect_attempts=1,
-                checkpoint_every=37, checkpoint_interval_s=0.5, poll_s=0.05,
-            )
-        except StoreUnavailableError as exc:  # anything else: a crash, seen by the test
-            failed("open", exc, t0)
-            await anyio.sleep(0.1)
-
-
-async def main():
-    store = await open_store()
-    line({"k": "open"})
-    own, version = "camera:ne-1", 0
-    while not os.path.exists(stop):
-        shared = rng.random() < 0.3
-        stream = "zone:shared" if shared else own
-        now = datetime.now(UTC)
-        specs = [
-            {"id": str(uuid.uuid4()), "n": k + 1, "at": (now - timedelta(seconds=k)).isoformat()}
-            for k in range(rng.choice((1, 2, 5, 20)))
-        ]
-        expected = None if shared else version
-        ids = [s["id"] for s in specs]
-        line({"k": "intent", "stream": stream, "expected": expected, "ids": ids})
-        tries = 0
-        while True:
-            tries += 1
-            t0 = time.monotonic()
-            try:
-                with anyio.fail_after(60):  # a hang: TimeoutError, the child dies, the test fails
-                    envs = await store.append(stream, events(specs), expected_version=expected)
-                break
-            except StoreUnavailableError as exc:
-                failed("append", exc, t0)
-            if store.reader.nc.is_closed or tries % 5 == 0:  # the client gave up: open again
-                with anyio.move_on_after(15, shield=True):
-                    await store.aclose()
-                store = await open_store()
-                line({"k": "open"})
-            else:
-                await anyio.sleep(0.05)
-        line({"k": "ack", "ids": [str(e.event_id) for e in envs], "seqs": [e.seq for e in envs],
-              "tries": tries})
-        if not shared:
-            version = envs[-1].stream_version
-    await store.aclose()
-    line({"k": "done"})
-
-
-fd = os.open(side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-anyio.run(main)
-"""
 
 
 def test_nats_restarted_mid_append_keeps_every_acknowledged_event_once(
@@ -160,7 +70,7 @@ def test_nats_restarted_mid_append_keeps_every_acknowledged_event_once(
     started = time.monotonic()
     with err.open("w") as err_f:
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, server.url, stream, prefix, str(side), str(stop)],
+            writer_command(server.url, stream, prefix, side, stop, replicas=1),
             stdout=subprocess.DEVNULL,
             stderr=err_f,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
