@@ -112,22 +112,22 @@ class HeadsCheckpoint:
     key_id: str
     signature: str = ""
 
+    def _unsigned(self) -> dict[str, Any]:
+        return {
+            "kind": HEADS_KIND,
+            "log": self.log,
+            "index": self.index,
+            "prev": self.prev,
+            "heads": [h.to_dict() for h in self.heads],
+            "root": self.root,
+            "signed_by": self.signed_by,
+            "signed_at": self.signed_at,
+            "key_id": self.key_id,
+        }
+
     def message(self) -> bytes:
         """The exact bytes signed: canonical JSON of everything but the signature."""
-        return orjson.dumps(
-            {
-                "kind": HEADS_KIND,
-                "log": self.log,
-                "index": self.index,
-                "prev": self.prev,
-                "heads": [h.to_dict() for h in self.heads],
-                "root": self.root,
-                "signed_by": self.signed_by,
-                "signed_at": self.signed_at,
-                "key_id": self.key_id,
-            },
-            option=orjson.OPT_SORT_KEYS,
-        )
+        return orjson.dumps(self._unsigned(), option=orjson.OPT_SORT_KEYS)
 
     def digest(self) -> str:
         """What the next statement names as `prev`: covers the signature too."""
@@ -140,7 +140,7 @@ class HeadsCheckpoint:
         return next((h for h in self.heads if h.partition == partition), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**orjson.loads(self.message()), "signature": self.signature}
+        return {**self._unsigned(), "signature": self.signature}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HeadsCheckpoint:

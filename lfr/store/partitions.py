@@ -8,10 +8,10 @@ checks established (`lfr.store.heads.check_heads`). Blocking: the audit CLI's.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -20,9 +20,6 @@ from lfr.store import checkpoint as ckpt
 from lfr.store.base import StoreError
 from lfr.store.heads import HeadsCheckpoint, PartitionFacts, check_heads
 from lfr.store.verify import VerifyResult, verify_log
-
-if TYPE_CHECKING:
-    from lfr.store.nats import NatsAuditSource
 
 __all__ = ["PartitionsResult", "verify_partitions"]
 
@@ -67,7 +64,7 @@ def _portal() -> Iterator[Any]:
 
 
 async def _survey(
-    url: str, base: str, base_prefix: str | None, connect_kw: dict[str, Any]
+    url: str, base: str, connect_kw: dict[str, Any]
 ) -> tuple[list[str], list[HeadsCheckpoint]]:
     """The partitions' names (their streams, and any a statement names) and every statement."""
     from nats.js.errors import NotFoundError
@@ -92,7 +89,7 @@ async def _survey(
                     "--stream (the log's base name) and --nats-url"
                 ) from None
         subjects = info.config.subjects or []
-        prefix = base_prefix or (subjects[0].removesuffix(".heads.>") if subjects else "")
+        prefix = subjects[0].removesuffix(".heads.>") if subjects else ""
         heads = NatsHeads(nc, js, base=base, base_prefix=prefix)
         statements = [s async for s in heads.statements()]
         for s in statements:
@@ -109,7 +106,6 @@ def verify_partitions(
     *,
     only: str | None = None,
     public_key: Ed25519PublicKey | None = None,
-    verify_one: Callable[[NatsAuditSource], VerifyResult] | None = None,
     creds: Path | None = None,
     user: str | None = None,
     password: str | None = None,
@@ -132,7 +128,7 @@ def verify_partitions(
         "token": token,
     }
     with _portal() as portal:
-        names, statements = portal.call(_survey, url, base, None, connect_kw)
+        names, statements = portal.call(_survey, url, base, connect_kw)
     result = PartitionsResult(log=base, statements=len(statements))
     if only is not None:
         if only not in names:
@@ -153,9 +149,7 @@ def verify_partitions(
             result.problems.append(f"partition {name!r}: {exc}")
             continue
         try:
-            verified = (
-                verify_one(source) if verify_one else verify_log(source, public_key=public_key)
-            )
+            verified = verify_log(source, public_key=public_key)
             result.partitions[name] = verified
             pem = source.public_key_pem()
             facts[name] = PartitionFacts(
