@@ -311,10 +311,8 @@ class NatsEventStore(_CheckpointSigning):
 
     async def _catch_up(self) -> None:
         """Apply every message after the last one seen (checking the chain): the tail,
-        versions, event ids and Merkle frontier. Called with the lock held."""
-        last = await self.reader.last_js_seq()
-        if last <= self._js_seq:
-            return
+        versions, event ids and Merkle frontier. Called with the lock held. (`messages` reads
+        the stream's last seq first and returns at once when nothing is new.)"""
         async for page in self.reader.messages(
             start_js=self._js_seq + 1, subject=f"{self.prefix}.>"
         ):
